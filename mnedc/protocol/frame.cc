@@ -1,0 +1,51 @@
+#include "mnedc/protocol/frame.h"
+
+namespace mnedc::protocol {
+
+void WriteFrameHeader(FrameType type, uint32_t length, uint8_t* out) {
+  out[0] = static_cast<uint8_t>(type);
+  out[1] = static_cast<uint8_t>(length >> 24);
+  out[2] = static_cast<uint8_t>(length >> 16);
+  out[3] = static_cast<uint8_t>(length >> 8);
+  out[4] = static_cast<uint8_t>(length);
+}
+
+ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload) {
+  ParseResult result;
+  if (input.size() < kFrameHeaderSize) return result;
+  const uint32_t length = (uint32_t{input[1]} << 24) | (uint32_t{input[2]} << 16) |
+                          (uint32_t{input[3]} << 8) | uint32_t{input[4]};
+  result.raw_type = input[0];
+  if (length > max_payload) {
+    result.status = ParseStatus::kOversize;
+    result.announced_length = length;
+    return result;
+  }
+  if (input.size() - kFrameHeaderSize < length) return result;
+  result.consumed = kFrameHeaderSize + length;
+  result.payload = input.subspan(kFrameHeaderSize, length);
+  switch (result.raw_type) {
+    case static_cast<uint8_t>(FrameType::kData):
+    case static_cast<uint8_t>(FrameType::kControl):
+      result.status = ParseStatus::kFrame;
+      result.type = static_cast<FrameType>(result.raw_type);
+      break;
+    default:
+      result.status = ParseStatus::kUnknownType;
+      break;
+  }
+  return result;
+}
+
+std::string_view FrameTypeName(uint8_t raw_type) {
+  switch (raw_type) {
+    case static_cast<uint8_t>(FrameType::kData):
+      return "DATA";
+    case static_cast<uint8_t>(FrameType::kControl):
+      return "CONTROL";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace mnedc::protocol

@@ -1,0 +1,57 @@
+#pragma once
+// The mnedc frame codec. A connection carries a sequence of frames:
+//
+//   +--------+----------------------+------------------+
+//   | type u8| length u32 big-endian| payload (length) |
+//   +--------+----------------------+------------------+
+//
+//   DATA    (0x01): payload is one raw IP packet, nothing else (hot path: no protobuf).
+//   CONTROL (0x02): payload is one serialized mnedc.protocol.ControlMessage.
+//   Any other type is skipped whole by the receiver, so later versions can add frames.
+//
+// A length above the receiver's maximum closes the connection before anything is
+// allocated for it. Over WebSocket each binary message carries whole frames.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace mnedc::protocol {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr std::size_t kFrameHeaderSize = 5;
+// The largest IPv4/IPv6 packet without jumbogram options; also bounds control messages.
+inline constexpr uint32_t kMaxFramePayload = 65535;
+inline constexpr std::size_t kMaxFrameSize = kFrameHeaderSize + kMaxFramePayload;
+
+enum class FrameType : uint8_t {
+  kData = 0x01,
+  kControl = 0x02,
+};
+
+// Writes the 5-byte header for a frame of `type` carrying `length` payload bytes.
+void WriteFrameHeader(FrameType type, uint32_t length, uint8_t* out);
+
+enum class ParseStatus {
+  kNeedMore,     // `input` holds no complete frame yet; read more and call again.
+  kFrame,        // A DATA or CONTROL frame; see `type` and `payload`.
+  kUnknownType,  // A complete frame of a type this version does not know: skip `consumed` bytes.
+  kOversize,     // The header announces more than the maximum: the stream is unusable.
+};
+
+struct ParseResult {
+  ParseStatus status = ParseStatus::kNeedMore;
+  FrameType type = FrameType::kData;
+  uint8_t raw_type = 0;
+  std::span<const uint8_t> payload;  // Points into the caller's input.
+  std::size_t consumed = 0;          // Bytes of input that this frame occupied.
+  uint32_t announced_length = 0;     // Set for kOversize, for the log line.
+};
+
+// Parses the first frame of `input` without copying. Checks the length against
+// `max_payload` as soon as the header is complete, before waiting for the payload.
+ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload = kMaxFramePayload);
+
+std::string_view FrameTypeName(uint8_t raw_type);
+
+}  // namespace mnedc::protocol
