@@ -1,0 +1,49 @@
+#include "mnedc/transport/frame_queue.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace mnedc::transport {
+
+FrameQueue::FrameQueue(std::size_t capacity) : slots_(std::max<std::size_t>(capacity, 1)) {}
+
+std::vector<uint8_t>& FrameQueue::AppendSlot(bool* dropped) {
+  *dropped = full();
+  if (*dropped) {
+    head_ = (head_ + 1) % slots_.size();
+    --count_;
+  }
+  auto& slot = slots_[(head_ + count_) % slots_.size()];
+  ++count_;
+  return slot;
+}
+
+bool FrameQueue::PushDropOldest(protocol::FrameType type, std::span<const uint8_t> payload) {
+  bool dropped = false;
+  auto& slot = AppendSlot(&dropped);
+  // resize() within capacity does not allocate; only a larger packet than the
+  // slot has seen grows it, once.
+  slot.resize(protocol::kFrameHeaderSize + payload.size());
+  protocol::WriteFrameHeader(type, static_cast<uint32_t>(payload.size()), slot.data());
+  std::copy(payload.begin(), payload.end(), slot.begin() + protocol::kFrameHeaderSize);
+  return dropped;
+}
+
+bool FrameQueue::PushEncoded(std::span<const uint8_t> frame) {
+  if (full()) return false;
+  bool dropped = false;
+  auto& slot = AppendSlot(&dropped);
+  slot.assign(frame.begin(), frame.end());
+  return true;
+}
+
+std::size_t FrameQueue::TakeAll(std::vector<std::vector<uint8_t>>& out, std::size_t first) {
+  const std::size_t n = count_;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::swap(slots_[(head_ + i) % slots_.size()], out[first + i]);
+  }
+  head_ = count_ = 0;
+  return n;
+}
+
+}  // namespace mnedc::transport

@@ -1,0 +1,44 @@
+#pragma once
+// A bounded queue of encoded frames whose slots keep their storage, so a warm
+// queue moves packets without touching the heap.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "mnedc/protocol/frame.h"
+
+namespace mnedc::transport {
+
+class FrameQueue {
+ public:
+  explicit FrameQueue(std::size_t capacity);
+
+  std::size_t capacity() const { return slots_.size(); }
+  std::size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  bool full() const { return count_ == slots_.size(); }
+
+  // Appends header + payload. When full, the oldest frame is dropped first (a
+  // late packet is worth less than a fresh one); returns true if that happened.
+  bool PushDropOldest(protocol::FrameType type, std::span<const uint8_t> payload);
+
+  // Appends an already encoded frame if there is room; returns false if full.
+  bool PushEncoded(std::span<const uint8_t> frame);
+
+  // Moves every queued frame into out[first..first+n) by swapping storage with
+  // it, and returns n. `out` must hold first + capacity() vectors; whatever they
+  // held becomes the queue's spare storage.
+  std::size_t TakeAll(std::vector<std::vector<uint8_t>>& out, std::size_t first = 0);
+
+  void Clear() { head_ = count_ = 0; }
+
+ private:
+  std::vector<uint8_t>& AppendSlot(bool* dropped);
+
+  std::vector<std::vector<uint8_t>> slots_;
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+};
+
+}  // namespace mnedc::transport

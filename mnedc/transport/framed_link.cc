@@ -1,0 +1,295 @@
+#include "mnedc/transport/framed_link.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstring>
+
+#include "mnedc/protocol/control_codec.h"
+#include "mnedc/protocol/frame.h"
+
+namespace mnedc::transport {
+namespace {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+// Turns off asio's "throw when awaiting after cancellation", so every coroutine
+// here sees cancellation as an error code and ends by returning.
+asio::awaitable<void> NoThrowOnCancel() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+}
+
+std::string Seconds(Clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count() / 1000.0)
+             .substr(0, 5) +
+         "s";
+}
+}  // namespace
+
+FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> stream,
+                       LinkOptions options)
+    : stream_(std::move(stream)),
+      options_(options),
+      control_queue_(options.control_queue_frames),
+      data_queue_(options.data_queue_frames),
+      inflight_(control_queue_.capacity() + data_queue_.capacity()),
+      read_buffer_(std::max<std::size_t>(options.initial_read_buffer, protocol::kFrameHeaderSize)),
+      wake_writer_(executor, Clock::time_point::max()),
+      linger_(executor),
+      timers_(executor),
+      last_receive_(Clock::now()),
+      jitter_(static_cast<unsigned>(reinterpret_cast<uintptr_t>(this) ^
+                                    Clock::now().time_since_epoch().count())) {
+  gather_.reserve(inflight_.size());
+}
+
+void FramedLink::set_end_reason(std::string reason) {
+  if (end_reason_.empty()) end_reason_ = std::move(reason);
+}
+
+FramedLink::Push FramedLink::SendData(std::span<const uint8_t> packet) {
+  if (closing_) return Push::kClosed;
+  const bool dropped = data_queue_.PushDropOldest(protocol::FrameType::kData, packet);
+  wake_writer_.cancel();
+  if (dropped) {
+    ++counters_.data_dropped_queue_full;
+    return Push::kQueuedDroppedOldest;
+  }
+  return Push::kQueued;
+}
+
+bool FramedLink::SendControl(const protocol::ControlMessage& message) {
+  if (closing_) return false;
+  if (!protocol::EncodeControlFrame(message, encode_scratch_)) {
+    LOG(ERROR) << "control message too large to send to " << stream_->peer();
+    return false;
+  }
+  if (!control_queue_.PushEncoded(encode_scratch_)) {
+    set_end_reason("control queue full: peer too slow to keep up");
+    Close();
+    return false;
+  }
+  wake_writer_.cancel();
+  return true;
+}
+
+void FramedLink::SendErrorAndClose(int code, const std::string& text) {
+  protocol::ControlMessage message;
+  message.mutable_error()->set_code(static_cast<protocol::Error::Code>(code));
+  message.mutable_error()->set_text(text);
+  SendControl(message);
+  CloseAfterFlush();
+}
+
+void FramedLink::MarkEstablished() {
+  established_ = true;
+  timers_.cancel();  // Re-plan: keepalive now instead of the handshake deadline.
+}
+
+void FramedLink::CloseAfterFlush() {
+  closing_ = true;
+  wake_writer_.cancel();
+}
+
+void FramedLink::Close() {
+  closing_ = true;
+  if (closed_) return;
+  closed_ = true;
+  control_queue_.Clear();
+  data_queue_.Clear();
+  stream_->Close();
+  wake_writer_.cancel();
+  linger_.cancel();
+  timers_.cancel();
+}
+
+asio::awaitable<void> FramedLink::Run(FrameSink& sink) {
+  using namespace asio::experimental::awaitable_operators;
+  co_await (RunWriter() && RunReceiveSide(sink));
+  Close();
+}
+
+asio::awaitable<void> FramedLink::RunReceiveSide(FrameSink& sink) {
+  using namespace asio::experimental::awaitable_operators;
+  co_await NoThrowOnCancel();
+  co_await (RunReader(sink) || RunTimers());
+  reading_done_ = true;
+  linger_.cancel();
+  CloseAfterFlush();
+}
+
+asio::awaitable<void> FramedLink::RunWriter() {
+  co_await NoThrowOnCancel();
+  while (!closed_) {
+    if (control_queue_.empty() && data_queue_.empty()) {
+      if (closing_) break;
+      wake_writer_.expires_at(Clock::time_point::max());
+      co_await wake_writer_.async_wait(kUse);
+      if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+        Close();
+        co_return;
+      }
+      continue;
+    }
+    // Control first, so a packet flood cannot delay a Pong or PeerGone.
+    const std::size_t control_count = control_queue_.TakeAll(inflight_, 0);
+    const std::size_t data_count = data_queue_.TakeAll(inflight_, control_count);
+    gather_.clear();
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < control_count + data_count; ++i) {
+      gather_.emplace_back(inflight_[i].data(), inflight_[i].size());
+      bytes += inflight_[i].size();
+    }
+    const error_code ec = co_await stream_->WriteAll(gather_);
+    if (ec) {
+      set_end_reason("write failed: " + ec.message());
+      Close();
+      co_return;
+    }
+    counters_.frames_out += control_count + data_count;
+    counters_.bytes_out += bytes;
+  }
+  // Closing with everything flushed: FIN, give the peer a moment to read it and
+  // close its side (our reader then sees EOF), then close regardless.
+  stream_->ShutdownSend();
+  if (!reading_done_ && !closed_) {
+    linger_.expires_after(options_.flush_timeout);
+    co_await linger_.async_wait(kUse);
+  }
+  Close();
+}
+
+asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
+  co_await NoThrowOnCancel();
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  for (;;) {
+    // Hand over every complete frame already buffered.
+    for (;;) {
+      const protocol::ParseResult frame =
+          protocol::ParseFrame(std::span(read_buffer_.data() + begin, end - begin));
+      if (frame.status == protocol::ParseStatus::kNeedMore) break;
+      if (frame.status == protocol::ParseStatus::kOversize) {
+        const std::string why = "frame of " + std::to_string(frame.announced_length) +
+                                " bytes exceeds the maximum of " +
+                                std::to_string(protocol::kMaxFramePayload);
+        set_end_reason(why);
+        SendErrorAndClose(protocol::Error::BAD_REQUEST, why);
+        co_return;
+      }
+      begin += frame.consumed;
+      ++counters_.frames_in;
+      if (frame.status == protocol::ParseStatus::kUnknownType) {
+        // A newer peer's frame type: skip it, as the protocol promises.
+        ++counters_.unknown_frames_skipped;
+        continue;
+      }
+      const bool keep_going = frame.type == protocol::FrameType::kData
+                                  ? sink.OnData(frame.payload)
+                                  : HandleControl(frame.payload, sink);
+      if (!keep_going || closing_) {
+        set_end_reason("ended by the session");
+        co_return;
+      }
+    }
+    // Keep the partial frame at the front; grow once if it cannot fit.
+    if (begin > 0) {
+      std::memmove(read_buffer_.data(), read_buffer_.data() + begin, end - begin);
+      end -= begin;
+      begin = 0;
+    }
+    if (end >= protocol::kFrameHeaderSize) {
+      const std::size_t length = (std::size_t{read_buffer_[1]} << 24) |
+                                 (std::size_t{read_buffer_[2]} << 16) |
+                                 (std::size_t{read_buffer_[3]} << 8) | read_buffer_[4];
+      const std::size_t frame_size = protocol::kFrameHeaderSize + length;
+      if (frame_size > read_buffer_.size()) read_buffer_.resize(frame_size);
+    }
+    auto [ec, n] = co_await stream_->ReadSome(
+        asio::buffer(read_buffer_.data() + end, read_buffer_.size() - end));
+    if (ec) {
+      if (ec == asio::error::eof) {
+        set_end_reason(end == 0 ? "closed by peer" : "closed by peer in the middle of a frame");
+      } else if (ec == asio::error::operation_aborted) {
+        set_end_reason("closed locally");
+      } else {
+        set_end_reason("read failed: " + ec.message());
+      }
+      co_return;
+    }
+    end += n;
+    counters_.bytes_in += n;
+    last_receive_ = Clock::now();
+  }
+}
+
+bool FramedLink::HandleControl(std::span<const uint8_t> payload, FrameSink& sink) {
+  decoded_.Clear();
+  if (!protocol::DecodeControl(payload, decoded_)) {
+    const std::string why = "unparsable control message (" + std::to_string(payload.size()) + " bytes)";
+    set_end_reason(why);
+    SendErrorAndClose(protocol::Error::BAD_REQUEST, why);
+    return false;
+  }
+  switch (decoded_.body_case()) {
+    case protocol::ControlMessage::kPing: {
+      protocol::ControlMessage pong;
+      pong.mutable_pong()->set_nonce(decoded_.ping().nonce());
+      SendControl(pong);
+      return true;
+    }
+    case protocol::ControlMessage::kPong:
+      return true;  // Receiving it already refreshed last_receive_.
+    case protocol::ControlMessage::BODY_NOT_SET:
+      return true;  // A message type from a newer version: skipped.
+    default:
+      return sink.OnControl(decoded_);
+  }
+}
+
+Clock::duration FramedLink::Jittered(Clock::duration d) {
+  // +-20%, so a relay restart does not make every client ping in lockstep.
+  std::uniform_int_distribution<int> percent(80, 120);
+  return d * percent(jitter_) / 100;
+}
+
+asio::awaitable<void> FramedLink::RunTimers() {
+  co_await NoThrowOnCancel();
+  const Clock::time_point handshake_deadline = Clock::now() + options_.handshake_timeout;
+  Clock::time_point next_ping = Clock::now() + Jittered(options_.keepalive_interval);
+  for (;;) {
+    const Clock::time_point next_check =
+        established_ ? std::min(next_ping, last_receive_ + options_.dead_after) : handshake_deadline;
+    timers_.expires_at(next_check);
+    co_await timers_.async_wait(kUse);
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+      co_return;
+    }
+    const Clock::time_point now = Clock::now();
+    if (!established_) {
+      if (now < handshake_deadline) continue;
+      const std::string why = "no handshake within " + Seconds(options_.handshake_timeout);
+      set_end_reason(why);
+      SendErrorAndClose(protocol::Error::HANDSHAKE_TIMEOUT, why);
+      co_return;
+    }
+    if (now - last_receive_ >= options_.dead_after) {
+      set_end_reason("nothing received for " + Seconds(now - last_receive_) + ": peer is gone");
+      co_return;
+    }
+    if (now >= next_ping) {
+      protocol::ControlMessage ping;
+      ping.mutable_ping()->set_nonce(next_ping_nonce_++);
+      SendControl(ping);
+      next_ping = now + Jittered(options_.keepalive_interval);
+    }
+  }
+}
+
+}  // namespace mnedc::transport

@@ -1,0 +1,122 @@
+#pragma once
+// FramedLink runs one connection: a reader that parses frames and hands them to a
+// FrameSink, a writer that drains two bounded queues (control first, then data) in
+// one gather write, and timers for the handshake deadline and keepalive. The relay
+// session and the client both use it, so both ends behave the same.
+//
+// Run() = writer && (reader || timers). When reading ends (EOF, bad input, dead
+// peer, the sink said stop) the writer flushes what is queued - typically an Error
+// explaining why - and then the stream is closed. Nothing here throws on the data
+// path; every end has a reason, readable through end_reason().
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mnedc/protocol/control.pb.h"
+#include "mnedc/transport/frame_queue.h"
+#include "mnedc/transport/stream.h"
+
+namespace mnedc::transport {
+
+// Receives what the reader parsed. Returning false ends the connection; the sink
+// should first queue an Error saying why (it is flushed before the close).
+class FrameSink {
+ public:
+  virtual ~FrameSink() = default;
+  virtual bool OnData(std::span<const uint8_t> packet) = 0;
+  virtual bool OnControl(const protocol::ControlMessage& message) = 0;
+};
+
+struct LinkOptions {
+  std::size_t data_queue_frames = 32;     // Per DERP: enough to ride out a burst.
+  std::size_t control_queue_frames = 1024;  // Peer churn must not be lost.
+  std::size_t initial_read_buffer = 64 * 1024;
+  std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(10);
+  std::chrono::steady_clock::duration keepalive_interval = std::chrono::seconds(15);
+  std::chrono::steady_clock::duration dead_after = std::chrono::seconds(45);
+  std::chrono::steady_clock::duration flush_timeout = std::chrono::seconds(2);
+};
+
+struct LinkCounters {
+  uint64_t frames_in = 0;
+  uint64_t bytes_in = 0;
+  uint64_t frames_out = 0;
+  uint64_t bytes_out = 0;
+  uint64_t data_dropped_queue_full = 0;
+  uint64_t unknown_frames_skipped = 0;
+};
+
+class FramedLink {
+ public:
+  FramedLink(boost::asio::any_io_executor executor, std::unique_ptr<Stream> stream,
+             LinkOptions options);
+  FramedLink(const FramedLink&) = delete;
+  FramedLink& operator=(const FramedLink&) = delete;
+
+  // Runs the connection until it ends; the stream is closed on return.
+  boost::asio::awaitable<void> Run(FrameSink& sink);
+
+  enum class Push { kQueued, kQueuedDroppedOldest, kClosed };
+  // Queues one IP packet. Never blocks; drops the oldest queued packet when full.
+  Push SendData(std::span<const uint8_t> packet);
+  // Queues one control message. Returns false (and closes the link, because a
+  // peer that cannot keep up with control traffic would hold a wrong view) when
+  // the control queue is full, or if the link is closing.
+  bool SendControl(const protocol::ControlMessage& message);
+  // Queues an Error, then flushes and closes.
+  void SendErrorAndClose(int code, const std::string& text);
+
+  // Sends what is queued, then closes.
+  void CloseAfterFlush();
+  // Closes now.
+  void Close();
+
+  // After this, the handshake deadline no longer applies and keepalive starts.
+  void MarkEstablished();
+  bool closing() const { return closing_; }
+
+  Stream& stream() { return *stream_; }
+  const LinkCounters& counters() const { return counters_; }
+  const std::string& end_reason() const { return end_reason_; }
+  void set_end_reason(std::string reason);
+
+ private:
+  boost::asio::awaitable<void> RunWriter();
+  boost::asio::awaitable<void> RunReceiveSide(FrameSink& sink);
+  boost::asio::awaitable<void> RunReader(FrameSink& sink);
+  boost::asio::awaitable<void> RunTimers();
+  bool HandleControl(std::span<const uint8_t> payload, FrameSink& sink);
+  std::chrono::steady_clock::duration Jittered(std::chrono::steady_clock::duration d);
+
+  std::unique_ptr<Stream> stream_;
+  LinkOptions options_;
+  FrameQueue control_queue_;
+  FrameQueue data_queue_;
+  // Storage the writer swaps with the queues; sized once to their capacities.
+  std::vector<std::vector<uint8_t>> inflight_;
+  std::vector<boost::asio::const_buffer> gather_;
+  std::vector<uint8_t> read_buffer_;
+  std::vector<uint8_t> encode_scratch_;
+  protocol::ControlMessage decoded_;
+  boost::asio::steady_timer wake_writer_;
+  boost::asio::steady_timer linger_;
+  boost::asio::steady_timer timers_;
+  std::chrono::steady_clock::time_point last_receive_;
+  std::minstd_rand jitter_;
+  LinkCounters counters_;
+  std::string end_reason_;
+  uint64_t next_ping_nonce_ = 1;
+  bool established_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool reading_done_ = false;
+};
+
+}  // namespace mnedc::transport

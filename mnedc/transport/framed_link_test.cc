@@ -1,0 +1,209 @@
+#include "mnedc/transport/framed_link.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "mnedc/protocol/control_codec.h"
+#include "mnedc/transport/tcp_stream.h"
+
+namespace mnedc::transport {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+struct RecordingSink : FrameSink {
+  std::vector<std::vector<uint8_t>> packets;
+  std::vector<std::string> controls;
+  bool OnData(std::span<const uint8_t> packet) override {
+    packets.emplace_back(packet.begin(), packet.end());
+    return true;
+  }
+  bool OnControl(const protocol::ControlMessage& message) override {
+    controls.push_back(protocol::ControlKind(message));
+    return true;
+  }
+};
+
+std::vector<uint8_t> Frame(uint8_t type, std::vector<uint8_t> payload) {
+  std::vector<uint8_t> frame(protocol::kFrameHeaderSize);
+  protocol::WriteFrameHeader(static_cast<protocol::FrameType>(type),
+                             static_cast<uint32_t>(payload.size()), frame.data());
+  frame.insert(frame.end(), payload.begin(), payload.end());
+  return frame;
+}
+
+std::vector<uint8_t> Control(const protocol::ControlMessage& message) {
+  std::vector<uint8_t> frame;
+  EXPECT_TRUE(protocol::EncodeControlFrame(message, frame));
+  return frame;
+}
+
+// A FramedLink on the accepting side of a loopback connection; the test drives
+// the other end as raw bytes.
+class LinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    raw_ = tcp::socket(io_);
+    tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
+    raw_.connect(acceptor.local_endpoint());
+    link_ = std::make_unique<FramedLink>(io_.get_executor(), MakeTcpStream(acceptor.accept()),
+                                         options_);
+  }
+  void RunLink() {
+    asio::co_spawn(io_, [this]() -> asio::awaitable<void> {
+      co_await link_->Run(sink_);
+      done_ = true;
+    }, asio::detached);
+  }
+  void Write(const std::vector<uint8_t>& bytes) { asio::write(raw_, asio::buffer(bytes)); }
+  // Reads frames from the raw side until EOF or the deadline.
+  std::vector<protocol::ControlMessage> ReadControlsUntilEof(std::chrono::milliseconds limit) {
+    std::vector<protocol::ControlMessage> result;
+    std::vector<uint8_t> bytes;
+    raw_.non_blocking(true);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      io_.run_for(10ms);
+      uint8_t chunk[4096];
+      boost::system::error_code ec;
+      const std::size_t n = raw_.read_some(asio::buffer(chunk), ec);
+      if (ec == asio::error::would_block) continue;
+      if (ec) {
+        eof_ = true;
+        break;
+      }
+      bytes.insert(bytes.end(), chunk, chunk + n);
+    }
+    std::span<const uint8_t> rest(bytes);
+    for (;;) {
+      auto frame = protocol::ParseFrame(rest);
+      if (frame.status != protocol::ParseStatus::kFrame) break;
+      if (frame.type == protocol::FrameType::kControl) {
+        protocol::ControlMessage message;
+        EXPECT_TRUE(protocol::DecodeControl(frame.payload, message));
+        result.push_back(message);
+      }
+      rest = rest.subspan(frame.consumed);
+    }
+    return result;
+  }
+
+  asio::io_context io_;
+  tcp::socket raw_{io_};
+  LinkOptions options_;
+  std::unique_ptr<FramedLink> link_;
+  RecordingSink sink_;
+  bool done_ = false;
+  bool eof_ = false;
+};
+
+TEST_F(LinkTest, DeliversFramesInOrderAndSkipsUnknownTypes) {
+  RunLink();
+  protocol::ControlMessage hello;
+  hello.mutable_hello()->set_device_id("x");
+  Write(Frame(1, {1, 2, 3}));
+  Write(Frame(0x42, {9, 9}));  // Unknown type: skipped.
+  Write(Control(hello));
+  Write(Frame(1, std::vector<uint8_t>(9000, 7)));
+  io_.run_for(200ms);
+  ASSERT_EQ(sink_.packets.size(), 2u);
+  EXPECT_EQ(sink_.packets[0], (std::vector<uint8_t>{1, 2, 3}));
+  EXPECT_EQ(sink_.packets[1].size(), 9000u);
+  EXPECT_EQ(sink_.controls, std::vector<std::string>{"Hello"});
+  EXPECT_EQ(link_->counters().unknown_frames_skipped, 1u);
+  EXPECT_FALSE(done_);
+}
+
+TEST_F(LinkTest, OversizeFrameIsAnsweredWithErrorAndClosed) {
+  RunLink();
+  Write({1, 0x7f, 0xff, 0xff, 0xff});
+  auto replies = ReadControlsUntilEof(3000ms);
+  EXPECT_TRUE(eof_);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].error().code(), protocol::Error::BAD_REQUEST);
+  EXPECT_NE(replies[0].error().text().find("exceeds the maximum"), std::string::npos);
+  EXPECT_TRUE(sink_.packets.empty());
+  io_.run_for(100ms);
+  EXPECT_TRUE(done_);
+}
+
+TEST_F(LinkTest, GarbageControlIsAnsweredWithErrorAndClosed) {
+  RunLink();
+  Write(Frame(2, {0x0a, 0x64, 0x01}));
+  auto replies = ReadControlsUntilEof(3000ms);
+  EXPECT_TRUE(eof_);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].error().code(), protocol::Error::BAD_REQUEST);
+  EXPECT_TRUE(sink_.controls.empty());
+}
+
+TEST_F(LinkTest, TruncatedFrameThenEofEndsQuietly) {
+  RunLink();
+  Write({1, 0, 0, 0, 10, 1, 2});
+  raw_.shutdown(tcp::socket::shutdown_send);
+  io_.run_for(300ms);
+  EXPECT_TRUE(done_);
+  EXPECT_EQ(link_->end_reason(), "closed by peer in the middle of a frame");
+  EXPECT_TRUE(sink_.packets.empty());
+}
+
+TEST_F(LinkTest, HandshakeDeadline) {
+  options_.handshake_timeout = 100ms;
+  SetUp();
+  RunLink();
+  auto replies = ReadControlsUntilEof(3000ms);
+  EXPECT_TRUE(eof_);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].error().code(), protocol::Error::HANDSHAKE_TIMEOUT);
+}
+
+TEST_F(LinkTest, AnswersPingAndDetectsADeadPeer) {
+  options_.keepalive_interval = 50ms;
+  options_.dead_after = 300ms;
+  SetUp();
+  link_->MarkEstablished();
+  RunLink();
+  protocol::ControlMessage ping;
+  ping.mutable_ping()->set_nonce(77);
+  Write(Control(ping));
+  // The raw side never answers the link's pings: it must be declared dead.
+  auto replies = ReadControlsUntilEof(3000ms);
+  EXPECT_TRUE(eof_);
+  bool saw_pong = false;
+  int pings = 0;
+  for (auto& m : replies) {
+    saw_pong |= m.has_pong() && m.pong().nonce() == 77;
+    pings += m.has_ping();
+  }
+  EXPECT_TRUE(saw_pong);
+  EXPECT_GE(pings, 1);
+  EXPECT_NE(link_->end_reason().find("peer is gone"), std::string::npos) << link_->end_reason();
+}
+
+TEST_F(LinkTest, NonReadingPeerCausesCountedDropsNotBlocking) {
+  RunLink();
+  const std::vector<uint8_t> packet(1400, 1);
+  uint64_t dropped = 0;
+  // Far more than the socket buffers hold: the queue must stay bounded.
+  for (int i = 0; i < 20000; ++i) {
+    if (link_->SendData(packet) == FramedLink::Push::kQueuedDroppedOldest) ++dropped;
+    if (i % 64 == 0) io_.poll();
+  }
+  EXPECT_GT(dropped, 0u);
+  EXPECT_EQ(link_->counters().data_dropped_queue_full, dropped);
+  EXPECT_FALSE(done_);
+}
+
+}  // namespace
+}  // namespace mnedc::transport

@@ -1,0 +1,40 @@
+#pragma once
+// A bidirectional byte stream that carries mnedc frames: the one seam between the
+// relay/client logic and the concrete transport (TCP now; TLS and WebSocket later).
+// Over message-based transports each write is one message holding whole frames, so
+// the reader can treat what it reads as the same byte stream of frames.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/system/error_code.hpp>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace mnedc::transport {
+
+class Stream {
+ public:
+  virtual ~Stream() = default;
+
+  // Reads at least one byte into `buffer`. EOF and operation_aborted are normal ends.
+  virtual boost::asio::awaitable<std::pair<boost::system::error_code, std::size_t>> ReadSome(
+      boost::asio::mutable_buffer buffer) = 0;
+
+  // Writes every byte of `buffers` in one gather write.
+  virtual boost::asio::awaitable<boost::system::error_code> WriteAll(
+      std::span<const boost::asio::const_buffer> buffers) = 0;
+
+  // Tells the peer nothing more will be sent (TCP FIN), letting it read what was.
+  virtual void ShutdownSend() = 0;
+  // Ends the connection at once; pending reads and writes complete with an error.
+  virtual void Close() = 0;
+
+  // "ip:port" of the other end, for logs and peer announcements.
+  virtual const std::string& peer() const = 0;
+  // "tcp", "tls", "ws" or "wss".
+  virtual std::string_view kind() const = 0;
+};
+
+}  // namespace mnedc::transport

@@ -1,0 +1,88 @@
+#include "mnedc/transport/tcp_stream.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace mnedc::transport {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+std::string EndpointText(const tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "?";
+  return HostPort{endpoint.address().to_string(), endpoint.port()}.ToString();
+}
+
+class TcpStream final : public Stream {
+ public:
+  explicit TcpStream(tcp::socket socket) : socket_(std::move(socket)), peer_(EndpointText(socket_)) {
+    error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+  }
+
+  asio::awaitable<std::pair<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) override {
+    auto [ec, n] = co_await socket_.async_read_some(buffer, kUse);
+    co_return std::pair{ec, n};
+  }
+
+  asio::awaitable<error_code> WriteAll(std::span<const asio::const_buffer> buffers) override {
+    auto [ec, n] = co_await asio::async_write(socket_, buffers, kUse);
+    co_return ec;
+  }
+
+  void ShutdownSend() override {
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  void Close() override {
+    error_code ignored;
+    socket_.close(ignored);
+  }
+
+  const std::string& peer() const override { return peer_; }
+  std::string_view kind() const override { return "tcp"; }
+
+ private:
+  tcp::socket socket_;
+  std::string peer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Stream> MakeTcpStream(tcp::socket socket) {
+  return std::make_unique<TcpStream>(std::move(socket));
+}
+
+asio::awaitable<DialResult> DialTcp(const HostPort& target,
+                                    std::chrono::steady_clock::duration timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  asio::steady_timer deadline(executor, timeout);
+  tcp::socket socket(executor);
+  auto resolved = co_await (resolver.async_resolve(target.host, std::to_string(target.port), kUse) ||
+                            deadline.async_wait(kUse));
+  if (resolved.index() == 1) co_return DialResult{asio::error::timed_out, nullptr};
+  auto [resolve_error, endpoints] = std::get<0>(resolved);
+  if (resolve_error) co_return DialResult{resolve_error, nullptr};
+  auto connected =
+      co_await (asio::async_connect(socket, endpoints, kUse) || deadline.async_wait(kUse));
+  if (connected.index() == 1) co_return DialResult{asio::error::timed_out, nullptr};
+  auto [connect_error, endpoint] = std::get<0>(connected);
+  if (connect_error) co_return DialResult{connect_error, nullptr};
+  co_return DialResult{{}, MakeTcpStream(std::move(socket))};
+}
+
+}  // namespace mnedc::transport

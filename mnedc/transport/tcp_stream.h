@@ -1,0 +1,26 @@
+#pragma once
+// Plain TCP implementation of Stream, and dialing with a deadline.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+
+#include "mnedc/transport/endpoint.h"
+#include "mnedc/transport/stream.h"
+
+namespace mnedc::transport {
+
+// Wraps an accepted or connected socket. Sets TCP_NODELAY (frames are written
+// whole, batching is done by the link's gather write) and TCP keepalive.
+std::unique_ptr<Stream> MakeTcpStream(boost::asio::ip::tcp::socket socket);
+
+struct DialResult {
+  boost::system::error_code error;
+  std::unique_ptr<Stream> stream;
+};
+
+// Resolves and connects to `target` within `timeout` (error timed_out past it).
+boost::asio::awaitable<DialResult> DialTcp(const HostPort& target,
+                                           std::chrono::steady_clock::duration timeout);
+
+}  // namespace mnedc::transport
