@@ -5,9 +5,19 @@
 
 namespace mnedc::transport {
 
-FrameQueue::FrameQueue(std::size_t capacity) : slots_(std::max<std::size_t>(capacity, 1)) {}
+FrameQueue::FrameQueue(std::size_t capacity, std::size_t max_capacity)
+    : slots_(std::max<std::size_t>(capacity, 1)),
+      max_capacity_(std::max(max_capacity, slots_.size())) {}
+
+void FrameQueue::Grow() {
+  // Straighten the ring so the new slots land after the newest frame.
+  std::rotate(slots_.begin(), slots_.begin() + head_, slots_.end());
+  head_ = 0;
+  slots_.resize(std::min(max_capacity_, slots_.size() * 2));
+}
 
 std::vector<uint8_t>& FrameQueue::AppendSlot(bool* dropped) {
+  if (count_ == slots_.size() && slots_.size() < max_capacity_) Grow();
   *dropped = full();
   if (*dropped) {
     head_ = (head_ + 1) % slots_.size();

@@ -12,12 +12,15 @@ namespace mnedc::transport {
 
 class FrameQueue {
  public:
-  explicit FrameQueue(std::size_t capacity);
+  // Holds up to `capacity` frames. With `max_capacity` above it, the queue grows
+  // (allocating, so only for control traffic) up to that many instead of being full.
+  explicit FrameQueue(std::size_t capacity, std::size_t max_capacity = 0);
 
   std::size_t capacity() const { return slots_.size(); }
+  std::size_t max_capacity() const { return max_capacity_; }
   std::size_t size() const { return count_; }
   bool empty() const { return count_ == 0; }
-  bool full() const { return count_ == slots_.size(); }
+  bool full() const { return count_ == max_capacity_; }
 
   // Appends header + payload. When full, the oldest frame is dropped first (a
   // late packet is worth less than a fresh one); returns true if that happened.
@@ -27,7 +30,7 @@ class FrameQueue {
   bool PushEncoded(std::span<const uint8_t> frame);
 
   // Moves every queued frame into out[first..first+n) by swapping storage with
-  // it, and returns n. `out` must hold first + capacity() vectors; whatever they
+  // it, and returns n. `out` must hold first + size() vectors; whatever they
   // held becomes the queue's spare storage.
   std::size_t TakeAll(std::vector<std::vector<uint8_t>>& out, std::size_t first = 0);
 
@@ -35,10 +38,12 @@ class FrameQueue {
 
  private:
   std::vector<uint8_t>& AppendSlot(bool* dropped);
+  void Grow();
 
   std::vector<std::vector<uint8_t>> slots_;
   std::size_t head_ = 0;
   std::size_t count_ = 0;
+  std::size_t max_capacity_;
 };
 
 }  // namespace mnedc::transport

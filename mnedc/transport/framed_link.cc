@@ -36,7 +36,7 @@ FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> s
                        LinkOptions options)
     : stream_(std::move(stream)),
       options_(options),
-      control_queue_(options.control_queue_frames),
+      control_queue_(16, options.control_queue_frames),
       data_queue_(options.data_queue_frames),
       inflight_(control_queue_.capacity() + data_queue_.capacity()),
       read_buffer_(std::max<std::size_t>(options.initial_read_buffer, protocol::kFrameHeaderSize)),
@@ -138,6 +138,9 @@ asio::awaitable<void> FramedLink::RunWriter() {
       continue;
     }
     // Control first, so a packet flood cannot delay a Pong or PeerGone.
+    if (inflight_.size() < control_queue_.size() + data_queue_.size()) {
+      inflight_.resize(control_queue_.size() + data_queue_.size());  // After control growth only.
+    }
     const std::size_t control_count = control_queue_.TakeAll(inflight_, 0);
     const std::size_t data_count = data_queue_.TakeAll(inflight_, control_count);
     gather_.clear();

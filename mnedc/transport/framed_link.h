@@ -36,7 +36,9 @@ class FrameSink {
 
 struct LinkOptions {
   std::size_t data_queue_frames = 32;     // Per DERP: enough to ride out a burst.
-  std::size_t control_queue_frames = 1024;  // Peer churn must not be lost.
+  // Control frames are never dropped: the queue grows to this bound (enough for
+  // the peer snapshot of a /16) and a peer that lets it fill is disconnected.
+  std::size_t control_queue_frames = 70000;
   std::size_t initial_read_buffer = 64 * 1024;
   std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(10);
   std::chrono::steady_clock::duration keepalive_interval = std::chrono::seconds(15);
@@ -83,6 +85,7 @@ class FramedLink {
   bool closing() const { return closing_; }
 
   Stream& stream() { return *stream_; }
+  const Stream& stream() const { return *stream_; }
   const LinkCounters& counters() const { return counters_; }
   const std::string& end_reason() const { return end_reason_; }
   void set_end_reason(std::string reason);

@@ -1,0 +1,22 @@
+#pragma once
+// Just enough IP header parsing to route a packet by its addresses.
+#include <cstdint>
+#include <span>
+
+namespace mnedc::relay {
+
+struct PacketAddresses {
+  enum class Version { kInvalid, kIpv4, kIpv6 };
+  Version version = Version::kInvalid;
+  uint32_t source = 0;       // IPv4 only, host byte order.
+  uint32_t destination = 0;  // IPv4 only, host byte order.
+  bool ipv6_multicast = false;
+};
+
+// Reads the version nibble and, for IPv4, the addresses. A packet shorter than
+// its header, or whose total length disagrees with its size, is kInvalid.
+PacketAddresses ParsePacketAddresses(std::span<const uint8_t> packet);
+
+inline bool IsIpv4Multicast(uint32_t address) { return (address >> 28) == 0xe; }
+
+}  // namespace mnedc::relay

@@ -1,0 +1,71 @@
+#pragma once
+// Virtual address leases over one IPv4 prefix.
+//
+// The network address, the broadcast address and the first host (the relay
+// itself) are never leased. A device keeps its address for as long as the relay
+// runs: a device that leaves has its lease remembered, and gets it back when it
+// returns. Remembered leases are reclaimed oldest-first only when no never-used
+// address is left, so a pool of 65k addresses serves any number of devices over
+// time while active ones are never disturbed. Memory grows with the devices seen,
+// not with the size of the prefix.
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace mnedc::relay {
+
+struct Prefix {
+  uint32_t network = 0;  // Host byte order, host bits zero.
+  uint32_t length = 0;   // 8..30.
+
+  uint32_t broadcast() const { return network | ~mask(); }
+  uint32_t mask() const { return length == 0 ? 0 : ~uint32_t{0} << (32 - length); }
+  uint32_t relay_address() const { return network + 1; }
+  bool Contains(uint32_t address) const { return (address & mask()) == network; }
+  std::string ToString() const;
+};
+
+// Parses "10.0.0.0/24". Refuses host bits, and lengths outside 8..30, with a reason.
+std::optional<Prefix> ParsePrefix(std::string_view text, std::string* error);
+std::optional<uint32_t> ParseIpv4(std::string_view text);
+
+class LeasePool {
+ public:
+  explicit LeasePool(Prefix prefix);
+
+  // Leases an address to `device_id`: the one it already has, else `requested`
+  // if that is a free host address, else a fresh one. nullopt when every host
+  // address is held by a connected device.
+  std::optional<uint32_t> Acquire(const std::string& device_id, uint32_t requested = 0);
+  // The device disconnected: keep its address for it, reclaimable if needed.
+  void Release(const std::string& device_id);
+
+  const Prefix& prefix() const { return prefix_; }
+  uint32_t capacity() const { return capacity_; }
+  std::size_t active() const { return active_; }
+  // The address remembered for a device, active or not.
+  std::optional<uint32_t> AddressOf(const std::string& device_id) const;
+
+ private:
+  struct Entry {
+    std::string device_id;
+    bool active = true;
+    std::list<uint32_t>::iterator released_position;  // Valid while !active.
+  };
+  uint32_t Bind(const std::string& device_id, uint32_t address);
+  bool IsHostAddress(uint32_t address) const;
+
+  Prefix prefix_;
+  uint32_t first_host_;  // The first leasable address (relay + 1).
+  uint32_t capacity_;
+  uint32_t next_unused_;  // Every address below it has been leased at some time.
+  std::size_t active_ = 0;
+  std::unordered_map<uint32_t, Entry> by_address_;
+  std::unordered_map<std::string, uint32_t> by_device_;
+  std::list<uint32_t> released_;  // Oldest release first.
+};
+
+}  // namespace mnedc::relay

@@ -1,0 +1,102 @@
+#include "mnedc/relay/lease_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace mnedc::relay {
+namespace {
+
+Prefix MustParse(const char* text) {
+  std::string error;
+  auto prefix = ParsePrefix(text, &error);
+  EXPECT_TRUE(prefix) << error;
+  return prefix.value_or(Prefix{});
+}
+
+TEST(Prefix, ParsesAndRefusesWithReasons) {
+  const Prefix p = MustParse("10.0.0.0/24");
+  EXPECT_EQ(p.network, 0x0a000000u);
+  EXPECT_EQ(p.relay_address(), 0x0a000001u);
+  EXPECT_EQ(p.broadcast(), 0x0a0000ffu);
+  std::string error;
+  EXPECT_FALSE(ParsePrefix("10.0.0.0/33", &error));
+  EXPECT_NE(error.find("over 32"), std::string::npos) << error;
+  EXPECT_FALSE(ParsePrefix("10.0.0.0/31", &error));
+  EXPECT_NE(error.find("from 8 to 30"), std::string::npos) << error;
+  EXPECT_FALSE(ParsePrefix("10.0.0.5/24", &error));
+  EXPECT_NE(error.find("did you mean 10.0.0.0/24"), std::string::npos) << error;
+  EXPECT_FALSE(ParsePrefix("10.0.0.0", &error));
+  EXPECT_FALSE(ParsePrefix("10.0.0/24", &error));
+  EXPECT_FALSE(ParsePrefix("10.0.0.256/24", &error));
+  EXPECT_FALSE(ParsePrefix("10.0.0.0/", &error));
+  EXPECT_FALSE(ParsePrefix("10.0.0.0/2x", &error));
+}
+
+TEST(LeasePool, SkipsNetworkRelayAndBroadcast) {
+  LeasePool pool(MustParse("10.0.0.0/30"));  // .0 net, .1 relay, .2 only host, .3 broadcast
+  EXPECT_EQ(pool.capacity(), 1u);
+  EXPECT_EQ(pool.Acquire("a"), 0x0a000002u);
+  EXPECT_FALSE(pool.Acquire("b"));  // Exhausted: refused, nothing breaks.
+  EXPECT_EQ(pool.Acquire("a"), 0x0a000002u);
+}
+
+TEST(LeasePool, SameDeviceGetsSameAddressBack) {
+  LeasePool pool(MustParse("10.0.0.0/24"));
+  const auto a = pool.Acquire("a");
+  const auto b = pool.Acquire("b");
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(*a, *b);
+  pool.Release("a");
+  const auto c = pool.Acquire("c");  // Must not take a's remembered address.
+  EXPECT_NE(*c, *a);
+  EXPECT_EQ(pool.Acquire("a"), a);
+  EXPECT_EQ(pool.active(), 3u);
+}
+
+TEST(LeasePool, HonoursARequestedFreeAddressOnly) {
+  LeasePool pool(MustParse("10.0.0.0/24"));
+  EXPECT_EQ(pool.Acquire("a", 0x0a000032), 0x0a000032u);    // After a relay restart.
+  EXPECT_NE(pool.Acquire("b", 0x0a000032), 0x0a000032u);    // Taken: b gets another.
+  EXPECT_NE(pool.Acquire("c", 0x0a000001), 0x0a000001u);    // The relay's own.
+  EXPECT_NE(pool.Acquire("d", 0x0b000005), 0x0b000005u);    // Outside the prefix.
+  // The fresh-address cursor steps over the requested one.
+  std::set<uint32_t> seen;
+  for (int i = 0; i < 249; ++i) {  // 253 leasable, 4 taken above.
+    const auto address = pool.Acquire("x" + std::to_string(i));
+    ASSERT_TRUE(address) << i;
+    EXPECT_TRUE(seen.insert(*address).second);
+    EXPECT_NE(*address, 0x0a000032u);
+  }
+}
+
+TEST(LeasePool, ReclaimsLongestReleasedWhenFull) {
+  LeasePool pool(MustParse("10.0.0.0/29"));  // 5 leasable: .2 .. .6
+  for (const char* id : {"a", "b", "c", "d", "e"}) ASSERT_TRUE(pool.Acquire(id));
+  EXPECT_FALSE(pool.Acquire("f"));
+  const auto b = pool.AddressOf("b");
+  pool.Release("b");
+  pool.Release("d");
+  EXPECT_EQ(pool.Acquire("f"), b);  // b left first.
+  EXPECT_FALSE(pool.AddressOf("b"));
+  EXPECT_TRUE(pool.AddressOf("d"));
+}
+
+TEST(LeasePool, SixteenBitPrefixHoldsSixtyFiveThousandMembers) {
+  LeasePool pool(MustParse("10.7.0.0/16"));
+  EXPECT_EQ(pool.capacity(), 65533u);
+  std::set<uint32_t> seen;
+  for (uint32_t i = 0; i < pool.capacity(); ++i) {
+    const auto address = pool.Acquire("device-" + std::to_string(i));
+    ASSERT_TRUE(address) << i;
+    ASSERT_TRUE(pool.prefix().Contains(*address));
+    ASSERT_NE(*address, pool.prefix().relay_address());
+    ASSERT_NE(*address, pool.prefix().broadcast());
+    ASSERT_TRUE(seen.insert(*address).second);
+  }
+  EXPECT_FALSE(pool.Acquire("one-too-many"));
+  EXPECT_EQ(pool.Acquire("device-12345"), pool.AddressOf("device-12345"));
+}
+
+}  // namespace
+}  // namespace mnedc::relay

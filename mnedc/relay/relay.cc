@@ -1,0 +1,291 @@
+#include "mnedc/relay/relay.h"
+
+#include <glog/logging.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "mnedc/protocol/control_codec.h"
+#include "mnedc/protocol/frame.h"
+#include "mnedc/relay/ip_packet.h"
+#include "mnedc/transport/tcp_stream.h"
+
+namespace mnedc::relay {
+namespace {
+namespace asio = boost::asio;
+using protocol::ControlMessage;
+using protocol::Ipv4ToString;
+constexpr std::size_t kMaxDeviceIdLength = 128;
+}  // namespace
+
+std::string_view DropReasonName(DropReason reason) {
+  switch (reason) {
+    case DropReason::kQueueFull:
+      return "queue_full";
+    case DropReason::kUnknownDestination:
+      return "unknown_destination";
+    case DropReason::kSpoofedSource:
+      return "spoofed_source";
+    case DropReason::kMalformed:
+      return "malformed";
+    case DropReason::kIpv6:
+      return "ipv6";
+    case DropReason::kNotJoined:
+      return "not_joined";
+    case DropReason::kNoLocalTun:
+      return "no_local_tun";
+    case DropReason::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+// One connection to the relay. Owned by the Serve() coroutine; the relay's maps
+// point at it only between Join and Leave, and Leave runs before it is destroyed.
+class Session final : public transport::FrameSink {
+ public:
+  Session(Relay& relay, std::unique_ptr<transport::Stream> stream)
+      : relay_(relay),
+        link_(relay.executor_, std::move(stream), relay.options_.link),
+        connected_since_(std::chrono::system_clock::now()) {}
+
+  bool OnData(std::span<const uint8_t> packet) override {
+    if (superseded_) return true;  // The newer connection owns this device now.
+    if (!joined_) {
+      relay_.Drop(DropReason::kNotJoined);
+      return true;
+    }
+    relay_.Route(this, packet);
+    return true;
+  }
+
+  bool OnControl(const ControlMessage& message) override {
+    if (message.has_hello()) {
+      if (joined_) {
+        link_.SendErrorAndClose(protocol::Error::BAD_REQUEST, "Hello after the join");
+        return false;
+      }
+      relay_.Join(*this, message.hello());
+      return !link_.closing();
+    }
+    // Lease, PeerAnnounce, ... are relay-to-client messages: ignore them.
+    return true;
+  }
+
+  // The relay found a newer connection for this device.
+  void Supersede() {
+    superseded_ = true;
+    link_.set_end_reason("superseded by a newer connection of the same device");
+    link_.SendErrorAndClose(protocol::Error::SUPERSEDED,
+                            "device " + device_id_ + " joined again on a newer connection");
+  }
+
+  MemberInfo Info() const {
+    return MemberInfo{device_id_, address_, std::string(link_stream_kind()),
+                      seen_from(), connected_since_, link_.counters()};
+  }
+  std::string_view link_stream_kind() const { return link_.stream().kind(); }
+  const std::string& seen_from() const { return link_.stream().peer(); }
+
+  Relay& relay_;
+  transport::FramedLink link_;
+  std::chrono::system_clock::time_point connected_since_;
+  std::string device_id_;
+  uint32_t address_ = 0;
+  bool joined_ = false;
+  bool superseded_ = false;
+};
+
+Relay::Relay(asio::any_io_executor executor, RelayOptions options)
+    : executor_(std::move(executor)), options_(options), pool_(options.prefix) {}
+
+Relay::~Relay() = default;
+
+asio::awaitable<void> Relay::AcceptLoop(asio::ip::tcp::acceptor& acceptor) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      // EMFILE and friends: log, breathe, keep serving the members we have.
+      LOG(WARNING) << "accept failed: " << ec.message();
+      asio::steady_timer pause(executor_, std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    asio::co_spawn(executor_, Serve(transport::MakeTcpStream(std::move(socket))), asio::detached);
+  }
+}
+
+asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream) {
+  if (shutting_down_) co_return;
+  Session session(*this, std::move(stream));
+  all_sessions_.insert(&session);
+  VLOG(1) << session.seen_from() << ": connected over " << session.link_stream_kind();
+  co_await session.link_.Run(session);
+  all_sessions_.erase(&session);
+  Leave(session);
+  if (session.joined_) {
+    LOG(INFO) << "device " << session.device_id_ << " (" << Ipv4ToString(session.address_)
+              << ", " << session.seen_from() << ") left: " << session.link_.end_reason();
+  } else {
+    LOG(INFO) << session.seen_from() << " disconnected before joining: "
+              << session.link_.end_reason();
+  }
+}
+
+void Relay::Join(Session& session, const protocol::Hello& hello) {
+  auto reject = [&](protocol::Error::Code code, const std::string& why) {
+    ++counters_.joins_rejected;
+    LOG(WARNING) << session.seen_from() << ": join refused: " << why;
+    session.link_.set_end_reason("join refused: " + why);
+    session.link_.SendErrorAndClose(code, why);
+  };
+  if (hello.protocol_version() != protocol::kProtocolVersion) {
+    return reject(protocol::Error::VERSION_MISMATCH,
+                  "protocol version " + std::to_string(hello.protocol_version()) +
+                      " is not supported; this relay speaks " +
+                      std::to_string(protocol::kProtocolVersion));
+  }
+  const std::string& id = hello.device_id();
+  if (id.empty() || id.size() > kMaxDeviceIdLength) {
+    return reject(protocol::Error::BAD_REQUEST, "device id must be 1 to 128 bytes");
+  }
+  if (shutting_down_) return reject(protocol::Error::SHUTTING_DOWN, "relay is shutting down");
+
+  // The same device joined again (it lost its connection and we have not noticed
+  // yet, or it runs twice): the newer connection wins, the older one is told why.
+  if (auto existing = by_device_.find(id); existing != by_device_.end()) {
+    Session& old = *existing->second;
+    LOG(WARNING) << "device " << id << " joined again from " << session.seen_from()
+                 << "; closing its older connection from " << old.seen_from();
+    by_device_.erase(existing);
+    by_address_.erase(old.address_);
+    old.Supersede();
+    ++counters_.superseded;
+  }
+  const auto address = pool_.Acquire(id, hello.previous_address());
+  if (!address) {
+    return reject(protocol::Error::POOL_EXHAUSTED,
+                  "no free address in " + options_.prefix.ToString() + " (" +
+                      std::to_string(pool_.capacity()) + " members)");
+  }
+  session.device_id_ = id;
+  session.address_ = *address;
+  session.joined_ = true;
+  by_device_[id] = &session;
+  by_address_[*address] = &session;
+  ++counters_.joins;
+
+  ControlMessage lease;
+  lease.mutable_lease()->set_address(*address);
+  lease.mutable_lease()->set_prefix_length(options_.prefix.length);
+  lease.mutable_lease()->set_mtu(options_.mtu);
+  lease.mutable_lease()->set_relay_address(options_.prefix.relay_address());
+  session.link_.SendControl(lease);
+
+  ControlMessage announce;
+  for (const auto& [other_id, other] : by_device_) {
+    if (other == &session) continue;
+    auto* peer = announce.mutable_peer_announce();
+    peer->set_device_id(other_id);
+    peer->set_address(other->address_);
+    peer->set_seen_from(other->seen_from());
+    session.link_.SendControl(announce);
+  }
+  ControlMessage snapshot_end;
+  snapshot_end.mutable_snapshot_end();
+  session.link_.SendControl(snapshot_end);
+
+  auto* self = announce.mutable_peer_announce();
+  self->set_device_id(id);
+  self->set_address(*address);
+  self->set_seen_from(session.seen_from());
+  Broadcast(announce, &session);
+  session.link_.MarkEstablished();
+  LOG(INFO) << "device " << id << " joined from " << session.seen_from() << " over "
+            << session.link_stream_kind() << " as " << Ipv4ToString(*address);
+}
+
+void Relay::Leave(Session& session) {
+  if (!session.joined_ || session.superseded_) return;
+  session.joined_ = false;
+  by_device_.erase(session.device_id_);
+  by_address_.erase(session.address_);
+  pool_.Release(session.device_id_);
+  ++counters_.leaves;
+  ControlMessage gone;
+  gone.mutable_peer_gone()->set_device_id(session.device_id_);
+  gone.mutable_peer_gone()->set_address(session.address_);
+  Broadcast(gone, nullptr);
+}
+
+void Relay::Broadcast(const ControlMessage& message, const Session* except) {
+  for (const auto& [id, member] : by_device_) {
+    if (member != except) member->link_.SendControl(message);
+  }
+}
+
+void Relay::Forward(Session& to, std::span<const uint8_t> packet) {
+  switch (to.link_.SendData(packet)) {
+    case transport::FramedLink::Push::kQueuedDroppedOldest:
+      Drop(DropReason::kQueueFull);
+      [[fallthrough]];
+    case transport::FramedLink::Push::kQueued:
+      ++counters_.packets_forwarded;
+      counters_.bytes_forwarded += packet.size();
+      break;
+    case transport::FramedLink::Push::kClosed:
+      Drop(DropReason::kUnknownDestination);
+      break;
+  }
+}
+
+void Relay::Route(Session* from, std::span<const uint8_t> packet) {
+  const PacketAddresses addresses = ParsePacketAddresses(packet);
+  if (addresses.version == PacketAddresses::Version::kIpv6) return Drop(DropReason::kIpv6);
+  if (addresses.version != PacketAddresses::Version::kIpv4) return Drop(DropReason::kMalformed);
+  const uint32_t expected_source = from ? from->address_ : options_.prefix.relay_address();
+  if (addresses.source != expected_source) return Drop(DropReason::kSpoofedSource);
+
+  const uint32_t destination = addresses.destination;
+  if (destination == options_.prefix.broadcast() || destination == 0xffffffffu ||
+      IsIpv4Multicast(destination)) {
+    ++counters_.broadcast_packets;
+    for (const auto& [id, member] : by_device_) {
+      if (member != from) Forward(*member, packet);
+    }
+    if (from && local_port_) local_port_->Deliver(packet);
+    return;
+  }
+  if (destination == options_.prefix.relay_address()) {
+    if (!local_port_ || !from) return Drop(DropReason::kNoLocalTun);
+    ++counters_.packets_forwarded;
+    counters_.bytes_forwarded += packet.size();
+    local_port_->Deliver(packet);
+    return;
+  }
+  const auto owner = by_address_.find(destination);
+  if (owner == by_address_.end()) return Drop(DropReason::kUnknownDestination);
+  Forward(*owner->second, packet);
+}
+
+void Relay::SendFromLocal(std::span<const uint8_t> packet) { Route(nullptr, packet); }
+
+void Relay::Shutdown() {
+  shutting_down_ = true;
+  for (Session* session : all_sessions_) {
+    session->link_.set_end_reason("relay shutting down");
+    session->link_.SendErrorAndClose(protocol::Error::SHUTTING_DOWN, "relay is shutting down");
+  }
+}
+
+std::vector<MemberInfo> Relay::Members() const {
+  std::vector<MemberInfo> members;
+  members.reserve(by_device_.size());
+  for (const auto& [id, session] : by_device_) members.push_back(session->Info());
+  return members;
+}
+
+}  // namespace mnedc::relay

@@ -1,0 +1,118 @@
+#pragma once
+// The relay: leases virtual addresses, keeps virtual address -> session, forwards
+// each packet to the session that owns its destination, and tells members when
+// peers join and leave. It runs on one strand (single-threaded io_context): no
+// locks, and a session's registry entry is removed before the session dies.
+#include <array>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "mnedc/relay/lease_pool.h"
+#include "mnedc/transport/framed_link.h"
+#include "mnedc/transport/stream.h"
+
+namespace mnedc::relay {
+
+enum class DropReason {
+  kQueueFull,           // The receiver's send queue was full: its oldest packet went.
+  kUnknownDestination,  // No member holds the destination address.
+  kSpoofedSource,       // Source address is not the sender's lease.
+  kMalformed,           // Not a parsable IPv4/IPv6 packet.
+  kIpv6,                // IPv6 has no leases on the virtual network yet.
+  kNotJoined,           // DATA before the join completed.
+  kNoLocalTun,          // Addressed to the relay, which runs without a TUN.
+  kCount,
+};
+std::string_view DropReasonName(DropReason reason);
+
+struct RelayCounters {
+  uint64_t joins = 0;
+  uint64_t leaves = 0;
+  uint64_t joins_rejected = 0;  // Errors answered to a Hello (bad, exhausted, ...).
+  uint64_t superseded = 0;      // Sessions replaced by a newer one of the same device.
+  uint64_t packets_forwarded = 0;
+  uint64_t bytes_forwarded = 0;
+  uint64_t broadcast_packets = 0;
+  std::array<uint64_t, static_cast<std::size_t>(DropReason::kCount)> drops{};
+
+  uint64_t drop(DropReason reason) const { return drops[static_cast<std::size_t>(reason)]; }
+};
+
+struct RelayOptions {
+  Prefix prefix{0x0a000000, 24};  // 10.0.0.0/24
+  uint32_t mtu = 1400;
+  transport::LinkOptions link;
+};
+
+struct MemberInfo {
+  std::string device_id;
+  uint32_t address = 0;
+  std::string transport;  // "tcp", ...
+  std::string seen_from;  // ip:port
+  std::chrono::system_clock::time_point connected_since;
+  transport::LinkCounters link;
+};
+
+// Receives packets addressed to the relay's own virtual address (its TUN).
+class LocalPort {
+ public:
+  virtual ~LocalPort() = default;
+  virtual void Deliver(std::span<const uint8_t> packet) = 0;
+};
+
+class Session;
+
+class Relay {
+ public:
+  Relay(boost::asio::any_io_executor executor, RelayOptions options);
+  ~Relay();
+
+  // Accepts TCP connections until the acceptor is closed.
+  boost::asio::awaitable<void> AcceptLoop(boost::asio::ip::tcp::acceptor& acceptor);
+  // Serves one connection, of any transport, until it ends.
+  boost::asio::awaitable<void> Serve(std::unique_ptr<transport::Stream> stream);
+
+  // The relay's own TUN, if any: what it receives and what it sends.
+  void SetLocalPort(LocalPort* port) { local_port_ = port; }
+  void SendFromLocal(std::span<const uint8_t> packet);
+
+  // Tells every member the relay is going away, and closes their connections.
+  void Shutdown();
+
+  const RelayOptions& options() const { return options_; }
+  const RelayCounters& counters() const { return counters_; }
+  std::size_t member_count() const { return by_device_.size(); }
+  std::vector<MemberInfo> Members() const;
+
+ private:
+  friend class Session;
+  // Join, leave and forwarding, called by sessions.
+  void Join(Session& session, const protocol::Hello& hello);
+  void Leave(Session& session);
+  void Route(Session* from, std::span<const uint8_t> packet);
+  void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
+  void Forward(Session& to, std::span<const uint8_t> packet);
+  void Broadcast(const protocol::ControlMessage& message, const Session* except);
+
+  boost::asio::any_io_executor executor_;
+  RelayOptions options_;
+  LeasePool pool_;
+  RelayCounters counters_;
+  LocalPort* local_port_ = nullptr;
+  std::unordered_map<std::string, Session*> by_device_;
+  std::unordered_map<uint32_t, Session*> by_address_;
+  std::unordered_set<Session*> all_sessions_;  // Joined or not, for Shutdown().
+  bool shutting_down_ = false;
+};
+
+}  // namespace mnedc::relay
