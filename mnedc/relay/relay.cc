@@ -125,8 +125,9 @@ asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream) {
   VLOG(1) << session.seen_from() << ": connected over " << session.link_stream_kind();
   co_await session.link_.Run(session);
   all_sessions_.erase(&session);
+  const bool was_member = session.joined_;
   Leave(session);
-  if (session.joined_) {
+  if (was_member) {
     LOG(INFO) << "device " << session.device_id_ << " (" << Ipv4ToString(session.address_)
               << ", " << session.seen_from() << ") left: " << session.link_.end_reason();
   } else {

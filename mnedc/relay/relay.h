@@ -92,6 +92,8 @@ class Relay {
   const RelayOptions& options() const { return options_; }
   const RelayCounters& counters() const { return counters_; }
   std::size_t member_count() const { return by_device_.size(); }
+  // Connections being served, joined or not; 0 once Shutdown() has completed.
+  std::size_t connection_count() const { return all_sessions_.size(); }
   std::vector<MemberInfo> Members() const;
 
  private:

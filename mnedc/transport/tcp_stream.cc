@@ -65,7 +65,7 @@ std::unique_ptr<Stream> MakeTcpStream(tcp::socket socket) {
   return std::make_unique<TcpStream>(std::move(socket));
 }
 
-asio::awaitable<DialResult> DialTcp(const HostPort& target,
+asio::awaitable<DialResult> DialTcp(HostPort target,
                                     std::chrono::steady_clock::duration timeout) {
   using namespace asio::experimental::awaitable_operators;
   auto executor = co_await asio::this_coro::executor;

@@ -20,7 +20,7 @@ struct DialResult {
 };
 
 // Resolves and connects to `target` within `timeout` (error timed_out past it).
-boost::asio::awaitable<DialResult> DialTcp(const HostPort& target,
+boost::asio::awaitable<DialResult> DialTcp(HostPort target,
                                            std::chrono::steady_clock::duration timeout);
 
 }  // namespace mnedc::transport

@@ -1,0 +1,165 @@
+#include "mnedc/client/client.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "mnedc/protocol/control_codec.h"
+#include "mnedc/protocol/frame.h"
+
+namespace mnedc::client {
+namespace {
+namespace asio = boost::asio;
+using protocol::ControlMessage;
+using protocol::Ipv4ToString;
+}  // namespace
+
+Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dialer)
+    : executor_(executor),
+      options_(std::move(options)),
+      dialer_(std::move(dialer)),
+      backoff_timer_(executor),
+      random_(std::random_device{}()) {
+  if (!dialer_) {
+    dialer_ = [this]() { return transport::DialTcp(options_.server, options_.dial_timeout); };
+  }
+}
+
+Client::~Client() = default;
+
+bool Client::SendPacket(std::span<const uint8_t> packet) {
+  if (!joined()) {
+    ++counters_.dropped_not_connected;
+    return false;
+  }
+  switch (link_->SendData(packet)) {
+    case transport::FramedLink::Push::kQueued:
+      ++counters_.packets_sent;
+      return true;
+    case transport::FramedLink::Push::kQueuedDroppedOldest:
+      ++counters_.packets_sent;
+      ++counters_.dropped_queue_full;
+      return true;
+    case transport::FramedLink::Push::kClosed:
+      break;
+  }
+  ++counters_.dropped_not_connected;
+  return false;
+}
+
+void Client::Stop() {
+  stopped_ = true;
+  backoff_timer_.cancel();
+  if (link_) {
+    link_->set_end_reason("client stopping");
+    link_->CloseAfterFlush();
+  }
+}
+
+std::chrono::steady_clock::duration Client::NextBackoff() {
+  // Exponential with "equal jitter": half fixed, half random, so a relay restart
+  // is not followed by every device reconnecting in the same instant.
+  auto ceiling = options_.backoff_initial;
+  for (int i = 0; i < failures_in_a_row_ && ceiling < options_.backoff_max; ++i) ceiling *= 2;
+  ceiling = std::min(ceiling, options_.backoff_max);
+  std::uniform_int_distribution<int64_t> spread(0, ceiling.count() / 2);
+  return ceiling / 2 + std::chrono::steady_clock::duration(spread(random_));
+}
+
+asio::awaitable<void> Client::Run() {
+  while (!stopped_) {
+    ++counters_.connect_attempts;
+    auto [error, stream] = co_await dialer_();
+    if (error) {
+      ++counters_.connect_failures;
+      last_error_ = "cannot reach relay " + options_.server.ToString() + ": " + error.message();
+    } else if (!stopped_) {
+      const std::string relay = stream->peer();
+      link_ = std::make_unique<transport::FramedLink>(executor_, std::move(stream), options_.link);
+      ControlMessage hello;
+      hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
+      hello.mutable_hello()->set_device_id(options_.device_id);
+      hello.mutable_hello()->set_previous_address(lease_ ? lease_->address : 0);
+      hello.mutable_hello()->set_credentials(options_.credentials);
+      link_->SendControl(hello);
+      co_await link_->Run(*this);
+      if (joined_) failures_in_a_row_ = 0;
+      if (last_error_.empty() || joined_) last_error_ = link_->end_reason();
+      LOG(WARNING) << "connection to relay " << relay << " ended: " << last_error_;
+      joined_ = false;
+      link_.reset();
+    }
+    if (stopped_) break;
+    const auto wait = NextBackoff();
+    ++failures_in_a_row_;
+    LOG(INFO) << last_error_ << "; retrying in "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(wait).count() << " ms";
+    backoff_timer_.expires_after(wait);
+    co_await backoff_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  peers_.Clear();
+}
+
+bool Client::OnData(std::span<const uint8_t> packet) {
+  ++counters_.packets_received;
+  if (packet_handler_) packet_handler_(packet);
+  return true;
+}
+
+bool Client::OnControl(const ControlMessage& message) {
+  switch (message.body_case()) {
+    case ControlMessage::kLease: {
+      const auto& lease = message.lease();
+      LeaseInfo info{lease.address(), lease.prefix_length(), lease.mtu(), lease.relay_address()};
+      if (info.prefix_length < 8 || info.prefix_length > 30 || info.mtu < 576 ||
+          info.mtu > protocol::kMaxFramePayload) {
+        last_error_ = "relay sent an unusable lease";
+        link_->set_end_reason(last_error_);
+        return false;
+      }
+      if (lease_ && lease_->address != info.address) {
+        LOG(WARNING) << "relay leased a different address: " << Ipv4ToString(info.address)
+                     << " instead of " << Ipv4ToString(lease_->address);
+      }
+      lease_ = info;
+      joined_ = true;
+      last_error_.clear();
+      ++counters_.joins;
+      link_->MarkEstablished();
+      peers_.BeginSync();
+      LOG(INFO) << "joined as " << options_.device_id << " with " << Ipv4ToString(info.address)
+                << "/" << info.prefix_length << ", mtu " << info.mtu;
+      if (lease_handler_) lease_handler_(info);
+      return true;
+    }
+    case ControlMessage::kPeerAnnounce: {
+      const auto& peer = message.peer_announce();
+      peers_.Upsert({peer.device_id(), peer.address(), peer.seen_from()});
+      return true;
+    }
+    case ControlMessage::kSnapshotEnd:
+      peers_.EndSync();
+      return true;
+    case ControlMessage::kPeerGone:
+      peers_.Remove(message.peer_gone().device_id());
+      return true;
+    case ControlMessage::kError:
+      last_error_ = "relay refused: " + protocol::Error::Code_Name(message.error().code()) + ": " +
+                    message.error().text();
+      LOG(ERROR) << last_error_;
+      link_->set_end_reason(last_error_);
+      if (message.error().code() == protocol::Error::SUPERSEDED) {
+        // Another instance uses our device ID; fighting over it helps no one:
+        // wait the longest backoff before trying again.
+        failures_in_a_row_ = 100;
+        joined_ = false;
+      }
+      return false;
+    default:
+      return true;  // Hello and future messages are not for a client.
+  }
+}
+
+}  // namespace mnedc::client

@@ -1,0 +1,106 @@
+#pragma once
+// The edge agent's core: connect to the relay, join, learn the lease and the
+// peers, move packets both ways, and after a lost connection reconnect with
+// jittered exponential backoff asking for the same address. Packets come from
+// and go to whatever the caller plugs in: the TUN device, or a fake in tests.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+
+#include "mnedc/discovery/peer_table.h"
+#include "mnedc/transport/endpoint.h"
+#include "mnedc/transport/framed_link.h"
+#include "mnedc/transport/tcp_stream.h"
+
+namespace mnedc::client {
+
+struct LeaseInfo {
+  uint32_t address = 0;  // Host byte order.
+  uint32_t prefix_length = 0;
+  uint32_t mtu = 0;
+  uint32_t relay_address = 0;
+  bool operator==(const LeaseInfo&) const = default;
+};
+
+struct ClientOptions {
+  transport::HostPort server;
+  std::string device_id;
+  std::string credentials;  // Join token, if the relay wants one.
+  transport::LinkOptions link;
+  std::chrono::steady_clock::duration dial_timeout = std::chrono::seconds(10);
+  std::chrono::steady_clock::duration backoff_initial = std::chrono::milliseconds(250);
+  std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(30);
+};
+
+struct ClientCounters {
+  uint64_t connect_attempts = 0;
+  uint64_t connect_failures = 0;
+  uint64_t joins = 0;
+  uint64_t packets_sent = 0;
+  uint64_t packets_received = 0;
+  uint64_t dropped_not_connected = 0;  // Sent while no connection was up.
+  uint64_t dropped_queue_full = 0;     // Sent faster than the connection drains.
+};
+
+class Client final : private transport::FrameSink {
+ public:
+  // Opens a connection to the relay; defaults to plain TCP to options.server.
+  using Dialer = std::function<boost::asio::awaitable<transport::DialResult>()>;
+
+  Client(boost::asio::any_io_executor executor, ClientOptions options, Dialer dialer = nullptr);
+  ~Client() override;
+
+  // Called with each packet the relay delivers (destined to this device).
+  void OnPacket(std::function<void(std::span<const uint8_t>)> handler) {
+    packet_handler_ = std::move(handler);
+  }
+  // Called on every Lease: first join and each rejoin (the address may differ).
+  void OnLease(std::function<void(const LeaseInfo&)> handler) { lease_handler_ = std::move(handler); }
+
+  discovery::PeerTable& peers() { return peers_; }
+
+  // Queues one IP packet to the relay. Never blocks; false if it was dropped.
+  bool SendPacket(std::span<const uint8_t> packet);
+
+  // Connects and stays connected until Stop().
+  boost::asio::awaitable<void> Run();
+  // Leaves the relay (it tells the peers) and makes Run() return.
+  void Stop();
+
+  const std::optional<LeaseInfo>& lease() const { return lease_; }
+  bool joined() const { return link_ != nullptr && joined_; }
+  const ClientCounters& counters() const { return counters_; }
+  // The last Error the relay sent, or why the last connection ended.
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  bool OnData(std::span<const uint8_t> packet) override;
+  bool OnControl(const protocol::ControlMessage& message) override;
+  std::chrono::steady_clock::duration NextBackoff();
+
+  boost::asio::any_io_executor executor_;
+  ClientOptions options_;
+  Dialer dialer_;
+  std::unique_ptr<transport::FramedLink> link_;
+  boost::asio::steady_timer backoff_timer_;
+  std::minstd_rand random_;
+  discovery::PeerTable peers_;
+  std::function<void(std::span<const uint8_t>)> packet_handler_;
+  std::function<void(const LeaseInfo&)> lease_handler_;
+  std::optional<LeaseInfo> lease_;
+  ClientCounters counters_;
+  std::string last_error_;
+  int failures_in_a_row_ = 0;
+  bool joined_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace mnedc::client

@@ -1,0 +1,96 @@
+#include "testing/loopback_net.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include "mnedc/protocol/control_codec.h"
+#include "mnedc/transport/tcp_stream.h"
+
+namespace mnedc::testing {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+LoopbackNet::LoopbackNet() = default;
+
+LoopbackNet::~LoopbackNet() {
+  for (auto& node : nodes_) StopClient(*node);
+  if (relay_) StopRelay();
+}
+
+void LoopbackNet::StartRelay(relay::RelayOptions options, uint16_t port) {
+  acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(io_);
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
+  acceptor_->open(endpoint.protocol());
+  acceptor_->set_option(asio::socket_base::reuse_address(true));
+  acceptor_->bind(endpoint);
+  acceptor_->listen();
+  port_ = acceptor_->local_endpoint().port();
+  relay_ = std::make_unique<relay::Relay>(io_.get_executor(), options);
+  asio::co_spawn(io_, relay_->AcceptLoop(*acceptor_), asio::detached);
+}
+
+void LoopbackNet::StopRelay() {
+  relay_->Shutdown();
+  acceptor_->close();
+  RunUntil([&] { return relay_->connection_count() == 0; }, 5s);
+  io_.poll();  // Let the accept loop see the closed acceptor.
+  relay_.reset();
+  acceptor_.reset();
+}
+
+Node& LoopbackNet::AddClient(const std::string& device_id,
+                             std::function<void(client::ClientOptions&)> tune) {
+  auto node = std::make_unique<Node>();
+  Node* raw = node.get();
+  client::ClientOptions options;
+  options.server = {"127.0.0.1", port_};
+  options.device_id = device_id;
+  options.backoff_initial = 20ms;
+  options.backoff_max = 200ms;
+  if (tune) tune(options);
+  const uint16_t port = port_;
+  auto dial = [raw, options, port]() -> asio::awaitable<transport::DialResult> {
+    // A named value, not a braced temporary: g++ 12 mishandles temporaries
+    // inside co_await expressions.
+    transport::HostPort target{"127.0.0.1", port};
+    auto result = co_await transport::DialTcp(target, options.dial_timeout);
+    raw->last_stream = result.stream.get();
+    co_return result;
+  };
+  raw->client = std::make_unique<client::Client>(io_.get_executor(), options, dial);
+  raw->client->OnPacket([raw](std::span<const uint8_t> packet) {
+    raw->received.emplace_back(packet.begin(), packet.end());
+  });
+  raw->client->peers().Subscribe([raw](discovery::PeerEvent event, const discovery::Peer& peer) {
+    raw->events.push_back(std::string(discovery::PeerEventName(event)) + " " + peer.device_id +
+                          " " + protocol::Ipv4ToString(peer.address));
+  });
+  raw->running = true;
+  asio::co_spawn(
+      io_,
+      [raw]() -> asio::awaitable<void> {
+        co_await raw->client->Run();
+        raw->running = false;
+      },
+      asio::detached);
+  nodes_.push_back(std::move(node));
+  return *raw;
+}
+
+void LoopbackNet::StopClient(Node& node) {
+  if (!node.running) return;
+  node.client->Stop();
+  RunUntil([&] { return !node.running; }, 5s);
+}
+
+bool LoopbackNet::RunUntil(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (io_.stopped()) io_.restart();
+    io_.run_for(2ms);
+  }
+  return true;
+}
+
+}  // namespace mnedc::testing

@@ -1,0 +1,273 @@
+// Real relay, real clients, real TCP on 127.0.0.1: the relay core end to end.
+#include <gtest/gtest.h>
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <algorithm>
+#include <set>
+
+#include "mnedc/protocol/control_codec.h"
+#include "mnedc/protocol/frame.h"
+#include "testing/ip_packets.h"
+#include "testing/loopback_net.h"
+
+namespace mnedc::testing {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using relay::DropReason;
+
+constexpr uint32_t kBroadcast = 0x0a0000ff;
+
+bool AllJoined(std::initializer_list<Node*> nodes) {
+  for (Node* n : nodes) {
+    if (!n->client->joined()) return false;
+  }
+  return true;
+}
+
+class RelayLoopbackTest : public ::testing::Test {
+ protected:
+  void SetUp() override { net_.StartRelay(); }
+
+  // Sends `count` packets from `from` to `to`, pacing below the queue bound so
+  // that nothing is dropped, and waits until all have arrived.
+  bool SendPaced(Node& from, Node& to, const std::vector<std::size_t>& sizes,
+                 std::vector<std::vector<uint8_t>>* sent) {
+    const std::size_t before = to.received.size();
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      auto packet = MakeIpv4Packet(from.address(), to.address(), sizes[i], static_cast<uint32_t>(i));
+      EXPECT_TRUE(from.client->SendPacket(packet));
+      sent->push_back(std::move(packet));
+      if (i % 16 == 15 && !net_.RunUntil([&] { return to.received.size() == before + i + 1; })) {
+        return false;
+      }
+    }
+    return net_.RunUntil([&] { return to.received.size() == before + sizes.size(); });
+  }
+
+  LoopbackNet net_;
+};
+
+TEST_F(RelayLoopbackTest, ThreeClientsExchangeEverySizeByteExactAndInOrder) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  Node& c = net_.AddClient("c");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b, &c}); }));
+  std::set<uint32_t> addresses = {a.address(), b.address(), c.address()};
+  EXPECT_EQ(addresses.size(), 3u);
+  EXPECT_EQ(*addresses.begin(), 0x0a000002u);
+
+  std::vector<std::size_t> sizes;
+  for (std::size_t size = 20; size <= 1400; size += 23) sizes.push_back(size);
+  sizes.push_back(1400);
+  sizes.push_back(9000);
+  sizes.push_back(20);
+  Node* nodes[] = {&a, &b, &c};
+  for (Node* from : nodes) {
+    for (Node* to : nodes) {
+      if (from == to) continue;
+      to->received.clear();
+      std::vector<std::vector<uint8_t>> sent;
+      ASSERT_TRUE(SendPaced(*from, *to, sizes, &sent));
+      ASSERT_EQ(to->received.size(), sent.size());
+      for (std::size_t i = 0; i < sent.size(); ++i) {
+        ASSERT_EQ(to->received[i], sent[i]) << "packet " << i << " of " << sent[i].size() << " bytes";
+      }
+    }
+  }
+  EXPECT_EQ(net_.relay().counters().drop(DropReason::kQueueFull), 0u);
+  EXPECT_EQ(net_.relay().counters().packets_forwarded, 6 * sizes.size());
+}
+
+TEST_F(RelayLoopbackTest, PeersSeeAnnounceSnapshotAndGone) {
+  Node& a = net_.AddClient("a");
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 1; }));
+  EXPECT_EQ(a.events, std::vector<std::string>{"up b 10.0.0.3"});
+  Node& c = net_.AddClient("c");
+  ASSERT_TRUE(net_.RunUntil([&] { return c.client->peers().size() == 2 && b.client->peers().size() == 2; }));
+  // c learned of a and b from the snapshot (in no particular order).
+  std::sort(c.events.begin(), c.events.end());
+  EXPECT_EQ(c.events, (std::vector<std::string>{"up a 10.0.0.2", "up b 10.0.0.3"}));
+  EXPECT_EQ(c.client->peers().Find("a")->seen_from.rfind("127.0.0.1:", 0), 0u);
+  net_.StopClient(b);
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 1 && c.client->peers().size() == 1; }));
+  EXPECT_EQ(a.events.back(), "down b 10.0.0.3");
+  EXPECT_EQ(c.events.back(), "down b 10.0.0.3");
+  EXPECT_EQ(net_.relay().member_count(), 2u);
+  EXPECT_EQ(net_.relay().counters().leaves, 1u);
+}
+
+TEST_F(RelayLoopbackTest, SpoofedSourceIsDroppedAndCounted) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  Node& c = net_.AddClient("c");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b, &c}); }));
+  a.client->SendPacket(MakeIpv4Packet(b.address(), c.address(), 100, 1));  // Pretends to be b.
+  a.client->SendPacket(MakeIpv4Packet(a.address(), 0x0a0000fe, 100, 2));   // Nobody there.
+  const uint8_t junk[] = {0x45, 0, 0, 1};
+  a.client->SendPacket(junk);
+  a.client->SendPacket(MakeIpv4Packet(a.address(), c.address(), 100, 3));
+  ASSERT_TRUE(net_.RunUntil([&] { return c.received.size() == 1; }));
+  EXPECT_EQ(PacketSequence(c.received[0]), 3u);
+  const auto& counters = net_.relay().counters();
+  EXPECT_EQ(counters.drop(DropReason::kSpoofedSource), 1u);
+  EXPECT_EQ(counters.drop(DropReason::kUnknownDestination), 1u);
+  EXPECT_EQ(counters.drop(DropReason::kMalformed), 1u);
+  net_.RunFor(50ms);
+  EXPECT_TRUE(b.received.empty());
+}
+
+TEST_F(RelayLoopbackTest, BroadcastAndMulticastReachAllOthers) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  Node& c = net_.AddClient("c");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b, &c}); }));
+  a.client->SendPacket(MakeIpv4Packet(a.address(), kBroadcast, 60, 1));
+  a.client->SendPacket(MakeIpv4Packet(a.address(), 0xffffffff, 60, 2));
+  a.client->SendPacket(MakeIpv4Packet(a.address(), 0xe00000fb, 60, 3));  // mDNS group
+  ASSERT_TRUE(net_.RunUntil([&] { return b.received.size() == 3 && c.received.size() == 3; }));
+  net_.RunFor(50ms);
+  EXPECT_TRUE(a.received.empty());
+  EXPECT_EQ(net_.relay().counters().broadcast_packets, 3u);
+}
+
+TEST_F(RelayLoopbackTest, DuplicateDeviceIdTakesOver) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b}); }));
+  const uint32_t address = a.address();
+  Node& a2 = net_.AddClient("a");
+  ASSERT_TRUE(net_.RunUntil([&] {
+    return a2.client->joined() && a.client->last_error().find("SUPERSEDED") != std::string::npos;
+  }));
+  EXPECT_EQ(a2.address(), address);
+  EXPECT_FALSE(a.client->joined());
+  net_.StopClient(a);  // Otherwise it would take over again after its long backoff.
+  b.client->SendPacket(MakeIpv4Packet(b.address(), address, 80, 9));
+  ASSERT_TRUE(net_.RunUntil([&] { return a2.received.size() == 1; }));
+  net_.RunFor(50ms);
+  EXPECT_TRUE(a.received.empty());
+  EXPECT_EQ(net_.relay().counters().superseded, 1u);
+  EXPECT_EQ(net_.relay().member_count(), 2u);
+  EXPECT_EQ(b.client->peers().Find("a")->address, address);
+}
+
+// A member that joins and then never reads must cost only its own packets.
+TEST_F(RelayLoopbackTest, StuckReceiverDoesNotSlowOthers) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  Node& c = net_.AddClient("c");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b, &c}); }));
+
+  asio::ip::tcp::socket stuck(net_.io());
+  stuck.open(asio::ip::tcp::v4());
+  stuck.set_option(asio::socket_base::receive_buffer_size(4096));
+  stuck.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
+  protocol::ControlMessage hello;
+  hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
+  hello.mutable_hello()->set_device_id("stuck");
+  std::vector<uint8_t> frame;
+  ASSERT_TRUE(protocol::EncodeControlFrame(hello, frame));
+  asio::write(stuck, asio::buffer(frame));
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 3; }));
+  const uint32_t stuck_address = a.client->peers().Find("stuck")->address;
+
+  // ~14 MB at the stuck member: far beyond what socket buffers absorb.
+  const int kFlood = 10000;
+  int b_sent = 0;
+  for (int i = 0; i < kFlood; ++i) {
+    a.client->SendPacket(MakeIpv4Packet(a.address(), stuck_address, 1400, i));
+    if (i % 10 == 0) {
+      ASSERT_TRUE(b.client->SendPacket(MakeIpv4Packet(b.address(), c.address(), 200, b_sent++)));
+    }
+    net_.io().poll();
+    if (i % 8 == 0) net_.RunFor(1ms);
+  }
+  ASSERT_TRUE(net_.RunUntil([&] { return c.received.size() == static_cast<std::size_t>(b_sent); }));
+  for (int i = 0; i < b_sent; ++i) ASSERT_EQ(PacketSequence(c.received[i]), static_cast<uint32_t>(i));
+  EXPECT_GT(net_.relay().counters().drop(DropReason::kQueueFull), 0u);
+  EXPECT_EQ(net_.relay().member_count(), 4u);
+}
+
+TEST_F(RelayLoopbackTest, ReconnectingClientGetsItsAddressBack) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b}); }));
+  const uint32_t a_address = a.address();
+  // Cut a's connection under it; meanwhile a newcomer must not get a's address.
+  a.last_stream->Close();
+  ASSERT_TRUE(net_.RunUntil([&] { return b.client->peers().size() == 0; }));
+  Node& c = net_.AddClient("c");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &c}) && a.client->counters().joins == 2; }));
+  EXPECT_EQ(a.address(), a_address);
+  EXPECT_NE(c.address(), a_address);
+  ASSERT_TRUE(net_.RunUntil([&] { return b.events.size() == 4; }));
+  // a and c came back in either order.
+  std::sort(b.events.begin() + 2, b.events.end());
+  EXPECT_EQ(b.events, (std::vector<std::string>{"up a 10.0.0.2", "down a 10.0.0.2",
+                                                 "up a 10.0.0.2", "up c 10.0.0.4"}));
+}
+
+TEST_F(RelayLoopbackTest, RelayRestartClientsRejoinWithSameAddresses) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b}); }));
+  const uint32_t a_address = a.address();
+  const uint32_t b_address = b.address();
+  const uint16_t port = net_.port();
+  net_.StopRelay();
+  net_.RunFor(100ms);
+  // The new relay knows nobody: the addresses come back because clients ask.
+  net_.StartRelay({}, port);
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b}) && net_.relay().member_count() == 2; }));
+  EXPECT_EQ(a.address(), a_address);
+  EXPECT_EQ(b.address(), b_address);
+  a.client->SendPacket(MakeIpv4Packet(a_address, b_address, 300, 5));
+  ASSERT_TRUE(net_.RunUntil([&] { return b.received.size() == 1; }));
+}
+
+TEST_F(RelayLoopbackTest, ExhaustedPoolAnswersWithError) {
+  net_.StopRelay();
+  relay::RelayOptions options;
+  std::string error;
+  options.prefix = *relay::ParsePrefix("10.9.0.0/30", &error);  // One leasable address.
+  net_.StartRelay(options);
+  Node& a = net_.AddClient("a");
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] {
+    return b.client->last_error().find("POOL_EXHAUSTED") != std::string::npos;
+  }));
+  EXPECT_FALSE(b.client->joined());
+  EXPECT_GE(net_.relay().counters().joins_rejected, 1u);
+  EXPECT_TRUE(a.client->joined());
+}
+
+TEST_F(RelayLoopbackTest, WrongProtocolVersionIsRefused) {
+  asio::ip::tcp::socket raw(net_.io());
+  raw.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
+  protocol::ControlMessage hello;
+  hello.mutable_hello()->set_protocol_version(99);
+  hello.mutable_hello()->set_device_id("future");
+  std::vector<uint8_t> frame;
+  ASSERT_TRUE(protocol::EncodeControlFrame(hello, frame));
+  asio::write(raw, asio::buffer(frame));
+  std::vector<uint8_t> reply(protocol::kFrameHeaderSize);
+  bool got = false;
+  raw.async_receive(asio::buffer(reply), [&](auto, std::size_t) { got = true; });
+  ASSERT_TRUE(net_.RunUntil([&] { return got; }));
+  const uint32_t length = (uint32_t{reply[3]} << 8) | reply[4];
+  std::vector<uint8_t> body(length);
+  asio::read(raw, asio::buffer(body));
+  protocol::ControlMessage answer;
+  ASSERT_TRUE(protocol::DecodeControl(body, answer));
+  EXPECT_EQ(answer.error().code(), protocol::Error::VERSION_MISMATCH);
+  EXPECT_EQ(net_.relay().member_count(), 0u);
+}
+
+}  // namespace
+}  // namespace mnedc::testing
