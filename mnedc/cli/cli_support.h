@@ -1,0 +1,16 @@
+#pragma once
+// What both binaries share: flag parsing with a --help that lists only mnedc's
+// own flags, one-line fatal errors, and log set-up.
+#include <string>
+#include <string_view>
+
+namespace mnedc::cli {
+
+// Parses flags (exits 0 after printing help for --help, 1 on unknown flags) and
+// starts logging to stderr. `usage` is the text that --help prints first.
+void Init(int* argc, char*** argv, std::string_view usage);
+
+// Prints "<program>: error: <message>" on one line and exits with status 2.
+[[noreturn]] void Fail(const std::string& message);
+
+}  // namespace mnedc::cli

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The server's command line: --help explains, bad values fail in one clear line.
+set -u
+server=mnedc/cli/server
+failures=0
+check() {  # check NAME EXPECTED_STATUS PATTERN -- ARGS...
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out status
+  out=$("$server" "$@" 2>&1)
+  status=$?
+  if [[ $status -ne $want ]] || ! grep -qE -- "$pattern" <<<"$out"; then
+    echo "FAIL $name: status $status (want $want), output:"
+    echo "$out" | head -20
+    failures=$((failures + 1))
+  else
+    echo "ok   $name"
+  fi
+}
+check help 0 '--network  \(default: "10.0.0.0/24"\)' -- --help
+check help_listen 0 '--listen  \(default: "0.0.0.0:3334"\)' -- --help
+check help_no_glog_noise 0 '^mnedc relay' -- --help
+check bad_prefix 2 '^server: error: --network=.10.0.0.0/33. has a prefix length over 32$' -- --network=10.0.0.0/33
+check host_bits 2 'did you mean 10.0.0.0/24' -- --network=10.0.0.9/24
+check bad_listen 2 '^server: error: --listen=' -- --listen=0.0.0.0:99999
+check bad_mtu 2 'mtu must be from 576' -- --mtu=100
+check unknown_flag 1 'unknown command line flag' -- --no_such_flag=1
+check stray_argument 2 "unexpected argument 'extra'" -- extra
+# Help must not list glog's own flags.
+if "$server" --help 2>&1 | grep -q -- '--logbuflevel'; then
+  echo "FAIL help lists glog flags"; failures=$((failures + 1))
+fi
+# It really serves: start on a free port, see it listen, stop it with SIGTERM.
+log=$(mktemp)
+"$server" --listen=127.0.0.1:0 >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 50); do grep -q "listening on 127.0.0.1:" "$log" && break; sleep 0.1; done
+kill -TERM $pid
+wait $pid
+status=$?
+if [[ $status -ne 0 ]] || ! grep -q "relay stopped" "$log"; then
+  echo "FAIL start/stop: status $status"; cat "$log"; failures=$((failures + 1))
+else
+  echo "ok   start_and_sigterm"
+fi
+rm -f "$log"
+echo "$failures failed"
+exit $((failures > 0))

@@ -1,0 +1,107 @@
+// mnedc relay: accepts devices, leases them virtual addresses, forwards packets.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "mnedc/cli/cli_support.h"
+#include "mnedc/protocol/control_codec.h"
+#include "mnedc/relay/relay.h"
+#include "mnedc/transport/endpoint.h"
+
+DEFINE_string(listen, "0.0.0.0:3334",
+              "HOST:PORT to accept devices on. 3334 is MNEDC's port; [::]:3334 for IPv6.");
+DEFINE_string(network, "10.0.0.0/24",
+              "Virtual network (IPv4 CIDR, /8 to /30). The relay is its first host (.1); "
+              "devices get the others.");
+DEFINE_int32(mtu, 1400, "MTU that devices set on their TUN (576 to 65535).");
+DEFINE_int32(queue_packets, 32,
+             "Packets queued per device before the oldest is dropped (counted as queue_full).");
+DEFINE_int32(handshake_timeout_seconds, 10, "A connection must join within this many seconds.");
+DEFINE_int32(keepalive_seconds, 15, "Ping each device after this much silence (jittered +-20%).");
+DEFINE_int32(dead_after_seconds, 45, "Drop a device that sent nothing for this long.");
+
+namespace {
+namespace asio = boost::asio;
+using mnedc::cli::Fail;
+
+constexpr char kUsage[] =
+    "mnedc relay: gives devices under any number of NATs one virtual network.\n"
+    "\n"
+    "Usage: server [--listen=HOST:PORT] [--network=CIDR] [flags]\n"
+    "  Devices connect with: client --server=THIS_HOST:PORT\n"
+    "Example: bazel run //mnedc/cli:server -- --listen=0.0.0.0:3334 --network=10.0.0.0/24";
+
+mnedc::relay::RelayOptions OptionsFromFlags() {
+  mnedc::relay::RelayOptions options;
+  std::string error;
+  const auto prefix = mnedc::relay::ParsePrefix(FLAGS_network, &error);
+  if (!prefix) Fail("--network=" + error);
+  options.prefix = *prefix;
+  if (FLAGS_mtu < 576 || FLAGS_mtu > 65535) Fail("--mtu must be from 576 to 65535");
+  options.mtu = static_cast<uint32_t>(FLAGS_mtu);
+  if (FLAGS_queue_packets < 1 || FLAGS_queue_packets > 65536) {
+    Fail("--queue_packets must be from 1 to 65536");
+  }
+  options.link.data_queue_frames = static_cast<std::size_t>(FLAGS_queue_packets);
+  if (FLAGS_handshake_timeout_seconds < 1) Fail("--handshake_timeout_seconds must be at least 1");
+  if (FLAGS_keepalive_seconds < 1) Fail("--keepalive_seconds must be at least 1");
+  if (FLAGS_dead_after_seconds <= FLAGS_keepalive_seconds) {
+    Fail("--dead_after_seconds must be larger than --keepalive_seconds");
+  }
+  options.link.handshake_timeout = std::chrono::seconds(FLAGS_handshake_timeout_seconds);
+  options.link.keepalive_interval = std::chrono::seconds(FLAGS_keepalive_seconds);
+  options.link.dead_after = std::chrono::seconds(FLAGS_dead_after_seconds);
+  return options;
+}
+
+asio::ip::tcp::endpoint ListenEndpoint() {
+  std::string error;
+  const auto listen = mnedc::transport::ParseHostPort(FLAGS_listen, 3334, &error);
+  if (!listen) Fail("--listen=" + error);
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(listen->host, ec);
+  if (ec) Fail("--listen needs an IP address to bind, not '" + listen->host + "'");
+  return {address, listen->port};
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  mnedc::cli::Init(&argc, &argv, kUsage);
+  const auto options = OptionsFromFlags();
+  const auto endpoint = ListenEndpoint();
+
+  asio::io_context io(1);
+  asio::ip::tcp::acceptor acceptor(io);
+  boost::system::error_code ec;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) Fail("cannot listen on " + FLAGS_listen + ": " + ec.message());
+
+  mnedc::relay::Relay relay(io.get_executor(), options);
+  asio::co_spawn(io, relay.AcceptLoop(acceptor), asio::detached);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& error, int signal) {
+    if (error) return;
+    LOG(INFO) << "signal " << signal << ": telling " << relay.member_count()
+              << " members and shutting down";
+    relay.Shutdown();
+    acceptor.close();
+  });
+  const auto bound = acceptor.local_endpoint();
+  LOG(INFO) << "mnedc relay listening on "
+            << mnedc::transport::HostPort{bound.address().to_string(), bound.port()}.ToString()
+            << " (tcp); network " << options.prefix.ToString() << ", relay address "
+            << mnedc::protocol::Ipv4ToString(options.prefix.relay_address()) << ", mtu "
+            << options.mtu;
+  io.run();
+  LOG(INFO) << "relay stopped";
+  return 0;
+}
