@@ -21,6 +21,7 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
       options_(std::move(options)),
       dialer_(std::move(dialer)),
       backoff_timer_(executor),
+      room_timer_(executor),
       random_(std::random_device{}()) {
   if (!dialer_) {
     dialer_ = [this]() { return transport::DialTcp(options_.server, options_.dial_timeout); };
@@ -49,9 +50,16 @@ bool Client::SendPacket(std::span<const uint8_t> packet) {
   return false;
 }
 
+asio::awaitable<void> Client::WaitForRoom() {
+  if (HasRoom()) co_return;
+  room_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+  co_await room_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
 void Client::Stop() {
   stopped_ = true;
   backoff_timer_.cancel();
+  room_timer_.cancel();
   if (link_) {
     link_->set_end_reason("client stopping");
     link_->CloseAfterFlush();
@@ -78,6 +86,7 @@ asio::awaitable<void> Client::Run() {
     } else if (!stopped_) {
       const std::string relay = stream->peer();
       link_ = std::make_unique<transport::FramedLink>(executor_, std::move(stream), options_.link);
+      link_->OnDataDrained([this] { room_timer_.cancel(); });
       ControlMessage hello;
       hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
       hello.mutable_hello()->set_device_id(options_.device_id);
@@ -90,6 +99,7 @@ asio::awaitable<void> Client::Run() {
       LOG(WARNING) << "connection to relay " << relay << " ended: " << last_error_;
       joined_ = false;
       link_.reset();
+      room_timer_.cancel();  // Disconnected: the feeder may go on (and drop).
     }
     if (stopped_) break;
     const auto wait = NextBackoff();

@@ -69,6 +69,11 @@ class Client final : private transport::FrameSink {
 
   // Queues one IP packet to the relay. Never blocks; false if it was dropped.
   bool SendPacket(std::span<const uint8_t> packet);
+  // Flow control for whoever feeds SendPacket: false while the queue to the
+  // relay is full (always true while disconnected: those packets are dropped).
+  bool HasRoom() const { return !joined() || !link_->data_queue_full(); }
+  // Returns once HasRoom() may be true again.
+  boost::asio::awaitable<void> WaitForRoom();
 
   // Connects and stays connected until Stop().
   boost::asio::awaitable<void> Run();
@@ -91,6 +96,7 @@ class Client final : private transport::FrameSink {
   Dialer dialer_;
   std::unique_ptr<transport::FramedLink> link_;
   boost::asio::steady_timer backoff_timer_;
+  boost::asio::steady_timer room_timer_;
   std::minstd_rand random_;
   discovery::PeerTable peers_;
   std::function<void(std::span<const uint8_t>)> packet_handler_;

@@ -143,6 +143,7 @@ asio::awaitable<void> FramedLink::RunWriter() {
     }
     const std::size_t control_count = control_queue_.TakeAll(inflight_, 0);
     const std::size_t data_count = data_queue_.TakeAll(inflight_, control_count);
+    if (data_count > 0 && on_data_drained_) on_data_drained_();
     gather_.clear();
     std::size_t bytes = 0;
     for (std::size_t i = 0; i < control_count + data_count; ++i) {

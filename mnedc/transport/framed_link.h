@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <span>
@@ -75,6 +76,10 @@ class FramedLink {
   // Queues an Error, then flushes and closes.
   void SendErrorAndClose(int code, const std::string& text);
 
+  bool data_queue_full() const { return data_queue_.full(); }
+  // Called each time the writer has taken the queued data (room again).
+  void OnDataDrained(std::function<void()> callback) { on_data_drained_ = std::move(callback); }
+
   // Sends what is queued, then closes.
   void CloseAfterFlush();
   // Closes now.
@@ -115,6 +120,7 @@ class FramedLink {
   std::minstd_rand jitter_;
   LinkCounters counters_;
   std::string end_reason_;
+  std::function<void()> on_data_drained_;
   uint64_t next_ping_nonce_ = 1;
   bool established_ = false;
   bool closing_ = false;

@@ -1,0 +1,173 @@
+// Real kernel TUN tests. They run in a private network namespace (unshare), so
+// nothing they send can leave this process's own virtual interfaces.
+#include "mnedc/tun/tun_device.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstring>
+#include <vector>
+
+namespace mnedc::tun {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+constexpr uint32_t kOwn = 0x0a4d0002;   // 10.77.0.2
+constexpr uint32_t kPeer = 0x0a4d0009;  // 10.77.0.9
+
+uint16_t Checksum(const uint8_t* data, std::size_t size) {
+  uint32_t sum = 0;
+  for (std::size_t i = 0; i + 1 < size; i += 2) sum += (uint32_t{data[i]} << 8) | data[i + 1];
+  if (size % 2) sum += uint32_t{data[size - 1]} << 8;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// ICMP echo request peer -> own, as a remote member would send it.
+std::vector<uint8_t> EchoRequest(uint16_t id) {
+  std::vector<uint8_t> p(28 + 16, 0);
+  p[0] = 0x45;
+  p[3] = static_cast<uint8_t>(p.size());
+  p[8] = 64;
+  p[9] = 1;  // ICMP
+  for (int i = 0; i < 4; ++i) {
+    p[12 + i] = static_cast<uint8_t>(kPeer >> (24 - 8 * i));
+    p[16 + i] = static_cast<uint8_t>(kOwn >> (24 - 8 * i));
+  }
+  const uint16_t ip_sum = Checksum(p.data(), 20);
+  p[10] = ip_sum >> 8;
+  p[11] = ip_sum & 0xff;
+  p[20] = 8;  // Echo request
+  p[24] = id >> 8;
+  p[25] = id & 0xff;
+  const uint16_t icmp_sum = Checksum(p.data() + 20, p.size() - 20);
+  p[22] = icmp_sum >> 8;
+  p[23] = icmp_sum & 0xff;
+  return p;
+}
+
+class TunDeviceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) {
+      skip_reason_ = "needs root to create TUN interfaces (run tools/test as root)";
+    } else if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+      skip_reason_ = "/dev/net/tun is not available on this machine";
+    } else if (unshare(CLONE_NEWNET) != 0) {
+      skip_reason_ = std::string("cannot create a private network namespace: ") + strerror(errno);
+    }
+  }
+  void SetUp() override {
+    if (!skip_reason_.empty()) GTEST_SKIP() << "SKIPPED: " << skip_reason_;
+  }
+  static std::string skip_reason_;
+  asio::io_context io_;
+};
+std::string TunDeviceTest::skip_reason_;
+
+TEST_F(TunDeviceTest, ConfiguresAddressMtuAndUp) {
+  std::string error;
+  auto tun = OpenTun(io_.get_executor(), "mnedct0", &error);
+  ASSERT_TRUE(tun) << error;
+  ASSERT_TRUE(tun->Configure(kOwn, 24, 1400, &error)) << error;
+
+  const int s = socket(AF_INET, SOCK_DGRAM, 0);
+  ifreq request{};
+  std::strncpy(request.ifr_name, "mnedct0", IFNAMSIZ - 1);
+  ASSERT_EQ(ioctl(s, SIOCGIFADDR, &request), 0);
+  EXPECT_EQ(ntohl(reinterpret_cast<sockaddr_in*>(&request.ifr_addr)->sin_addr.s_addr), kOwn);
+  ASSERT_EQ(ioctl(s, SIOCGIFNETMASK, &request), 0);
+  EXPECT_EQ(ntohl(reinterpret_cast<sockaddr_in*>(&request.ifr_netmask)->sin_addr.s_addr),
+            0xffffff00u);
+  ASSERT_EQ(ioctl(s, SIOCGIFMTU, &request), 0);
+  EXPECT_EQ(request.ifr_mtu, 1400);
+  ASSERT_EQ(ioctl(s, SIOCGIFFLAGS, &request), 0);
+  EXPECT_TRUE(request.ifr_flags & IFF_UP);
+
+  // Reconfiguring with another lease works too.
+  ASSERT_TRUE(tun->Configure(kOwn + 1, 16, 1300, &error)) << error;
+  ASSERT_EQ(ioctl(s, SIOCGIFMTU, &request), 0);
+  EXPECT_EQ(request.ifr_mtu, 1300);
+
+  // Closing removes the interface.
+  tun->Close();
+  tun.reset();
+  EXPECT_NE(ioctl(s, SIOCGIFFLAGS, &request), 0);
+  close(s);
+}
+
+TEST_F(TunDeviceTest, ReadsWhatTheKernelRoutesAndWritesWhatItAnswers) {
+  std::string error;
+  auto tun = OpenTun(io_.get_executor(), "mnedct1", &error);
+  ASSERT_TRUE(tun) << error;
+  ASSERT_TRUE(tun->Configure(kOwn, 24, 1400, &error)) << error;
+
+  std::vector<std::vector<uint8_t>> read;
+  asio::co_spawn(io_, tun->ReadLoop([&](std::span<const uint8_t> p) {
+    read.emplace_back(p.begin(), p.end());
+  }), asio::detached);
+
+  // An application sends UDP to a peer's virtual address: it must come out of the TUN.
+  const int s = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(4242);
+  to.sin_addr.s_addr = htonl(kPeer);
+  const char message[] = "hello over tun";
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(sendto(s, message, sizeof(message), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+              static_cast<ssize_t>(sizeof(message)));
+  }
+  close(s);
+  // A peer's echo request written into the TUN must be answered by the kernel.
+  ASSERT_TRUE(tun->Write(EchoRequest(0x1234)));
+
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  auto udp_count = [&] {
+    int n = 0;
+    for (auto& p : read) n += p.size() >= 28 && p[9] == 17;
+    return n;
+  };
+  auto echo_reply = [&] {
+    for (auto& p : read) {
+      if (p.size() >= 28 && p[9] == 1 && p[20] == 0 && p[24] == 0x12 && p[25] == 0x34) return true;
+    }
+    return false;
+  };
+  while ((udp_count() < 5 || !echo_reply()) && std::chrono::steady_clock::now() < deadline) {
+    io_.run_for(10ms);
+  }
+  EXPECT_EQ(udp_count(), 5);
+  EXPECT_TRUE(echo_reply());
+  for (auto& p : read) {
+    if (p[9] != 17) continue;
+    EXPECT_EQ(std::memcmp(p.data() + 28, message, sizeof(message)), 0);
+    EXPECT_EQ(p[16], 10);
+    EXPECT_EQ(p[19], 9);
+  }
+  EXPECT_EQ(tun->counters().packets_written, 1u);
+  tun->Close();
+  io_.run_for(10ms);
+}
+
+TEST(TunDeviceErrors, NameTooLongIsExplained) {
+  asio::io_context io;
+  std::string error;
+  EXPECT_FALSE(OpenTun(io.get_executor(), "a-name-much-too-long", &error));
+  EXPECT_NE(error.find("must be 1 to 15 characters"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace mnedc::tun
