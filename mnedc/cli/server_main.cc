@@ -12,6 +12,7 @@
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/relay/relay.h"
 #include "mnedc/transport/endpoint.h"
+#include "mnedc/tun/tun_device.h"
 
 DEFINE_string(listen, "0.0.0.0:3334",
               "HOST:PORT to accept devices on. 3334 is MNEDC's port; [::]:3334 for IPv6.");
@@ -24,6 +25,11 @@ DEFINE_int32(queue_packets, 32,
 DEFINE_int32(handshake_timeout_seconds, 10, "A connection must join within this many seconds.");
 DEFINE_int32(keepalive_seconds, 15, "Ping each device after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Drop a device that sent nothing for this long.");
+DEFINE_bool(tun, true,
+            "Give the relay host the network's first address (.1) on a TUN interface, so it is a "
+            "member too. Without root it warns once and runs as a pure relay; --tun=false to "
+            "not try.");
+DEFINE_string(tun_name, "mnedc-relay", "Name of the relay's TUN interface (at most 15 characters).");
 
 namespace {
 namespace asio = boost::asio;
@@ -59,6 +65,16 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
   return options;
 }
 
+// Packets for the relay's own address go to its TUN.
+class TunLocalPort final : public mnedc::relay::LocalPort {
+ public:
+  explicit TunLocalPort(mnedc::tun::PacketPort& tun) : tun_(tun) {}
+  void Deliver(std::span<const uint8_t> packet) override { tun_.Write(packet); }
+
+ private:
+  mnedc::tun::PacketPort& tun_;
+};
+
 asio::ip::tcp::endpoint ListenEndpoint() {
   std::string error;
   const auto listen = mnedc::transport::ParseHostPort(FLAGS_listen, 3334, &error);
@@ -87,6 +103,28 @@ int main(int argc, char** argv) {
   mnedc::relay::Relay relay(io.get_executor(), options);
   asio::co_spawn(io, relay.AcceptLoop(acceptor), asio::detached);
 
+  std::unique_ptr<mnedc::tun::PacketPort> tun;
+  std::unique_ptr<TunLocalPort> local_port;
+  if (FLAGS_tun) {
+    std::string error;
+    tun = mnedc::tun::OpenTun(io.get_executor(), FLAGS_tun_name, &error);
+    if (tun && !tun->Configure(options.prefix.relay_address(), options.prefix.length, options.mtu,
+                               &error)) {
+      tun.reset();
+    }
+    if (!tun) {
+      LOG(WARNING) << "running as a pure relay, without an address of its own: " << error;
+    } else {
+      local_port = std::make_unique<TunLocalPort>(*tun);
+      relay.SetLocalPort(local_port.get());
+      asio::co_spawn(
+          io, tun->ReadLoop([&](std::span<const uint8_t> packet) { relay.SendFromLocal(packet); }),
+          asio::detached);
+      LOG(INFO) << "relay host is " << mnedc::protocol::Ipv4ToString(options.prefix.relay_address())
+                << " on " << tun->name();
+    }
+  }
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
     if (error) return;
@@ -94,6 +132,10 @@ int main(int argc, char** argv) {
               << " members and shutting down";
     relay.Shutdown();
     acceptor.close();
+    if (tun) {
+      relay.SetLocalPort(nullptr);
+      tun->Close();
+    }
   });
   const auto bound = acceptor.local_endpoint();
   LOG(INFO) << "mnedc relay listening on "

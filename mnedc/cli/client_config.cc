@@ -1,0 +1,51 @@
+#include "mnedc/cli/client_config.h"
+
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+
+namespace mnedc::cli {
+
+std::optional<transport::HostPort> LoadClientConfig(const std::string& path, std::string* error) {
+  auto fail = [&](const std::string& why) -> std::optional<transport::HostPort> {
+    *error = path + ": " + why;
+    return std::nullopt;
+  };
+  YAML::Node root;
+  try {
+    // yaml-cpp reports problems only by exception; it is caught here, at start-up.
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return fail("cannot read the file");
+  } catch (const YAML::Exception& e) {
+    return fail("not valid YAML: " + e.msg);
+  }
+  if (!root.IsMap()) return fail("expected keys 'server-ip' and 'port'");
+  const YAML::Node server = root["server-ip"];
+  if (!server || !server.IsScalar() || server.Scalar().empty()) {
+    return fail("missing 'server-ip' (the relay's address)");
+  }
+  std::string text = server.Scalar();
+  const YAML::Node port = root["port"];
+  if (port) {
+    if (!port.IsScalar() || port.Scalar().empty()) return fail("'port' must be a number");
+    text = (text.find(':') != std::string::npos ? "[" + text + "]" : text) + ":" + port.Scalar();
+  }
+  std::string parse_error;
+  auto result = transport::ParseHostPort(text, kDefaultPort, &parse_error);
+  if (!result) return fail(parse_error);
+  return result;
+}
+
+std::string DefaultDeviceId() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  std::string id = host[0] ? host : "device";
+  std::ifstream machine_id("/etc/machine-id");
+  std::string line;
+  if (std::getline(machine_id, line) && line.size() >= 12) id += "-" + line.substr(0, 12);
+  return id;
+}
+
+}  // namespace mnedc::cli

@@ -1,0 +1,21 @@
+#pragma once
+// MNEDC's client-config.yaml, read unchanged:
+//   server-ip: "192.168.1.10"
+//   port: "3334"
+#include <optional>
+#include <string>
+
+#include "mnedc/transport/endpoint.h"
+
+namespace mnedc::cli {
+
+inline constexpr char kMnedcConfigPath[] = "/var/edge-orchestration/mnedc/client-config.yaml";
+inline constexpr uint16_t kDefaultPort = 3334;
+
+// Returns the relay named by the file, or nullopt with a one-line `error`.
+std::optional<transport::HostPort> LoadClientConfig(const std::string& path, std::string* error);
+
+// A stable ID for this machine: hostname plus the start of /etc/machine-id.
+std::string DefaultDeviceId();
+
+}  // namespace mnedc::cli

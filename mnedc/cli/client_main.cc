@@ -1,0 +1,132 @@
+// mnedc client: joins the relay, puts the leased address on a TUN interface and
+// moves packets between the two, so unmodified applications reach every peer.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "mnedc/cli/cli_support.h"
+#include "mnedc/cli/client_config.h"
+#include "mnedc/cli/peer_hook.h"
+#include "mnedc/client/client.h"
+#include "mnedc/protocol/control_codec.h"
+#include "mnedc/tun/tun_device.h"
+
+DEFINE_string(server, "",
+              "Relay to join, HOST[:PORT] (port 3334 if omitted). Without it, the relay is read "
+              "from --config.");
+DEFINE_string(config, "",
+              "MNEDC client-config.yaml (keys server-ip, port). Default when --server is not "
+              "given: /var/edge-orchestration/mnedc/client-config.yaml");
+DEFINE_string(device_id, "",
+              "This device's stable identity on the relay. Default: hostname plus the start of "
+              "/etc/machine-id.");
+DEFINE_string(tun_name, "mnedc0", "Name of the TUN interface to create (at most 15 characters).");
+DEFINE_string(on_peer, "",
+              "Shell command run when a peer joins or leaves, with MNEDC_EVENT (up|down), "
+              "MNEDC_PEER_ID and MNEDC_PEER_ADDR in its environment. Runs one at a time, in order.");
+DEFINE_int32(keepalive_seconds, 15, "Ping the relay after this much silence (jittered +-20%).");
+DEFINE_int32(dead_after_seconds, 45, "Reconnect when nothing came from the relay for this long.");
+DEFINE_int32(max_backoff_seconds, 30, "Longest wait between reconnect attempts.");
+
+namespace {
+namespace asio = boost::asio;
+using mnedc::cli::Fail;
+using mnedc::protocol::Ipv4ToString;
+
+constexpr char kUsage[] =
+    "mnedc client: joins a relay and gives this device a virtual address on a TUN interface.\n"
+    "\n"
+    "Usage: client --server=HOST[:PORT] [flags]     (needs root or CAP_NET_ADMIN for the TUN)\n"
+    "       client --config=client-config.yaml\n"
+    "Example: bazel run //mnedc/cli:client -- --server=relay.example.net:3334 \\\n"
+    "           --on_peer='echo \"$MNEDC_EVENT $MNEDC_PEER_ID $MNEDC_PEER_ADDR\"'";
+
+mnedc::transport::HostPort RelayFromFlags() {
+  std::string error;
+  if (!FLAGS_server.empty()) {
+    auto relay = mnedc::transport::ParseHostPort(FLAGS_server, mnedc::cli::kDefaultPort, &error);
+    if (!relay) Fail("--server=" + error);
+    return *relay;
+  }
+  const std::string path = FLAGS_config.empty() ? mnedc::cli::kMnedcConfigPath : FLAGS_config;
+  if (FLAGS_config.empty() && access(path.c_str(), F_OK) != 0) {
+    Fail("no relay given: pass --server=HOST[:PORT], or --config=PATH (" + path + " not found)");
+  }
+  auto relay = mnedc::cli::LoadClientConfig(path, &error);
+  if (!relay) Fail("--config: " + error);
+  return *relay;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  mnedc::cli::Init(&argc, &argv, kUsage);
+  mnedc::client::ClientOptions options;
+  options.server = RelayFromFlags();
+  options.device_id = FLAGS_device_id.empty() ? mnedc::cli::DefaultDeviceId() : FLAGS_device_id;
+  if (options.device_id.size() > 128) Fail("--device_id must be at most 128 bytes");
+  if (FLAGS_keepalive_seconds < 1) Fail("--keepalive_seconds must be at least 1");
+  if (FLAGS_dead_after_seconds <= FLAGS_keepalive_seconds) {
+    Fail("--dead_after_seconds must be larger than --keepalive_seconds");
+  }
+  if (FLAGS_max_backoff_seconds < 1) Fail("--max_backoff_seconds must be at least 1");
+  options.link.keepalive_interval = std::chrono::seconds(FLAGS_keepalive_seconds);
+  options.link.dead_after = std::chrono::seconds(FLAGS_dead_after_seconds);
+  options.backoff_max = std::chrono::seconds(FLAGS_max_backoff_seconds);
+
+  asio::io_context io(1);
+  std::string error;
+  // The TUN is created once and kept across reconnects, so sockets bound to
+  // the virtual address survive a relay restart.
+  auto tun = mnedc::tun::OpenTun(io.get_executor(), FLAGS_tun_name, &error);
+  if (!tun) Fail(error);
+
+  mnedc::client::Client client(io.get_executor(), options);
+  mnedc::cli::PeerHook hook(io.get_executor(), FLAGS_on_peer);
+  client.OnLease([&](const mnedc::client::LeaseInfo& lease) {
+    std::string configure_error;
+    if (!tun->Configure(lease.address, lease.prefix_length, lease.mtu, &configure_error)) {
+      LOG(ERROR) << configure_error << "; stopping";
+      client.Stop();
+      return;
+    }
+    LOG(INFO) << tun->name() << " is " << Ipv4ToString(lease.address) << "/" << lease.prefix_length
+              << " mtu " << lease.mtu << "; relay is " << Ipv4ToString(lease.relay_address);
+  });
+  client.OnPacket([&](std::span<const uint8_t> packet) { tun->Write(packet); });
+  client.peers().Subscribe([&](mnedc::discovery::PeerEvent event, const mnedc::discovery::Peer& peer) {
+    LOG(INFO) << "peer " << mnedc::discovery::PeerEventName(event) << ": " << peer.device_id << " "
+              << Ipv4ToString(peer.address) << " (from " << peer.seen_from << ")";
+    hook.OnEvent(event, peer);
+  });
+
+  asio::co_spawn(io,
+                 tun->ReadLoop([&](std::span<const uint8_t> packet) { client.SendPacket(packet); },
+                               {[&] { return client.HasRoom(); },
+                                [&] { return client.WaitForRoom(); }}),
+                 asio::detached);
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await client.Run();
+    hook.Stop();
+    tun->Close();
+  }, asio::detached);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    LOG(INFO) << "signal " << signal << ": leaving the relay";
+    client.Stop();
+  });
+  LOG(INFO) << "mnedc client " << options.device_id << " joining relay " << options.server.ToString()
+            << " on " << tun->name();
+  io.run();
+  const auto& counters = client.counters();
+  LOG(INFO) << "stopped; sent " << counters.packets_sent << " packets, received "
+            << counters.packets_received << ", dropped while disconnected "
+            << counters.dropped_not_connected;
+  return 0;
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# End to end across a real two-level NAT: real kernel, real binaries, as root.
+# Device A sits under NAT A; device B under NAT B2 under NAT B; the relay on the
+# main LAN. Proves they cannot talk without mnedc, and can with it.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
+root=${root:-$(cd "$here/../.." && pwd)}
+# shellcheck source=../netns/topology.sh
+source "$root/testing/netns/topology.sh"
+# shellcheck source=../netns/helpers.sh
+source "$root/testing/netns/helpers.sh"
+MNEDC_SERVER_BIN=$root/mnedc/cli/server
+MNEDC_CLIENT_BIN=$root/mnedc/cli/client
+
+why=$(mnedc_net_unavailable)
+if [[ -n $why ]]; then
+  echo "SKIPPED: nat_e2e_test $why"
+  exit 0
+fi
+
+P=mne$$-
+work=$(mktemp -d)
+cleanup() {
+  mnedc_net_down "$P"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+passed=0
+failed=0
+check() {  # check NAME CMD...
+  local name=$1; shift
+  if "$@"; then
+    echo "ok   $name"; passed=$((passed + 1))
+  else
+    echo "FAIL $name"; failed=$((failed + 1))
+  fi
+}
+cannot() { ! "$@"; }
+ns() { echo "$P$1"; }
+on() { local role=$1; shift; ip netns exec "$P$role" "$@"; }
+ping_ok() { on "$1" ping -c 2 -i 0.2 -W 2 "${@:2}" >/dev/null 2>&1; }
+show_logs() {
+  for f in "$work"/*.log; do echo "--- $f"; tail -30 "$f"; done
+}
+
+mnedc_net_up "$P" || { echo "FAIL could not build the test network"; exit 1; }
+
+echo "== without mnedc"
+check "device A reaches the relay host (outbound through NAT A)" ping_ok deva "$MNEDC_RELAY_IP"
+check "device B reaches the relay host (through NAT B2 and NAT B)" ping_ok devb "$MNEDC_RELAY_IP"
+check "relay host cannot reach device A" cannot ping_ok relay "$MNEDC_DEVA_IP"
+check "device A cannot reach device B" cannot ping_ok deva "$MNEDC_DEVB_IP"
+check "device B cannot reach device A" cannot ping_ok devb "$MNEDC_DEVA_IP"
+
+echo "== with mnedc"
+server_log=$work/server.log
+mnedc_start_server "$P" "$server_log" --keepalive_seconds=2 --dead_after_seconds=6
+check "relay starts" kill -0 "$MNEDC_SERVER_PID"
+events=$work/a-events
+mnedc_start_client "$P" deva "$work/a.log" --max_backoff_seconds=1 \
+  --on_peer="echo \"\$MNEDC_EVENT \$MNEDC_PEER_ID \$MNEDC_PEER_ADDR\" >> $events"
+a_pid=$MNEDC_CLIENT_PID
+check "device A gets its lease on mnedc0" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
+mnedc_start_client "$P" devb "$work/b.log" --max_backoff_seconds=1
+b_pid=$MNEDC_CLIENT_PID
+check "device B gets its lease on mnedc0" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
+a_addr=$(mnedc_tun_addr "$(ns deva)")
+b_addr=$(mnedc_tun_addr "$(ns devb)")
+echo "     A is $a_addr, B is $b_addr"
+check "A's --on_peer hook saw B come up with its address" \
+  mnedc_wait_for 5 grep -qx "up devb $b_addr" "$events"
+check "ping A -> B" ping_ok deva "$b_addr"
+check "ping B -> A" ping_ok devb "$a_addr"
+check "ping A -> relay host 10.0.0.1" ping_ok deva 10.0.0.1
+check "ping relay host -> B" ping_ok relay "$b_addr"
+check "full-MTU packets with DF set pass (ping -s 1372 -M do)" \
+  ping_ok deva -s 1372 -M do "$b_addr"
+check "one byte over the MTU is refused locally, not blackholed" \
+  cannot ping_ok deva -s 1373 -M do "$b_addr"
+
+head -c 10000000 /dev/urandom >"$work/payload"
+on devb nc -l 5001 >"$work/received" &
+nc_pid=$!
+sleep 0.3
+transfer() {
+  on deva timeout 60 nc -N "$b_addr" 5001 <"$work/payload" && wait "$nc_pid" &&
+    [[ $(sha256sum <"$work/payload") == $(sha256sum <"$work/received") ]]
+}
+check "10 MB TCP transfer A -> B arrives byte-exact (sha256)" transfer
+
+a_ifindex=$(on deva cat /sys/class/net/mnedc0/ifindex)
+b_ifindex=$(on devb cat /sys/class/net/mnedc0/ifindex)
+
+echo "== peers leaving and the relay restarting"
+kill -KILL "$b_pid"
+wait "$b_pid" 2>/dev/null
+check "B's TUN went away with its client" mnedc_wait_for 5 cannot mnedc_has_tun_addr "$(ns devb)"
+check "A's hook saw B go down" mnedc_wait_for 10 grep -qx "down devb $b_addr" "$events"
+mnedc_start_client "$P" devb "$work/b.log" --max_backoff_seconds=1
+b_pid=$MNEDC_CLIENT_PID
+check "B rejoins with the same address" \
+  mnedc_wait_for 10 bash -c "[[ \$(ip -n $(ns devb) -4 -o addr show dev mnedc0 2>/dev/null | awk '{print \$4}') == $b_addr/24 ]]"
+b_ifindex=$(on devb cat /sys/class/net/mnedc0/ifindex)
+
+kill -TERM "$MNEDC_SERVER_PID"
+wait "$MNEDC_SERVER_PID"
+check "relay stops cleanly on SIGTERM" grep -q "relay stopped" "$server_log"
+sleep 1
+mnedc_start_server "$P" "$server_log" --keepalive_seconds=2 --dead_after_seconds=6
+rejoined() { [[ $(grep -c "joined as" "$1") -ge 2 ]]; }
+check "A rejoins the restarted relay on its own" mnedc_wait_for 15 rejoined "$work/a.log"
+check "B rejoins the restarted relay on its own" mnedc_wait_for 15 rejoined "$work/b.log"
+check "traffic flows again A -> B" mnedc_wait_for 10 ping_ok deva "$b_addr"
+check "A kept its TUN (same ifindex) and address" \
+  bash -c "[[ $(on deva cat /sys/class/net/mnedc0/ifindex) == $a_ifindex && $(mnedc_tun_addr "$(ns deva)") == $a_addr ]]"
+check "B kept its TUN (same ifindex) and address" \
+  bash -c "[[ $(on devb cat /sys/class/net/mnedc0/ifindex) == $b_ifindex && $(mnedc_tun_addr "$(ns devb)") == $b_addr ]]"
+
+echo "== clean shutdown"
+kill -TERM "$a_pid"
+wait "$a_pid"
+check "client exits 0 on SIGTERM" [ $? -eq 0 ]
+check "A's TUN is gone" cannot mnedc_has_tun_addr "$(ns deva)"
+check "relay logs A leaving" mnedc_wait_for 5 grep -q "device deva .* left" "$server_log"
+
+echo "== errors a user can meet"
+cp "$MNEDC_CLIENT_BIN" "$work/client-copy" && chmod 755 "$work" "$work/client-copy"
+unprivileged=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+  "$work/client-copy" --server=127.0.0.1 2>&1)
+echo "     as nobody: $unprivileged"
+check "without privilege the client says what it needs, in one line" \
+  grep -qE "^client-copy: error: .*needs root or CAP_NET_ADMIN\)$" <<<"$unprivileged"
+no_relay=$("$MNEDC_CLIENT_BIN" 2>&1)
+check "without --server or a config file it says so" grep -q "no relay given" <<<"$no_relay"
+
+if ((failed > 0)); then show_logs; fi
+echo "$passed passed, $failed failed"
+((failed == 0))

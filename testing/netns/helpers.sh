@@ -1,0 +1,36 @@
+# shellcheck shell=bash
+# Starting mnedc inside the test network, shared by the end-to-end tests, the
+# demo and the benchmark (source after topology.sh).
+
+# mnedc_start_server PREFIX LOG [flags...]: relay in the relay namespace; sets MNEDC_SERVER_PID.
+mnedc_start_server() {
+  local p=$1 log=$2; shift 2
+  ip netns exec "${p}relay" "$MNEDC_SERVER_BIN" --listen=0.0.0.0:3334 "$@" >>"$log" 2>&1 &
+  MNEDC_SERVER_PID=$!
+  mnedc_wait_for 10 grep -q "listening on" "$log"
+}
+
+# mnedc_start_client PREFIX ROLE LOG [flags...]: client in ROLE's namespace; sets MNEDC_CLIENT_PID.
+mnedc_start_client() {
+  local p=$1 role=$2 log=$3; shift 3
+  ip netns exec "$p$role" "$MNEDC_CLIENT_BIN" --server="$MNEDC_RELAY_IP:3334" \
+    --device_id="$role" "$@" >>"$log" 2>&1 &
+  MNEDC_CLIENT_PID=$!
+}
+
+# mnedc_wait_for SECONDS CMD...: polls CMD until it succeeds; fails after SECONDS.
+mnedc_wait_for() {
+  local limit=$1; shift
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    ((SECONDS >= deadline)) && return 1
+    sleep 0.1
+  done
+}
+
+# mnedc_tun_addr NS [IFACE]: the IPv4 address on the namespace's TUN, empty if none.
+mnedc_tun_addr() {
+  ip -n "$1" -4 -o addr show dev "${2:-mnedc0}" 2>/dev/null | awk '{print $4}' | cut -d/ -f1
+}
+
+mnedc_has_tun_addr() { [[ -n $(mnedc_tun_addr "$@") ]]; }
