@@ -4,6 +4,11 @@
 #include <glog/logging.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -29,6 +34,9 @@ DEFINE_string(tun_name, "mnedc0", "Name of the TUN interface to create (at most 
 DEFINE_string(on_peer, "",
               "Shell command run when a peer joins or leaves, with MNEDC_EVENT (up|down), "
               "MNEDC_PEER_ID and MNEDC_PEER_ADDR in its environment. Runs one at a time, in order.");
+DEFINE_string(peers_file, "",
+              "If set, this file always holds the current peer table (device id, virtual "
+              "address, address seen by the relay), rewritten atomically on every change.");
 DEFINE_int32(keepalive_seconds, 15, "Ping the relay after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Reconnect when nothing came from the relay for this long.");
 DEFINE_int32(max_backoff_seconds, 30, "Longest wait between reconnect attempts.");
@@ -45,6 +53,26 @@ constexpr char kUsage[] =
     "       client --config=client-config.yaml\n"
     "Example: bazel run //mnedc/cli:client -- --server=relay.example.net:3334 \\\n"
     "           --on_peer='echo \"$MNEDC_EVENT $MNEDC_PEER_ID $MNEDC_PEER_ADDR\"'";
+
+// Rewrites --peers_file through a temporary file, so readers never see half of it.
+void WritePeersFile(const std::vector<mnedc::discovery::Peer>& peers) {
+  if (FLAGS_peers_file.empty()) return;
+  const std::string temporary = FLAGS_peers_file + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << "# device_id virtual_address seen_from\n";
+    for (const auto& peer : peers) {
+      out << peer.device_id << " " << Ipv4ToString(peer.address) << " " << peer.seen_from << "\n";
+    }
+    if (!out) {
+      LOG(WARNING) << "cannot write --peers_file " << temporary;
+      return;
+    }
+  }
+  if (std::rename(temporary.c_str(), FLAGS_peers_file.c_str()) != 0) {
+    LOG(WARNING) << "cannot replace --peers_file " << FLAGS_peers_file << ": " << std::strerror(errno);
+  }
+}
 
 mnedc::transport::HostPort RelayFromFlags() {
   std::string error;
@@ -102,7 +130,9 @@ int main(int argc, char** argv) {
     LOG(INFO) << "peer " << mnedc::discovery::PeerEventName(event) << ": " << peer.device_id << " "
               << Ipv4ToString(peer.address) << " (from " << peer.seen_from << ")";
     hook.OnEvent(event, peer);
+    WritePeersFile(client.peers().Snapshot());
   });
+  WritePeersFile({});
 
   asio::co_spawn(io,
                  tun->ReadLoop([&](std::span<const uint8_t> packet) { client.SendPacket(packet); },
