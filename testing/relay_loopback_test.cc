@@ -190,7 +190,80 @@ TEST_F(RelayLoopbackTest, StuckReceiverDoesNotSlowOthers) {
   ASSERT_TRUE(net_.RunUntil([&] { return c.received.size() == static_cast<std::size_t>(b_sent); }));
   for (int i = 0; i < b_sent; ++i) ASSERT_EQ(PacketSequence(c.received[i]), static_cast<uint32_t>(i));
   EXPECT_GT(net_.relay().counters().drop(DropReason::kQueueFull), 0u);
+  EXPECT_GE(net_.relay().counters().stalled_receivers, 1u);
   EXPECT_EQ(net_.relay().member_count(), 4u);
+}
+
+// A receiver that reads slowly gets everything: the relay pauses the sender
+// (which then holds back, as the TUN reader does) instead of dropping.
+TEST_F(RelayLoopbackTest, SlowReceiverPushesBackWithoutLoss) {
+  Node& a = net_.AddClient("a");
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
+  asio::ip::tcp::socket slow(net_.io());
+  slow.open(asio::ip::tcp::v4());
+  slow.set_option(asio::socket_base::receive_buffer_size(8192));
+  slow.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
+  protocol::ControlMessage hello;
+  hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
+  hello.mutable_hello()->set_device_id("slow");
+  std::vector<uint8_t> frame;
+  ASSERT_TRUE(protocol::EncodeControlFrame(hello, frame));
+  asio::write(slow, asio::buffer(frame));
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 1; }));
+  const uint32_t slow_address = a.client->peers().Find("slow")->address;
+  slow.non_blocking(true);
+
+  std::vector<uint8_t> stream;  // Everything the slow member read, frames included.
+  auto read_a_little = [&] {
+    uint8_t chunk[32768];
+    boost::system::error_code ec;
+    const std::size_t n = slow.read_some(asio::buffer(chunk), ec);
+    if (!ec) stream.insert(stream.end(), chunk, chunk + n);
+  };
+  const int kPackets = 3000;  // ~4 MB, read 32 KB a round while a sends up to 90 KB.
+  int sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (sent < kPackets && std::chrono::steady_clock::now() < deadline) {
+    while (sent < kPackets && a.client->HasRoom()) {
+      ASSERT_TRUE(a.client->SendPacket(MakeIpv4Packet(a.address(), slow_address, 1400, sent)));
+      ++sent;
+    }
+    net_.io().poll();
+    read_a_little();
+    net_.RunFor(1ms);
+  }
+  std::size_t data_frames = 0;
+  std::size_t offset = 0;
+  uint32_t out_of_order = 0;
+  auto parse = [&] {
+    for (;;) {
+      auto parsed = protocol::ParseFrame(std::span(stream).subspan(offset));
+      if (parsed.status != protocol::ParseStatus::kFrame) return;
+      if (parsed.type == protocol::FrameType::kData) {
+        if (PacketSequence(parsed.payload) != data_frames && out_of_order == 0) {
+          out_of_order = PacketSequence(parsed.payload);
+          ADD_FAILURE() << "expected packet " << data_frames << ", got " << out_of_order;
+        }
+        ++data_frames;
+      }
+      offset += parsed.consumed;
+    }
+  };
+  while (data_frames < static_cast<std::size_t>(kPackets) &&
+         std::chrono::steady_clock::now() < deadline) {
+    net_.io().poll();
+    read_a_little();
+    parse();
+    net_.RunFor(1ms);
+  }
+  EXPECT_EQ(data_frames, static_cast<std::size_t>(kPackets))
+      << "sent " << sent << ", relay forwarded " << net_.relay().counters().packets_forwarded
+      << ", pushbacks " << net_.relay().counters().pushbacks << ", drops "
+      << net_.relay().counters().drop(DropReason::kQueueFull) << ", stalled "
+      << net_.relay().counters().stalled_receivers << ", bytes read " << stream.size();
+  EXPECT_EQ(net_.relay().counters().drop(DropReason::kQueueFull), 0u);
+  EXPECT_GT(net_.relay().counters().pushbacks, 0u);
+  EXPECT_EQ(a.client->counters().dropped_queue_full, 0u);
 }
 
 TEST_F(RelayLoopbackTest, ReconnectingClientGetsItsAddressBack) {

@@ -20,8 +20,11 @@ DEFINE_string(network, "10.0.0.0/24",
               "Virtual network (IPv4 CIDR, /8 to /30). The relay is its first host (.1); "
               "devices get the others.");
 DEFINE_int32(mtu, 1400, "MTU that devices set on their TUN (576 to 65535).");
-DEFINE_int32(queue_packets, 32,
-             "Packets queued per device before the oldest is dropped (counted as queue_full).");
+DEFINE_int32(queue_packets, 64,
+             "Packets queued per device. When full, the sender is paused up to --max_pushback_ms, then the oldest is dropped (counted as queue_full).");
+DEFINE_int32(max_pushback_ms, 100,
+             "How long a sender may be paused for a receiver's full queue before that receiver "
+             "counts as stalled and packets to it are dropped instead.");
 DEFINE_int32(handshake_timeout_seconds, 10, "A connection must join within this many seconds.");
 DEFINE_int32(keepalive_seconds, 15, "Ping each device after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Drop a device that sent nothing for this long.");
@@ -54,6 +57,10 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
     Fail("--queue_packets must be from 1 to 65536");
   }
   options.link.data_queue_frames = static_cast<std::size_t>(FLAGS_queue_packets);
+  if (FLAGS_max_pushback_ms < 0 || FLAGS_max_pushback_ms > 10000) {
+    Fail("--max_pushback_ms must be from 0 to 10000");
+  }
+  options.max_pushback = std::chrono::milliseconds(FLAGS_max_pushback_ms);
   if (FLAGS_handshake_timeout_seconds < 1) Fail("--handshake_timeout_seconds must be at least 1");
   if (FLAGS_keepalive_seconds < 1) Fail("--keepalive_seconds must be at least 1");
   if (FLAGS_dead_after_seconds <= FLAGS_keepalive_seconds) {
@@ -144,6 +151,13 @@ int main(int argc, char** argv) {
             << mnedc::protocol::Ipv4ToString(options.prefix.relay_address()) << ", mtu "
             << options.mtu;
   io.run();
-  LOG(INFO) << "relay stopped";
+  const auto& counters = relay.counters();
+  std::string drops;
+  for (std::size_t i = 0; i < counters.drops.size(); ++i) {
+    drops += " " + std::string(mnedc::relay::DropReasonName(static_cast<mnedc::relay::DropReason>(i))) +
+             "=" + std::to_string(counters.drops[i]);
+  }
+  LOG(INFO) << "relay stopped; joins " << counters.joins << ", packets forwarded "
+            << counters.packets_forwarded << ", drops:" << drops;
   return 0;
 }

@@ -112,10 +112,10 @@ asio::awaitable<void> Client::Run() {
   peers_.Clear();
 }
 
-bool Client::OnData(std::span<const uint8_t> packet) {
+transport::DataVerdict Client::OnData(std::span<const uint8_t> packet) {
   ++counters_.packets_received;
   if (packet_handler_) packet_handler_(packet);
-  return true;
+  return transport::DataVerdict::kAccepted;
 }
 
 bool Client::OnControl(const ControlMessage& message) {

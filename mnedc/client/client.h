@@ -87,7 +87,7 @@ class Client final : private transport::FrameSink {
   const std::string& last_error() const { return last_error_; }
 
  private:
-  bool OnData(std::span<const uint8_t> packet) override;
+  transport::DataVerdict OnData(std::span<const uint8_t> packet) override;
   bool OnControl(const protocol::ControlMessage& message) override;
   std::chrono::steady_clock::duration NextBackoff();
 

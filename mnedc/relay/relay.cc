@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "mnedc/protocol/control_codec.h"
@@ -49,17 +50,65 @@ class Session final : public transport::FrameSink {
   Session(Relay& relay, std::unique_ptr<transport::Stream> stream)
       : relay_(relay),
         link_(relay.executor_, std::move(stream), relay.options_.link),
-        connected_since_(std::chrono::system_clock::now()) {}
+        resume_(relay.executor_),
+        connected_since_(std::chrono::system_clock::now()) {
+    link_.OnDataDrained([this] {
+      stalled_ = false;
+      WakeWaiters();
+    });
+  }
 
-  bool OnData(std::span<const uint8_t> packet) override {
-    if (superseded_) return true;  // The newer connection owns this device now.
+  ~Session() override {
+    StopWaiting();
+    WakeWaiters();
+  }
+
+  transport::DataVerdict OnData(std::span<const uint8_t> packet) override {
+    if (superseded_) return transport::DataVerdict::kAccepted;  // The newer connection owns it.
     if (!joined_) {
       relay_.Drop(DropReason::kNotJoined);
-      return true;
+      return transport::DataVerdict::kAccepted;
     }
-    relay_.Route(this, packet);
-    return true;
+    Session* full = relay_.Route(this, packet);
+    if (!full) return transport::DataVerdict::kAccepted;
+    ++relay_.counters_.pushbacks;
+    waiting_on_ = full;
+    full->waiters_.push_back(this);
+    return transport::DataVerdict::kRetryLater;
   }
+
+  boost::asio::awaitable<void> WaitToRetry() override {
+    resume_.expires_after(relay_.options_.max_pushback);
+    auto [ec] = co_await resume_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!ec && waiting_on_) {
+      // The receiver did not drain in time: stop waiting for it, drop instead.
+      Session& slow = *waiting_on_;
+      StopWaiting();
+      if (!slow.stalled_) {
+        slow.stalled_ = true;
+        ++relay_.counters_.stalled_receivers;
+        LOG(WARNING) << "device " << slow.device_id_ << " is not draining its queue; dropping "
+                     << "packets to it until it does";
+      }
+    }
+  }
+
+  // Lets every sender paused for this session's queue go on.
+  void WakeWaiters() {
+    for (Session* waiter : waiters_) {
+      waiter->waiting_on_ = nullptr;
+      waiter->resume_.cancel();
+    }
+    waiters_.clear();
+  }
+
+  void StopWaiting() {
+    if (!waiting_on_) return;
+    std::erase(waiting_on_->waiters_, this);
+    waiting_on_ = nullptr;
+  }
+
+  bool stalled() const { return stalled_; }
 
   bool OnControl(const ControlMessage& message) override {
     if (message.has_hello()) {
@@ -91,6 +140,10 @@ class Session final : public transport::FrameSink {
 
   Relay& relay_;
   transport::FramedLink link_;
+  asio::steady_timer resume_;            // A paused reader waits on this.
+  Session* waiting_on_ = nullptr;        // The full receiver this reader waits for.
+  std::vector<Session*> waiters_;        // Senders waiting for this session's queue.
+  bool stalled_ = false;                 // Did not drain within max_pushback.
   std::chrono::system_clock::time_point connected_since_;
   std::string device_id_;
   uint32_t address_ = 0;
@@ -228,7 +281,8 @@ void Relay::Broadcast(const ControlMessage& message, const Session* except) {
   }
 }
 
-void Relay::Forward(Session& to, std::span<const uint8_t> packet) {
+bool Relay::Forward(Session& to, std::span<const uint8_t> packet, bool may_wait) {
+  if (may_wait && to.link_.data_queue_full() && !to.stalled() && !to.link_.closing()) return false;
   switch (to.link_.SendData(packet)) {
     case transport::FramedLink::Push::kQueuedDroppedOldest:
       Drop(DropReason::kQueueFull);
@@ -241,35 +295,42 @@ void Relay::Forward(Session& to, std::span<const uint8_t> packet) {
       Drop(DropReason::kUnknownDestination);
       break;
   }
+  return true;
 }
 
-void Relay::Route(Session* from, std::span<const uint8_t> packet) {
+Session* Relay::Route(Session* from, std::span<const uint8_t> packet) {
+  auto drop = [this](DropReason reason) -> Session* {
+    Drop(reason);
+    return nullptr;
+  };
   const PacketAddresses addresses = ParsePacketAddresses(packet);
-  if (addresses.version == PacketAddresses::Version::kIpv6) return Drop(DropReason::kIpv6);
-  if (addresses.version != PacketAddresses::Version::kIpv4) return Drop(DropReason::kMalformed);
+  if (addresses.version == PacketAddresses::Version::kIpv6) return drop(DropReason::kIpv6);
+  if (addresses.version != PacketAddresses::Version::kIpv4) return drop(DropReason::kMalformed);
   const uint32_t expected_source = from ? from->address_ : options_.prefix.relay_address();
-  if (addresses.source != expected_source) return Drop(DropReason::kSpoofedSource);
+  if (addresses.source != expected_source) return drop(DropReason::kSpoofedSource);
 
   const uint32_t destination = addresses.destination;
   if (destination == options_.prefix.broadcast() || destination == 0xffffffffu ||
       IsIpv4Multicast(destination)) {
+    // Fan-out never waits: one slow member must not hold the others back.
     ++counters_.broadcast_packets;
     for (const auto& [id, member] : by_device_) {
-      if (member != from) Forward(*member, packet);
+      if (member != from) Forward(*member, packet, false);
     }
     if (from && local_port_) local_port_->Deliver(packet);
-    return;
+    return nullptr;
   }
   if (destination == options_.prefix.relay_address()) {
-    if (!local_port_ || !from) return Drop(DropReason::kNoLocalTun);
+    if (!local_port_ || !from) return drop(DropReason::kNoLocalTun);
     ++counters_.packets_forwarded;
     counters_.bytes_forwarded += packet.size();
     local_port_->Deliver(packet);
-    return;
+    return nullptr;
   }
   const auto owner = by_address_.find(destination);
-  if (owner == by_address_.end()) return Drop(DropReason::kUnknownDestination);
-  Forward(*owner->second, packet);
+  if (owner == by_address_.end()) return drop(DropReason::kUnknownDestination);
+  // Only a member's packets can wait; the relay's own TUN has no reader to pause.
+  return Forward(*owner->second, packet, from != nullptr) ? nullptr : owner->second;
 }
 
 void Relay::SendFromLocal(std::span<const uint8_t> packet) { Route(nullptr, packet); }

@@ -43,6 +43,8 @@ struct RelayCounters {
   uint64_t packets_forwarded = 0;
   uint64_t bytes_forwarded = 0;
   uint64_t broadcast_packets = 0;
+  uint64_t pushbacks = 0;          // Times a sender was paused for a full receiver.
+  uint64_t stalled_receivers = 0;  // Times a receiver failed to drain in max_pushback.
   std::array<uint64_t, static_cast<std::size_t>(DropReason::kCount)> drops{};
 
   uint64_t drop(DropReason reason) const { return drops[static_cast<std::size_t>(reason)]; }
@@ -52,6 +54,12 @@ struct RelayOptions {
   Prefix prefix{0x0a000000, 24};  // 10.0.0.0/24
   uint32_t mtu = 1400;
   transport::LinkOptions link;
+  // When a receiver's queue is full, the relay stops reading from the sender for
+  // up to this long, so TCP inside the tunnel slows down instead of losing
+  // packets (as it would on a real link). A receiver that does not drain within
+  // it is marked stalled: packets to it are then dropped oldest-first, and
+  // nobody waits for it, until it drains again.
+  std::chrono::milliseconds max_pushback{100};
 };
 
 struct MemberInfo {
@@ -101,9 +109,12 @@ class Relay {
   // Join, leave and forwarding, called by sessions.
   void Join(Session& session, const protocol::Hello& hello);
   void Leave(Session& session);
-  void Route(Session* from, std::span<const uint8_t> packet);
+  // Returns the member whose full queue the sender should wait for, or null
+  // when the packet was forwarded or dropped.
+  Session* Route(Session* from, std::span<const uint8_t> packet);
   void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
-  void Forward(Session& to, std::span<const uint8_t> packet);
+  // Returns false, without queueing, when `may_wait` and `to` is full but not stalled.
+  bool Forward(Session& to, std::span<const uint8_t> packet, bool may_wait);
   void Broadcast(const protocol::ControlMessage& message, const Session* except);
 
   boost::asio::any_io_executor executor_;

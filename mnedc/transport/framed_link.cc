@@ -194,9 +194,22 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
         ++counters_.unknown_frames_skipped;
         continue;
       }
-      const bool keep_going = frame.type == protocol::FrameType::kData
-                                  ? sink.OnData(frame.payload)
-                                  : HandleControl(frame.payload, sink);
+      bool keep_going = true;
+      if (frame.type == protocol::FrameType::kData) {
+        DataVerdict verdict = sink.OnData(frame.payload);
+        // The payload stays valid while paused: nothing is read meanwhile.
+        while (verdict == DataVerdict::kRetryLater && !closing_) {
+          co_await sink.WaitToRetry();
+          if ((co_await asio::this_coro::cancellation_state).cancelled() !=
+              asio::cancellation_type::none) {
+            co_return;
+          }
+          verdict = sink.OnData(frame.payload);
+        }
+        keep_going = verdict != DataVerdict::kStop;
+      } else {
+        keep_going = HandleControl(frame.payload, sink);
+      }
       if (!keep_going || closing_) {
         set_end_reason("ended by the session");
         co_return;

@@ -26,17 +26,28 @@
 
 namespace mnedc::transport {
 
-// Receives what the reader parsed. Returning false ends the connection; the sink
-// should first queue an Error saying why (it is flushed before the close).
+enum class DataVerdict {
+  kAccepted,
+  kStop,        // End the connection (the sink has queued an Error or logged why).
+  kRetryLater,  // Not taken: the reader awaits WaitToRetry() and offers it again.
+};
+
+// Receives what the reader parsed. Ending the connection: the sink should first
+// queue an Error saying why (it is flushed before the close).
 class FrameSink {
  public:
   virtual ~FrameSink() = default;
-  virtual bool OnData(std::span<const uint8_t> packet) = 0;
+  virtual DataVerdict OnData(std::span<const uint8_t> packet) = 0;
+  // Returning false ends the connection.
   virtual bool OnControl(const protocol::ControlMessage& message) = 0;
+  // Pushback: reading from this connection pauses until this returns. Only
+  // called after OnData said kRetryLater; it must return within a bound.
+  virtual boost::asio::awaitable<void> WaitToRetry() { co_return; }
 };
 
 struct LinkOptions {
-  std::size_t data_queue_frames = 32;     // Per DERP: enough to ride out a burst.
+  // Enough to hold what one read of the other side brings (~46 full packets).
+  std::size_t data_queue_frames = 64;
   // Control frames are never dropped: the queue grows to this bound (enough for
   // the peer snapshot of a /16) and a peer that lets it fill is disconnected.
   std::size_t control_queue_frames = 70000;

@@ -25,9 +25,9 @@ constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 struct RecordingSink : FrameSink {
   std::vector<std::vector<uint8_t>> packets;
   std::vector<std::string> controls;
-  bool OnData(std::span<const uint8_t> packet) override {
+  DataVerdict OnData(std::span<const uint8_t> packet) override {
     packets.emplace_back(packet.begin(), packet.end());
-    return true;
+    return DataVerdict::kAccepted;
   }
   bool OnControl(const protocol::ControlMessage& message) override {
     controls.push_back(protocol::ControlKind(message));

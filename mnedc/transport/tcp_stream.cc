@@ -7,6 +7,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <netinet/tcp.h>
 
 namespace mnedc::transport {
 namespace {
@@ -15,6 +16,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
 constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+constexpr int kNotSentLowWater = 128 * 1024;
 
 std::string EndpointText(const tcp::socket& socket) {
   error_code ec;
@@ -29,6 +31,13 @@ class TcpStream final : public Stream {
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     socket_.set_option(asio::socket_base::keep_alive(true), ignored);
+    // Report writable once little unsent data is left, rather than when half of
+    // an autotuned multi-megabyte send buffer is free: packets wait in our
+    // bounded queue (where they can be dropped or push back) instead of in the
+    // kernel, which keeps latency low and flow control responsive.
+    socket_.set_option(
+        asio::detail::socket_option::integer<IPPROTO_TCP, TCP_NOTSENT_LOWAT>(kNotSentLowWater),
+        ignored);
   }
 
   asio::awaitable<std::pair<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) override {
