@@ -43,17 +43,17 @@ Node& LoopbackNet::AddClient(const std::string& device_id,
   auto node = std::make_unique<Node>();
   Node* raw = node.get();
   client::ClientOptions options;
-  options.server = {"127.0.0.1", port_};
+  options.server.endpoint = {"127.0.0.1", port_};
   options.device_id = device_id;
   options.backoff_initial = 20ms;
   options.backoff_max = 200ms;
   if (tune) tune(options);
   const uint16_t port = port_;
-  auto dial = [raw, options, port]() -> asio::awaitable<transport::DialResult> {
-    // A named value, not a braced temporary: g++ 12 mishandles temporaries
-    // inside co_await expressions.
-    transport::HostPort target{"127.0.0.1", port};
-    auto result = co_await transport::DialTcp(target, options.dial_timeout);
+  (void)port;
+  // Dials whatever options.server says (tcp, tls, ws, wss), and remembers the
+  // connection so tests can cut it.
+  auto dial = [raw, options]() -> asio::awaitable<transport::DialOutcome> {
+    auto result = co_await transport::Dial(options.server, options.dial);
     raw->last_stream = result.stream.get();
     co_return result;
   };

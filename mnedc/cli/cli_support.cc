@@ -3,7 +3,12 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include <sys/stat.h>
+
+#include <cctype>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <cstdlib>
 #include <vector>
 
@@ -52,6 +57,20 @@ void Init(int* argc, char*** argv, std::string_view usage) {
   gflags::HandleCommandLineHelpFlags();
   if (*argc > 1) Fail(std::string("unexpected argument '") + (*argv)[1] + "'; see --help");
   google::InitGoogleLogging(program_name.c_str());
+}
+
+std::string ReadTokenFile(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Fail(flag + ": cannot read '" + path + "'");
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty()) Fail(flag + ": '" + path + "' is empty");
+  if (token.size() > 1024) Fail(flag + ": '" + path + "' is over 1024 bytes; is it the right file?");
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
+    LOG(WARNING) << flag << ": '" << path << "' can be read by other users; chmod 600 it";
+  }
+  return token;
 }
 
 void Fail(const std::string& message) {

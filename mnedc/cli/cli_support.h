@@ -13,4 +13,8 @@ void Init(int* argc, char*** argv, std::string_view usage);
 // Prints "<program>: error: <message>" on one line and exits with status 2.
 [[noreturn]] void Fail(const std::string& message);
 
+// Reads a join token: the file's content without trailing white space. Fails
+// (via Fail) on an unreadable, empty or oversized file; warns if others can read it.
+std::string ReadTokenFile(const std::string& flag, const std::string& path);
+
 }  // namespace mnedc::cli

@@ -19,11 +19,28 @@
 #include "mnedc/cli/peer_hook.h"
 #include "mnedc/client/client.h"
 #include "mnedc/protocol/control_codec.h"
+#include "mnedc/transport/dial.h"
+#include "mnedc/transport/server_address.h"
+#include "mnedc/transport/tls_context.h"
 #include "mnedc/tun/tun_device.h"
 
 DEFINE_string(server, "",
-              "Relay to join, HOST[:PORT] (port 3334 if omitted). Without it, the relay is read "
-              "from --config.");
+              "Relay to join: HOST[:PORT] (native TCP, port 3334 if omitted), tls://HOST[:PORT], "
+              "ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH (port 443 if omitted). Without it, "
+              "the relay is read from --config.");
+DEFINE_string(token_file, "", "File holding the relay's join token, if it requires one.");
+DEFINE_string(ca_file, "",
+              "tls:// and wss://: trust relays whose certificate chains to these CAs (PEM) and "
+              "names the host dialed. Default: the system's CAs.");
+DEFINE_string(pin_sha256, "",
+              "tls:// and wss://: trust exactly the relay certificate with this SHA-256 "
+              "fingerprint (hex; for self-signed relays; see the relay's start-up log).");
+DEFINE_string(tls_cert, "", "Client certificate (PEM), for relays that require mutual TLS.");
+DEFINE_string(tls_key, "", "Private key of --tls_cert (PEM).");
+DEFINE_string(proxy, "",
+              "HTTP proxy to tunnel through with CONNECT, http://HOST:PORT. Default: "
+              "$https_proxy / $HTTPS_PROXY unless $no_proxy names the relay; --proxy=none for "
+              "no proxy.");
 DEFINE_string(config, "",
               "MNEDC client-config.yaml (keys server-ip, port). Default when --server is not "
               "given: /var/edge-orchestration/mnedc/client-config.yaml");
@@ -50,6 +67,7 @@ constexpr char kUsage[] =
     "mnedc client: joins a relay and gives this device a virtual address on a TUN interface.\n"
     "\n"
     "Usage: client --server=HOST[:PORT] [flags]     (needs root or CAP_NET_ADMIN for the TUN)\n"
+    "       client --server=wss://relay.example.net/ --token_file=token [--proxy=http://proxy:3128]\n"
     "       client --config=client-config.yaml\n"
     "Example: bazel run //mnedc/cli:client -- --server=relay.example.net:3334 \\\n"
     "           --on_peer='echo \"$MNEDC_EVENT $MNEDC_PEER_ID $MNEDC_PEER_ADDR\"'";
@@ -74,10 +92,11 @@ void WritePeersFile(const std::vector<mnedc::discovery::Peer>& peers) {
   }
 }
 
-mnedc::transport::HostPort RelayFromFlags() {
+mnedc::transport::ServerAddress RelayFromFlags() {
   std::string error;
   if (!FLAGS_server.empty()) {
-    auto relay = mnedc::transport::ParseHostPort(FLAGS_server, mnedc::cli::kDefaultPort, &error);
+    auto relay =
+        mnedc::transport::ParseServerAddress(FLAGS_server, mnedc::cli::kDefaultPort, &error);
     if (!relay) Fail("--server=" + error);
     return *relay;
   }
@@ -87,7 +106,37 @@ mnedc::transport::HostPort RelayFromFlags() {
   }
   auto relay = mnedc::cli::LoadClientConfig(path, &error);
   if (!relay) Fail("--config: " + error);
-  return *relay;
+  mnedc::transport::ServerAddress address;
+  address.endpoint = *relay;
+  return address;
+}
+
+mnedc::transport::DialOptions DialFromFlags(const mnedc::transport::ServerAddress& server) {
+  mnedc::transport::DialOptions dial;
+  std::string error;
+  if (FLAGS_proxy == "none") {
+  } else if (!FLAGS_proxy.empty()) {
+    dial.proxy = mnedc::transport::ParseProxy(FLAGS_proxy, &error);
+    if (!dial.proxy) Fail("--proxy: " + error);
+  } else {
+    dial.proxy = mnedc::transport::ProxyFromEnvironment(server.endpoint.host, &error);
+    if (!error.empty()) Fail("https_proxy: " + error);
+  }
+  const bool tls_flags = !FLAGS_ca_file.empty() || !FLAGS_pin_sha256.empty() ||
+                         !FLAGS_tls_cert.empty() || !FLAGS_tls_key.empty();
+  if (!server.uses_tls()) {
+    if (tls_flags) Fail("TLS flags given, but --server is not tls:// or wss://");
+    return dial;
+  }
+  if (!FLAGS_ca_file.empty() && !FLAGS_pin_sha256.empty()) {
+    Fail("give --ca_file or --pin_sha256, not both");
+  }
+  mnedc::transport::TlsClientOptions tls{FLAGS_ca_file, FLAGS_pin_sha256, FLAGS_tls_cert,
+                                         FLAGS_tls_key};
+  dial.tls = mnedc::transport::MakeTlsClientContext(tls, &error);
+  if (!dial.tls) Fail(error);
+  dial.verify_host_name = FLAGS_pin_sha256.empty();
+  return dial;
 }
 }  // namespace
 
@@ -95,6 +144,10 @@ int main(int argc, char** argv) {
   mnedc::cli::Init(&argc, &argv, kUsage);
   mnedc::client::ClientOptions options;
   options.server = RelayFromFlags();
+  options.dial = DialFromFlags(options.server);
+  if (!FLAGS_token_file.empty()) {
+    options.credentials = mnedc::cli::ReadTokenFile("--token_file", FLAGS_token_file);
+  }
   options.device_id = FLAGS_device_id.empty() ? mnedc::cli::DefaultDeviceId() : FLAGS_device_id;
   if (options.device_id.size() > 128) Fail("--device_id must be at most 128 bytes");
   if (FLAGS_keepalive_seconds < 1) Fail("--keepalive_seconds must be at least 1");
@@ -152,6 +205,7 @@ int main(int argc, char** argv) {
     client.Stop();
   });
   LOG(INFO) << "mnedc client " << options.device_id << " joining relay " << options.server.ToString()
+            << (options.dial.proxy ? " through proxy " + options.dial.proxy->ToString() : "")
             << " on " << tun->name();
   io.run();
   const auto& counters = client.counters();

@@ -32,7 +32,7 @@ if "$server" --help 2>&1 | grep -q -- '--logbuflevel'; then
 fi
 # It really serves: start on a free port, see it listen, stop it with SIGTERM.
 log=$(mktemp)
-"$server" --listen=127.0.0.1:0 --tun=false >"$log" 2>&1 &
+"$server" --listen=127.0.0.1:0 --admin_listen=127.0.0.1:0 --tun=false >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 50); do grep -q "listening on 127.0.0.1:" "$log" && break; sleep 0.1; done
 kill -TERM $pid

@@ -8,10 +8,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "mnedc/admin/admin_server.h"
 #include "mnedc/cli/cli_support.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/relay/relay.h"
 #include "mnedc/transport/endpoint.h"
+#include "mnedc/transport/tls_context.h"
 #include "mnedc/tun/tun_device.h"
 
 DEFINE_string(listen, "0.0.0.0:3334",
@@ -28,6 +30,19 @@ DEFINE_int32(max_pushback_ms, 100,
 DEFINE_int32(handshake_timeout_seconds, 10, "A connection must join within this many seconds.");
 DEFINE_int32(keepalive_seconds, 15, "Ping each device after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Drop a device that sent nothing for this long.");
+DEFINE_string(token_file, "",
+              "File holding the join token every device must present (its --token_file). "
+              "Without it anyone who can reach the relay may join: a loud warning says so.");
+DEFINE_string(tls_cert, "",
+              "Certificate chain (PEM) for tls:// and wss:// clients. Plain TCP and ws:// stay "
+              "available on the same port unless --require_tls.");
+DEFINE_string(tls_key, "", "Private key (PEM) of --tls_cert.");
+DEFINE_string(tls_client_ca, "",
+              "If set, clients must present a certificate signed by these CAs (mutual TLS).");
+DEFINE_bool(require_tls, false, "Refuse plaintext connections (native TCP and ws://).");
+DEFINE_string(admin_listen, "127.0.0.1:9334",
+              "HOST:PORT for the HTTP operations endpoint (/metrics, /healthz, /v1/peers); "
+              "'none' to disable. Keep it off untrusted networks.");
 DEFINE_bool(tun, true,
             "Give the relay host the network's first address (.1) on a TUN interface, so it is a "
             "member too. Without root it warns once and runs as a pure relay; --tun=false to "
@@ -42,6 +57,7 @@ constexpr char kUsage[] =
     "mnedc relay: gives devices under any number of NATs one virtual network.\n"
     "\n"
     "Usage: server [--listen=HOST:PORT] [--network=CIDR] [flags]\n"
+    "       server --listen=0.0.0.0:443 --tls_cert=cert.pem --tls_key=key.pem --token_file=token\n"
     "  Devices connect with: client --server=THIS_HOST:PORT\n"
     "Example: bazel run //mnedc/cli:server -- --listen=0.0.0.0:3334 --network=10.0.0.0/24";
 
@@ -82,33 +98,78 @@ class TunLocalPort final : public mnedc::relay::LocalPort {
   mnedc::tun::PacketPort& tun_;
 };
 
-asio::ip::tcp::endpoint ListenEndpoint() {
+asio::ip::tcp::endpoint EndpointFlag(const char* flag, const std::string& value, uint16_t port) {
   std::string error;
-  const auto listen = mnedc::transport::ParseHostPort(FLAGS_listen, 3334, &error);
-  if (!listen) Fail("--listen=" + error);
+  const auto listen = mnedc::transport::ParseHostPort(value, port, &error);
+  if (!listen) Fail(std::string(flag) + "=" + error);
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(listen->host, ec);
-  if (ec) Fail("--listen needs an IP address to bind, not '" + listen->host + "'");
+  if (ec) Fail(std::string(flag) + " needs an IP address to bind, not '" + listen->host + "'");
   return {address, listen->port};
 }
-}  // namespace
 
-int main(int argc, char** argv) {
-  mnedc::cli::Init(&argc, &argv, kUsage);
-  const auto options = OptionsFromFlags();
-  const auto endpoint = ListenEndpoint();
-
-  asio::io_context io(1);
-  asio::ip::tcp::acceptor acceptor(io);
+void Listen(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoint& endpoint,
+            const char* flag, const std::string& value) {
   boost::system::error_code ec;
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) Fail("cannot listen on " + FLAGS_listen + ": " + ec.message());
+  if (ec) Fail(std::string("cannot listen on ") + flag + "=" + value + ": " + ec.message());
+}
+
+std::string BoundText(const asio::ip::tcp::acceptor& acceptor) {
+  const auto bound = acceptor.local_endpoint();
+  return mnedc::transport::HostPort{bound.address().to_string(), bound.port()}.ToString();
+}
+
+void SecurityFromFlags(mnedc::relay::RelayOptions& options) {
+  if (!FLAGS_token_file.empty()) {
+    options.join_token = mnedc::cli::ReadTokenFile("--token_file", FLAGS_token_file);
+  }
+  const bool tls = !FLAGS_tls_cert.empty() || !FLAGS_tls_key.empty();
+  if (!FLAGS_tls_client_ca.empty() && !tls) Fail("--tls_client_ca needs --tls_cert and --tls_key");
+  if (FLAGS_require_tls && !tls) Fail("--require_tls needs --tls_cert and --tls_key");
+  if (tls) {
+    std::string error;
+    options.accept.tls = mnedc::transport::MakeTlsServerContext(
+        {FLAGS_tls_cert, FLAGS_tls_key, FLAGS_tls_client_ca}, &error);
+    if (!options.accept.tls) Fail(error);
+    const std::string pin = mnedc::transport::CertificateSha256(FLAGS_tls_cert, &error);
+    LOG(INFO) << "TLS certificate " << FLAGS_tls_cert << " has SHA-256 " << pin
+              << " (clients of a self-signed relay pass it as --pin_sha256)";
+  }
+  options.accept.allow_plaintext = !FLAGS_require_tls;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  mnedc::cli::Init(&argc, &argv, kUsage);
+  auto options = OptionsFromFlags();
+  SecurityFromFlags(options);
+  const auto endpoint = EndpointFlag("--listen", FLAGS_listen, 3334);
+
+  asio::io_context io(1);
+  asio::ip::tcp::acceptor acceptor(io);
+  Listen(acceptor, endpoint, "--listen", FLAGS_listen);
+  asio::ip::tcp::acceptor admin_acceptor(io);
+  if (FLAGS_admin_listen != "none" && !FLAGS_admin_listen.empty()) {
+    Listen(admin_acceptor, EndpointFlag("--admin_listen", FLAGS_admin_listen, 9334),
+           "--admin_listen", FLAGS_admin_listen);
+  }
 
   mnedc::relay::Relay relay(io.get_executor(), options);
   asio::co_spawn(io, relay.AcceptLoop(acceptor), asio::detached);
+  if (admin_acceptor.is_open()) {
+    asio::co_spawn(io, mnedc::admin::ServeAdmin(admin_acceptor, relay), asio::detached);
+    LOG(INFO) << "operations endpoint on http://" << BoundText(admin_acceptor)
+              << " (/metrics, /healthz, /v1/peers)";
+  }
+  if (options.join_token.empty()) {
+    LOG(WARNING) << "*** NO JOIN TOKEN: anyone who can reach " << FLAGS_listen
+                 << " can join this network and talk to every device on it. Give the relay and "
+                    "the clients --token_file=FILE. ***";
+  }
 
   std::unique_ptr<mnedc::tun::PacketPort> tun;
   std::unique_ptr<TunLocalPort> local_port;
@@ -139,15 +200,18 @@ int main(int argc, char** argv) {
               << " members and shutting down";
     relay.Shutdown();
     acceptor.close();
+    boost::system::error_code ignored;
+    admin_acceptor.close(ignored);
     if (tun) {
       relay.SetLocalPort(nullptr);
       tun->Close();
     }
   });
-  const auto bound = acceptor.local_endpoint();
-  LOG(INFO) << "mnedc relay listening on "
-            << mnedc::transport::HostPort{bound.address().to_string(), bound.port()}.ToString()
-            << " (tcp); network " << options.prefix.ToString() << ", relay address "
+  const char* transports = !options.accept.tls          ? "tcp, ws"
+                           : options.accept.allow_plaintext ? "tcp, ws, tls, wss"
+                                                            : "tls, wss";
+  LOG(INFO) << "mnedc relay listening on " << BoundText(acceptor) << " (" << transports
+            << "); network " << options.prefix.ToString() << ", relay address "
             << mnedc::protocol::Ipv4ToString(options.prefix.relay_address()) << ", mtu "
             << options.mtu;
   io.run();

@@ -24,7 +24,7 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
       room_timer_(executor),
       random_(std::random_device{}()) {
   if (!dialer_) {
-    dialer_ = [this]() { return transport::DialTcp(options_.server, options_.dial_timeout); };
+    dialer_ = [this]() { return transport::Dial(options_.server, options_.dial); };
   }
 }
 
@@ -79,10 +79,12 @@ std::chrono::steady_clock::duration Client::NextBackoff() {
 asio::awaitable<void> Client::Run() {
   while (!stopped_) {
     ++counters_.connect_attempts;
-    auto [error, stream] = co_await dialer_();
-    if (error) {
+    auto [error, detail, stream] = co_await dialer_();
+    if (error || !stream) {
       ++counters_.connect_failures;
-      last_error_ = "cannot reach relay " + options_.server.ToString() + ": " + error.message();
+      last_error_ = detail.empty() ? "cannot reach relay " + options_.server.ToString() + ": " +
+                                         error.message()
+                                   : detail;
     } else if (!stopped_) {
       const std::string relay = stream->peer();
       link_ = std::make_unique<transport::FramedLink>(executor_, std::move(stream), options_.link);

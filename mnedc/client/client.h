@@ -18,7 +18,8 @@
 #include "mnedc/discovery/peer_table.h"
 #include "mnedc/transport/endpoint.h"
 #include "mnedc/transport/framed_link.h"
-#include "mnedc/transport/tcp_stream.h"
+#include "mnedc/transport/dial.h"
+#include "mnedc/transport/server_address.h"
 
 namespace mnedc::client {
 
@@ -31,11 +32,11 @@ struct LeaseInfo {
 };
 
 struct ClientOptions {
-  transport::HostPort server;
+  transport::ServerAddress server;
+  transport::DialOptions dial;  // TLS settings, proxy, connect timeout.
   std::string device_id;
   std::string credentials;  // Join token, if the relay wants one.
   transport::LinkOptions link;
-  std::chrono::steady_clock::duration dial_timeout = std::chrono::seconds(10);
   std::chrono::steady_clock::duration backoff_initial = std::chrono::milliseconds(250);
   std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(30);
 };
@@ -52,8 +53,8 @@ struct ClientCounters {
 
 class Client final : private transport::FrameSink {
  public:
-  // Opens a connection to the relay; defaults to plain TCP to options.server.
-  using Dialer = std::function<boost::asio::awaitable<transport::DialResult>()>;
+  // Opens a connection to the relay; defaults to transport::Dial(options.server, options.dial).
+  using Dialer = std::function<boost::asio::awaitable<transport::DialOutcome>()>;
 
   Client(boost::asio::any_io_executor executor, ClientOptions options, Dialer dialer = nullptr);
   ~Client() override;

@@ -1,6 +1,10 @@
 #include "mnedc/relay/relay.h"
 
 #include <glog/logging.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -167,8 +171,32 @@ asio::awaitable<void> Relay::AcceptLoop(asio::ip::tcp::acceptor& acceptor) {
       co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    asio::co_spawn(executor_, Serve(transport::MakeTcpStream(std::move(socket))), asio::detached);
+    asio::co_spawn(executor_, ServeSocket(std::move(socket)), asio::detached);
   }
+}
+
+asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
+  const std::string peer = transport::PeerText(socket);
+  auto accept = options_.accept;
+  accept.timeout = options_.link.handshake_timeout;
+  auto outcome = co_await transport::AcceptStream(std::move(socket), accept);
+  if (!outcome.stream) {
+    ++counters_.connections_refused;
+    LOG(INFO) << peer << ": refused: " << outcome.refused;
+    co_return;
+  }
+  co_await Serve(std::move(outcome.stream));
+}
+
+bool Relay::TokenMatches(const std::string& presented) const {
+  // Compare digests, in constant time: neither the token's content nor its
+  // length leaks through timing.
+  unsigned char want[SHA256_DIGEST_LENGTH];
+  unsigned char got[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(options_.join_token.data()),
+         options_.join_token.size(), want);
+  SHA256(reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), got);
+  return CRYPTO_memcmp(want, got, sizeof(want)) == 0;
 }
 
 asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream) {
@@ -202,9 +230,18 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
                       " is not supported; this relay speaks " +
                       std::to_string(protocol::kProtocolVersion));
   }
+  if (!options_.join_token.empty() && !TokenMatches(hello.credentials())) {
+    ++counters_.auth_failures;
+    return reject(protocol::Error::UNAUTHORIZED,
+                  hello.credentials().empty() ? "this relay needs a join token (--token_file)"
+                                              : "wrong join token");
+  }
   const std::string& id = hello.device_id();
-  if (id.empty() || id.size() > kMaxDeviceIdLength) {
-    return reject(protocol::Error::BAD_REQUEST, "device id must be 1 to 128 bytes");
+  // Printable ASCII only: the ID ends up in logs, hooks, files and JSON.
+  const bool printable = std::all_of(id.begin(), id.end(), [](char c) { return c > ' ' && c < 127; });
+  if (id.empty() || id.size() > kMaxDeviceIdLength || !printable) {
+    return reject(protocol::Error::BAD_REQUEST,
+                  "device id must be 1 to 128 printable ASCII characters without spaces");
   }
   if (shutting_down_) return reject(protocol::Error::SHUTTING_DOWN, "relay is shutting down");
 

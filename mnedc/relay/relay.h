@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "mnedc/relay/lease_pool.h"
+#include "mnedc/transport/accept.h"
 #include "mnedc/transport/framed_link.h"
 #include "mnedc/transport/stream.h"
 
@@ -39,6 +40,8 @@ struct RelayCounters {
   uint64_t joins = 0;
   uint64_t leaves = 0;
   uint64_t joins_rejected = 0;  // Errors answered to a Hello (bad, exhausted, ...).
+  uint64_t auth_failures = 0;   // Hellos without the right join token.
+  uint64_t connections_refused = 0;  // Failed the transport handshake (TLS, HTTP, ...).
   uint64_t superseded = 0;      // Sessions replaced by a newer one of the same device.
   uint64_t packets_forwarded = 0;
   uint64_t bytes_forwarded = 0;
@@ -60,6 +63,10 @@ struct RelayOptions {
   // it is marked stalled: packets to it are then dropped oldest-first, and
   // nobody waits for it, until it drains again.
   std::chrono::milliseconds max_pushback{100};
+  // Pre-shared join token; empty admits anyone (the server warns loudly).
+  std::string join_token;
+  // How connections are told apart and upgraded (TLS, WebSocket) on accept.
+  transport::AcceptOptions accept;
 };
 
 struct MemberInfo {
@@ -85,7 +92,8 @@ class Relay {
   Relay(boost::asio::any_io_executor executor, RelayOptions options);
   ~Relay();
 
-  // Accepts TCP connections until the acceptor is closed.
+  // Accepts connections until the acceptor is closed: native TCP, TLS, ws and
+  // wss on the same port, as options().accept allows.
   boost::asio::awaitable<void> AcceptLoop(boost::asio::ip::tcp::acceptor& acceptor);
   // Serves one connection, of any transport, until it ends.
   boost::asio::awaitable<void> Serve(std::unique_ptr<transport::Stream> stream);
@@ -113,6 +121,8 @@ class Relay {
   // when the packet was forwarded or dropped.
   Session* Route(Session* from, std::span<const uint8_t> packet);
   void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
+  boost::asio::awaitable<void> ServeSocket(boost::asio::ip::tcp::socket socket);
+  bool TokenMatches(const std::string& presented) const;
   // Returns false, without queueing, when `may_wait` and `to` is full but not stalled.
   bool Forward(Session& to, std::span<const uint8_t> packet, bool may_wait);
   void Broadcast(const protocol::ControlMessage& message, const Session* except);

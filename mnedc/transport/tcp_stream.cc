@@ -18,26 +18,10 @@ using boost::system::error_code;
 constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 constexpr int kNotSentLowWater = 128 * 1024;
 
-std::string EndpointText(const tcp::socket& socket) {
-  error_code ec;
-  const auto endpoint = socket.remote_endpoint(ec);
-  if (ec) return "?";
-  return HostPort{endpoint.address().to_string(), endpoint.port()}.ToString();
-}
-
 class TcpStream final : public Stream {
  public:
-  explicit TcpStream(tcp::socket socket) : socket_(std::move(socket)), peer_(EndpointText(socket_)) {
-    error_code ignored;
-    socket_.set_option(tcp::no_delay(true), ignored);
-    socket_.set_option(asio::socket_base::keep_alive(true), ignored);
-    // Report writable once little unsent data is left, rather than when half of
-    // an autotuned multi-megabyte send buffer is free: packets wait in our
-    // bounded queue (where they can be dropped or push back) instead of in the
-    // kernel, which keeps latency low and flow control responsive.
-    socket_.set_option(
-        asio::detail::socket_option::integer<IPPROTO_TCP, TCP_NOTSENT_LOWAT>(kNotSentLowWater),
-        ignored);
+  explicit TcpStream(tcp::socket socket) : socket_(std::move(socket)), peer_(PeerText(socket_)) {
+    TuneTcpSocket(socket_);
   }
 
   asio::awaitable<std::pair<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) override {
@@ -70,12 +54,32 @@ class TcpStream final : public Stream {
 
 }  // namespace
 
+std::string PeerText(const tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "?";
+  return HostPort{endpoint.address().to_string(), endpoint.port()}.ToString();
+}
+
+void TuneTcpSocket(tcp::socket& socket) {
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  socket.set_option(asio::socket_base::keep_alive(true), ignored);
+  // Report writable once little unsent data is left, rather than when half of
+  // an autotuned multi-megabyte send buffer is free: packets wait in our
+  // bounded queue (where they can be dropped or push back) instead of in the
+  // kernel, which keeps latency low and flow control responsive.
+  socket.set_option(
+      asio::detail::socket_option::integer<IPPROTO_TCP, TCP_NOTSENT_LOWAT>(kNotSentLowWater),
+      ignored);
+}
+
 std::unique_ptr<Stream> MakeTcpStream(tcp::socket socket) {
   return std::make_unique<TcpStream>(std::move(socket));
 }
 
-asio::awaitable<DialResult> DialTcp(HostPort target,
-                                    std::chrono::steady_clock::duration timeout) {
+asio::awaitable<std::pair<error_code, tcp::socket>> DialTcpSocket(
+    HostPort target, std::chrono::steady_clock::duration timeout) {
   using namespace asio::experimental::awaitable_operators;
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
@@ -83,14 +87,20 @@ asio::awaitable<DialResult> DialTcp(HostPort target,
   tcp::socket socket(executor);
   auto resolved = co_await (resolver.async_resolve(target.host, std::to_string(target.port), kUse) ||
                             deadline.async_wait(kUse));
-  if (resolved.index() == 1) co_return DialResult{asio::error::timed_out, nullptr};
+  if (resolved.index() == 1) co_return std::pair{error_code(asio::error::timed_out), std::move(socket)};
   auto [resolve_error, endpoints] = std::get<0>(resolved);
-  if (resolve_error) co_return DialResult{resolve_error, nullptr};
+  if (resolve_error) co_return std::pair{resolve_error, std::move(socket)};
   auto connected =
       co_await (asio::async_connect(socket, endpoints, kUse) || deadline.async_wait(kUse));
-  if (connected.index() == 1) co_return DialResult{asio::error::timed_out, nullptr};
+  if (connected.index() == 1) co_return std::pair{error_code(asio::error::timed_out), std::move(socket)};
   auto [connect_error, endpoint] = std::get<0>(connected);
-  if (connect_error) co_return DialResult{connect_error, nullptr};
+  if (!connect_error) TuneTcpSocket(socket);
+  co_return std::pair{connect_error, std::move(socket)};
+}
+
+asio::awaitable<DialResult> DialTcp(HostPort target, std::chrono::steady_clock::duration timeout) {
+  auto [ec, socket] = co_await DialTcpSocket(std::move(target), timeout);
+  if (ec) co_return DialResult{ec, nullptr};
   co_return DialResult{{}, MakeTcpStream(std::move(socket))};
 }
 

@@ -22,5 +22,14 @@ struct DialResult {
 // Resolves and connects to `target` within `timeout` (error timed_out past it).
 boost::asio::awaitable<DialResult> DialTcp(HostPort target,
                                            std::chrono::steady_clock::duration timeout);
+boost::asio::awaitable<std::pair<boost::system::error_code, boost::asio::ip::tcp::socket>>
+DialTcpSocket(HostPort target, std::chrono::steady_clock::duration timeout);
+
+// Socket options every mnedc TCP connection gets (no delay, keepalive, low
+// unsent-data watermark), whatever runs on top of it.
+void TuneTcpSocket(boost::asio::ip::tcp::socket& socket);
+
+// "ip:port" of a connected socket's peer ("?" if unknown), for logs.
+std::string PeerText(const boost::asio::ip::tcp::socket& socket);
 
 }  // namespace mnedc::transport

@@ -20,7 +20,7 @@ int main() {
 
   auto make_client = [&](const char* id) {
     mnedc::client::ClientOptions options;
-    options.server = {"127.0.0.1", acceptor.local_endpoint().port()};
+    options.server.endpoint = {"127.0.0.1", acceptor.local_endpoint().port()};
     options.device_id = id;
     return std::make_unique<mnedc::client::Client>(io.get_executor(), options);
   };

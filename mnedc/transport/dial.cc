@@ -1,0 +1,147 @@
+#include "mnedc/transport/dial.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <cstdlib>
+#include <sstream>
+
+#include "mnedc/transport/deadline.h"
+#include "mnedc/transport/secure_streams.h"
+#include "mnedc/transport/tcp_stream.h"
+
+namespace mnedc::transport {
+namespace {
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+namespace websocket = boost::beast::websocket;
+using asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+
+DialOutcome Failed(error_code ec, std::string detail) { return {ec, std::move(detail), nullptr}; }
+
+bool IsIpLiteral(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// Asks the proxy for a tunnel to `target`; the answer must be 2xx.
+asio::awaitable<std::string> ProxyConnect(tcp::socket& socket, const HostPort& target) {
+  const std::string authority = target.ToString();
+  const std::string request = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority +
+                              "\r\nUser-Agent: mnedc\r\n\r\n";
+  auto [write_error, written] = co_await asio::async_write(socket, asio::buffer(request), kUse);
+  if (write_error) co_return "sending CONNECT to the proxy: " + write_error.message();
+  // Read exactly the response head (up to 8 KiB), leaving nothing buffered.
+  asio::streambuf head(8192);
+  auto [read_error, n] = co_await asio::async_read_until(socket, head, "\r\n\r\n", kUse);
+  if (read_error) co_return "reading the proxy's answer: " + read_error.message();
+  std::istream in(&head);
+  std::string version, status;
+  in >> version >> status;
+  if (!version.starts_with("HTTP/1.") || status.size() != 3 || status[0] != '2') {
+    std::string line = version + " " + status;
+    std::string rest;
+    std::getline(in, rest);
+    co_return "the proxy refused CONNECT " + authority + ": " + line + rest;
+  }
+  if (head.size() != n) co_return "the proxy sent data before the tunnel was set up";
+  co_return "";
+}
+}  // namespace
+
+std::optional<HostPort> ParseProxy(const std::string& text, std::string* error) {
+  std::string_view rest = text;
+  if (rest.starts_with("http://")) rest.remove_prefix(7);
+  else if (rest.find("://") != std::string_view::npos) {
+    *error = "proxy '" + text + "': only http:// proxies (HTTP CONNECT) are supported";
+    return std::nullopt;
+  }
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find('@') != std::string_view::npos) {
+    *error = "proxy '" + text + "': proxy credentials are not supported";
+    return std::nullopt;
+  }
+  return ParseHostPort(rest, 8080, error);
+}
+
+std::optional<HostPort> ProxyFromEnvironment(const std::string& host, std::string* error) {
+  const char* proxy = std::getenv("https_proxy");
+  if (!proxy || !*proxy) proxy = std::getenv("HTTPS_PROXY");
+  if (!proxy || !*proxy) return std::nullopt;
+  const char* no_proxy = std::getenv("no_proxy");
+  if (!no_proxy || !*no_proxy) no_proxy = std::getenv("NO_PROXY");
+  if (no_proxy) {
+    std::stringstream list(no_proxy);
+    std::string entry;
+    while (std::getline(list, entry, ',')) {
+      while (!entry.empty() && entry.front() == ' ') entry.erase(0, 1);
+      while (!entry.empty() && entry.back() == ' ') entry.pop_back();
+      if (entry.empty()) continue;
+      if (entry == "*" || entry == host) return std::nullopt;
+      const std::string suffix = entry.front() == '.' ? entry : "." + entry;
+      if (host.size() > suffix.size() && host.ends_with(suffix)) return std::nullopt;
+    }
+  }
+  return ParseProxy(proxy, error);
+}
+
+asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options) {
+  auto executor = co_await asio::this_coro::executor;
+  const HostPort first_hop = options.proxy ? *options.proxy : address.endpoint;
+  const std::string hop_name = options.proxy ? "proxy " + first_hop.ToString()
+                                             : "relay " + first_hop.ToString();
+  auto [connect_error, socket] = co_await DialTcpSocket(first_hop, options.timeout);
+  if (connect_error) {
+    co_return Failed(connect_error, "cannot connect to " + hop_name + ": " + connect_error.message());
+  }
+  HandshakeDeadline deadline(executor, socket.native_handle(), options.timeout);
+  auto timed_out = [&](error_code ec, const std::string& step) {
+    if (deadline.expired()) return Failed(asio::error::timed_out, step + ": timed out");
+    return Failed(ec, step + ": " + ec.message());
+  };
+
+  if (options.proxy) {
+    const std::string problem = co_await ProxyConnect(socket, address.endpoint);
+    if (deadline.expired()) co_return Failed(asio::error::timed_out, "proxy CONNECT timed out");
+    if (!problem.empty()) co_return Failed(asio::error::connection_refused, problem);
+  }
+  const std::string host_header = address.endpoint.ToString();
+
+  if (!address.uses_tls()) {
+    if (!address.uses_websocket()) co_return DialOutcome{{}, "", MakeTcpStream(std::move(socket))};
+    websocket::stream<tcp::socket> ws(std::move(socket));
+    auto [ec] = co_await ws.async_handshake(host_header, address.path, kUse);
+    if (ec) co_return timed_out(ec, "WebSocket handshake with " + address.ToString());
+    co_return DialOutcome{{}, "", MakeWebSocketStream(std::move(ws))};
+  }
+
+  if (!options.tls) co_return Failed(asio::error::invalid_argument, "no TLS settings for " + address.ToString());
+  TlsSocket tls(std::move(socket), *options.tls);
+  const std::string& host = address.endpoint.host;
+  if (!IsIpLiteral(host)) SSL_set_tlsext_host_name(tls.native_handle(), host.c_str());
+  if (options.verify_host_name) tls.set_verify_callback(ssl::host_name_verification(host));
+  auto [handshake_error] = co_await tls.async_handshake(ssl::stream_base::client, kUse);
+  if (handshake_error) {
+    co_return timed_out(handshake_error, "TLS handshake with " + address.ToString());
+  }
+  if (!address.uses_websocket()) co_return DialOutcome{{}, "", MakeTlsStream(std::move(tls))};
+  websocket::stream<TlsSocket> ws(std::move(tls));
+  auto [ec] = co_await ws.async_handshake(host_header, address.path, kUse);
+  if (ec) co_return timed_out(ec, "WebSocket handshake with " + address.ToString());
+  co_return DialOutcome{{}, "", MakeWebSocketStream(std::move(ws))};
+}
+
+}  // namespace mnedc::transport

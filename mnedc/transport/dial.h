@@ -1,0 +1,41 @@
+#pragma once
+// Client side: connect to a relay over any transport, optionally through an
+// HTTP CONNECT proxy.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "mnedc/transport/endpoint.h"
+#include "mnedc/transport/server_address.h"
+#include "mnedc/transport/stream.h"
+
+namespace mnedc::transport {
+
+struct DialOptions {
+  std::shared_ptr<boost::asio::ssl::context> tls;  // Required for tls:// and wss://.
+  // With CA verification the certificate must also name the host dialed; a
+  // relay pinned by fingerprint is trusted for its key alone.
+  bool verify_host_name = true;
+  std::optional<HostPort> proxy;                   // HTTP proxy to CONNECT through.
+  std::chrono::steady_clock::duration timeout = std::chrono::seconds(10);
+};
+
+struct DialOutcome {
+  boost::system::error_code error;
+  std::string detail;  // Which step failed and why, for the log.
+  std::unique_ptr<Stream> stream;
+};
+
+boost::asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options);
+
+// "http://host:port" (or "host:port") as in --proxy and https_proxy.
+std::optional<HostPort> ParseProxy(const std::string& text, std::string* error);
+
+// The proxy from the environment (https_proxy, then HTTPS_PROXY) unless
+// no_proxy / NO_PROXY names `host` (exact name, ".suffix", or "*").
+std::optional<HostPort> ProxyFromEnvironment(const std::string& host, std::string* error);
+
+}  // namespace mnedc::transport

@@ -1,0 +1,141 @@
+#include "mnedc/transport/secure_streams.h"
+
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <cstring>
+
+#include "mnedc/transport/tcp_stream.h"
+
+namespace mnedc::transport {
+namespace {
+namespace asio = boost::asio;
+namespace websocket = boost::beast::websocket;
+using asio::ip::tcp;
+using boost::system::error_code;
+constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+// One WebSocket message carries at most this much (whole frames); a larger
+// gather write, such as the peer snapshot of a big network, becomes several.
+constexpr std::size_t kMaxMessageBytes = 1 << 20;
+
+tcp::socket& Lowest(tcp::socket& s) { return s; }
+tcp::socket& Lowest(TlsSocket& s) { return s.next_layer(); }
+
+// Sends TLS close_notify if it can go out now, then FIN: the peer reads all
+// that was sent and then sees the end.
+void ShutdownSendOf(tcp::socket& s) {
+  error_code ignored;
+  s.shutdown(tcp::socket::shutdown_send, ignored);
+}
+void ShutdownSendOf(TlsSocket& s) {
+  SSL_shutdown(s.native_handle());
+  ShutdownSendOf(s.next_layer());
+}
+
+class TlsStream final : public Stream {
+ public:
+  TlsStream(TlsSocket socket, std::vector<uint8_t> already_read)
+      : socket_(std::move(socket)),
+        already_read_(std::move(already_read)),
+        peer_(PeerText(socket_.next_layer())) {}
+
+  asio::awaitable<std::pair<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) override {
+    if (offset_ < already_read_.size()) {
+      const std::size_t n = std::min(buffer.size(), already_read_.size() - offset_);
+      std::memcpy(buffer.data(), already_read_.data() + offset_, n);
+      offset_ += n;
+      co_return std::pair{error_code{}, n};
+    }
+    auto [ec, n] = co_await socket_.async_read_some(buffer, kUse);
+    if (ec == asio::ssl::error::stream_truncated) ec = asio::error::eof;
+    co_return std::pair{ec, n};
+  }
+
+  asio::awaitable<error_code> WriteAll(std::span<const asio::const_buffer> buffers) override {
+    auto [ec, n] = co_await asio::async_write(socket_, buffers, kUse);
+    co_return ec;
+  }
+
+  void ShutdownSend() override { ShutdownSendOf(socket_); }
+  void Close() override {
+    error_code ignored;
+    socket_.next_layer().close(ignored);
+  }
+  const std::string& peer() const override { return peer_; }
+  std::string_view kind() const override { return "tls"; }
+
+ private:
+  TlsSocket socket_;
+  std::vector<uint8_t> already_read_;
+  std::size_t offset_ = 0;
+  std::string peer_;
+};
+
+template <class NextLayer>
+class WebSocketStream final : public Stream {
+ public:
+  explicit WebSocketStream(websocket::stream<NextLayer> socket)
+      : socket_(std::move(socket)), peer_(PeerText(Lowest(socket_.next_layer()))) {
+    socket_.binary(true);
+    socket_.auto_fragment(false);
+  }
+
+  asio::awaitable<std::pair<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) override {
+    auto [ec, n] = co_await socket_.async_read_some(buffer, kUse);
+    if (ec == websocket::error::closed || ec == asio::ssl::error::stream_truncated) {
+      ec = asio::error::eof;
+    }
+    co_return std::pair{ec, n};
+  }
+
+  asio::awaitable<error_code> WriteAll(std::span<const asio::const_buffer> buffers) override {
+    // Cut into messages at frame boundaries (every buffer here is whole frames).
+    while (!buffers.empty()) {
+      std::size_t count = 0;
+      std::size_t bytes = 0;
+      while (count < buffers.size() &&
+             (count == 0 || bytes + buffers[count].size() <= kMaxMessageBytes)) {
+        bytes += buffers[count].size();
+        ++count;
+      }
+      auto [ec, n] = co_await socket_.async_write(buffers.first(count), kUse);
+      if (ec) co_return ec;
+      buffers = buffers.subspan(count);
+    }
+    co_return error_code{};
+  }
+
+  void ShutdownSend() override { ShutdownSendOf(socket_.next_layer()); }
+  void Close() override {
+    error_code ignored;
+    Lowest(socket_.next_layer()).close(ignored);
+  }
+  const std::string& peer() const override { return peer_; }
+  std::string_view kind() const override {
+    return std::is_same_v<NextLayer, TlsSocket> ? "wss" : "ws";
+  }
+
+ private:
+  websocket::stream<NextLayer> socket_;
+  std::string peer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Stream> MakeTlsStream(TlsSocket socket, std::vector<uint8_t> already_read) {
+  return std::make_unique<TlsStream>(std::move(socket), std::move(already_read));
+}
+
+std::unique_ptr<Stream> MakeWebSocketStream(websocket::stream<tcp::socket> socket) {
+  return std::make_unique<WebSocketStream<tcp::socket>>(std::move(socket));
+}
+
+std::unique_ptr<Stream> MakeWebSocketStream(websocket::stream<TlsSocket> socket) {
+  return std::make_unique<WebSocketStream<TlsSocket>>(std::move(socket));
+}
+
+}  // namespace mnedc::transport

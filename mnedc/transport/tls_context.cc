@@ -1,0 +1,167 @@
+#include "mnedc/transport/tls_context.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+namespace mnedc::transport {
+namespace {
+namespace ssl = boost::asio::ssl;
+
+std::string Hex(const unsigned char* data, unsigned size) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < size; ++i) {
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 15];
+  }
+  return out;
+}
+
+std::string CertSha256(X509* cert) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned size = 0;
+  if (X509_digest(cert, EVP_sha256(), digest, &size) != 1) return {};
+  return Hex(digest, size);
+}
+
+bool Readable(const std::string& path, const char* what, std::string* error) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) {
+    *error = std::string("cannot read ") + what + " '" + path + "'";
+    return false;
+  }
+  std::fclose(f);
+  return true;
+}
+
+void RequireModernTls(ssl::context& context) {
+  SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION);
+  context.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+}
+}  // namespace
+
+std::optional<std::string> NormalizePin(const std::string& pin) {
+  std::string out;
+  for (char c : pin) {
+    if (c == ':' || c == ' ') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (out.size() != 64) return std::nullopt;
+  return out;
+}
+
+std::string CertificateSha256(const std::string& pem_file, std::string* error) {
+  std::FILE* f = std::fopen(pem_file.c_str(), "r");
+  if (!f) {
+    *error = "cannot read certificate '" + pem_file + "'";
+    return {};
+  }
+  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  if (!cert) {
+    *error = "'" + pem_file + "' holds no PEM certificate";
+    return {};
+  }
+  std::string digest = CertSha256(cert);
+  X509_free(cert);
+  return digest;
+}
+
+std::shared_ptr<ssl::context> MakeTlsClientContext(const TlsClientOptions& options,
+                                                   std::string* error) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  RequireModernTls(*context);
+  boost::system::error_code ec;
+  if (!options.pin_sha256.empty()) {
+    const auto pin = NormalizePin(options.pin_sha256);
+    if (!pin) {
+      *error = "--pin_sha256 must be 64 hex digits (colons allowed), the SHA-256 of the relay's "
+               "certificate";
+      return nullptr;
+    }
+    // A pinned certificate is trusted for what it is, self-signed or not: only
+    // the leaf's digest matters, compared in constant time.
+    context->set_verify_mode(ssl::verify_peer);
+    context->set_verify_callback([pin = *pin](bool, ssl::verify_context& ctx) {
+      X509_STORE_CTX* store = ctx.native_handle();
+      if (X509_STORE_CTX_get_error_depth(store) > 0) return true;
+      const std::string seen = CertSha256(X509_STORE_CTX_get_current_cert(store));
+      return seen.size() == pin.size() && CRYPTO_memcmp(seen.data(), pin.data(), pin.size()) == 0;
+    });
+  } else {
+    context->set_verify_mode(ssl::verify_peer);
+    if (!options.ca_file.empty()) {
+      if (!Readable(options.ca_file, "--ca_file", error)) return nullptr;
+      context->load_verify_file(options.ca_file, ec);
+      if (ec) {
+        *error = "--ca_file '" + options.ca_file + "': " + ec.message();
+        return nullptr;
+      }
+    } else {
+      context->set_default_verify_paths(ec);
+    }
+  }
+  if (!options.cert_file.empty() || !options.key_file.empty()) {
+    if (options.cert_file.empty() || options.key_file.empty()) {
+      *error = "a client certificate needs both --tls_cert and --tls_key";
+      return nullptr;
+    }
+    if (!Readable(options.cert_file, "--tls_cert", error) ||
+        !Readable(options.key_file, "--tls_key", error)) {
+      return nullptr;
+    }
+    context->use_certificate_chain_file(options.cert_file, ec);
+    if (!ec) context->use_private_key_file(options.key_file, ssl::context::pem, ec);
+    if (ec) {
+      *error = "client certificate: " + ec.message();
+      return nullptr;
+    }
+  }
+  return context;
+}
+
+std::shared_ptr<ssl::context> MakeTlsServerContext(const TlsServerOptions& options,
+                                                   std::string* error) {
+  if (options.cert_file.empty() || options.key_file.empty()) {
+    *error = "TLS needs both --tls_cert and --tls_key";
+    return nullptr;
+  }
+  if (!Readable(options.cert_file, "--tls_cert", error) ||
+      !Readable(options.key_file, "--tls_key", error)) {
+    return nullptr;
+  }
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  RequireModernTls(*context);
+  boost::system::error_code ec;
+  context->use_certificate_chain_file(options.cert_file, ec);
+  if (ec) {
+    *error = "--tls_cert '" + options.cert_file + "': " + ec.message();
+    return nullptr;
+  }
+  context->use_private_key_file(options.key_file, ssl::context::pem, ec);
+  if (ec) {
+    *error = "--tls_key '" + options.key_file + "': " + ec.message() +
+             " (is it the key of --tls_cert?)";
+    return nullptr;
+  }
+  if (!options.client_ca_file.empty()) {
+    if (!Readable(options.client_ca_file, "--tls_client_ca", error)) return nullptr;
+    context->load_verify_file(options.client_ca_file, ec);
+    if (ec) {
+      *error = "--tls_client_ca '" + options.client_ca_file + "': " + ec.message();
+      return nullptr;
+    }
+    context->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  }
+  return context;
+}
+
+}  // namespace mnedc::transport

@@ -1,0 +1,36 @@
+#pragma once
+// TLS settings for both ends: TLS 1.2 or later only (1.3 preferred, as OpenSSL
+// negotiates the highest both support), verification by CA or pinned key.
+#include <boost/asio/ssl/context.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace mnedc::transport {
+
+struct TlsClientOptions {
+  std::string ca_file;        // Verify the relay against these CAs (and its name)...
+  std::string pin_sha256;     // ...or against this SHA-256 of its certificate (hex, ':' allowed).
+  std::string cert_file;      // Client certificate for mutual TLS (optional).
+  std::string key_file;
+};
+
+struct TlsServerOptions {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;  // If set, clients must present a certificate from these CAs.
+};
+
+// Build contexts; on failure return null and a one-line `error`.
+std::shared_ptr<boost::asio::ssl::context> MakeTlsClientContext(const TlsClientOptions& options,
+                                                                 std::string* error);
+std::shared_ptr<boost::asio::ssl::context> MakeTlsServerContext(const TlsServerOptions& options,
+                                                                 std::string* error);
+
+// Lower-case hex SHA-256 of a DER certificate ("ab12..."), for pins and logs.
+std::string CertificateSha256(const std::string& pem_file, std::string* error);
+
+// Normalizes a pin: strips ':' and spaces, lower-cases; nullopt unless 64 hex digits.
+std::optional<std::string> NormalizePin(const std::string& pin);
+
+}  // namespace mnedc::transport
