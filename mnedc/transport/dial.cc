@@ -1,6 +1,7 @@
 #include "mnedc/transport/dial.h"
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
@@ -48,6 +49,9 @@ asio::awaitable<std::string> ProxyConnect(tcp::socket& socket, const HostPort& t
   asio::streambuf head(8192);
   auto [read_error, n] = co_await asio::async_read_until(socket, head, "\r\n\r\n", kUse);
   if (read_error) co_return "reading the proxy's answer: " + read_error.message();
+  // A proxy has nothing to say after its answer until the relay speaks; bytes
+  // beyond it would be lost to the stream, so refuse rather than corrupt.
+  if (head.size() != n) co_return "the proxy sent data before the tunnel was set up";
   std::istream in(&head);
   std::string version, status;
   in >> version >> status;
@@ -55,9 +59,9 @@ asio::awaitable<std::string> ProxyConnect(tcp::socket& socket, const HostPort& t
     std::string line = version + " " + status;
     std::string rest;
     std::getline(in, rest);
+    if (!rest.empty() && rest.back() == '\r') rest.pop_back();
     co_return "the proxy refused CONNECT " + authority + ": " + line + rest;
   }
-  if (head.size() != n) co_return "the proxy sent data before the tunnel was set up";
   co_return "";
 }
 }  // namespace
@@ -135,7 +139,17 @@ asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options) {
   if (options.verify_host_name) tls.set_verify_callback(ssl::host_name_verification(host));
   auto [handshake_error] = co_await tls.async_handshake(ssl::stream_base::client, kUse);
   if (handshake_error) {
-    co_return timed_out(handshake_error, "TLS handshake with " + address.ToString());
+    DialOutcome failed = timed_out(handshake_error, "TLS handshake with " + address.ToString());
+    const long verdict = SSL_get_verify_result(tls.native_handle());
+    if (!options.verify_host_name) {
+      failed.detail += " (the relay's certificate does not match --pin_sha256)";
+    } else if (verdict == X509_V_ERR_UNSPECIFIED) {
+      // What OpenSSL records when asio's host name check says no.
+      failed.detail += " (the relay's certificate does not name " + host + ")";
+    } else if (verdict != X509_V_OK) {
+      failed.detail += std::string(" (") + X509_verify_cert_error_string(verdict) + ")";
+    }
+    co_return failed;
   }
   if (!address.uses_websocket()) co_return DialOutcome{{}, "", MakeTlsStream(std::move(tls))};
   websocket::stream<TlsSocket> ws(std::move(tls));
