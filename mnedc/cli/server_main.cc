@@ -7,6 +7,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <memory>
+#include <sstream>
+#include <vector>
 
 #include "mnedc/admin/admin_server.h"
 #include "mnedc/cli/cli_support.h"
@@ -17,7 +20,9 @@
 #include "mnedc/tun/tun_device.h"
 
 DEFINE_string(listen, "0.0.0.0:3334",
-              "HOST:PORT to accept devices on. 3334 is MNEDC's port; [::]:3334 for IPv6.");
+              "HOST:PORT to accept devices on, or several separated by commas (e.g. "
+              "0.0.0.0:3334,0.0.0.0:443). Each port serves every transport. 3334 is MNEDC's "
+              "port; [::]:3334 for IPv6.");
 DEFINE_string(network, "10.0.0.0/24",
               "Virtual network (IPv4 CIDR, /8 to /30). The relay is its first host (.1); "
               "devices get the others.");
@@ -147,11 +152,22 @@ int main(int argc, char** argv) {
   mnedc::cli::Init(&argc, &argv, kUsage);
   auto options = OptionsFromFlags();
   SecurityFromFlags(options);
-  const auto endpoint = EndpointFlag("--listen", FLAGS_listen, 3334);
+  std::vector<std::string> listen_values;
+  {
+    std::stringstream list(FLAGS_listen);
+    std::string item;
+    while (std::getline(list, item, ',')) {
+      if (!item.empty()) listen_values.push_back(item);
+    }
+    if (listen_values.empty()) Fail("--listen needs at least one HOST:PORT");
+  }
 
   asio::io_context io(1);
-  asio::ip::tcp::acceptor acceptor(io);
-  Listen(acceptor, endpoint, "--listen", FLAGS_listen);
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
+  for (const auto& value : listen_values) {
+    acceptors.push_back(std::make_unique<asio::ip::tcp::acceptor>(io));
+    Listen(*acceptors.back(), EndpointFlag("--listen", value, 3334), "--listen", value);
+  }
   asio::ip::tcp::acceptor admin_acceptor(io);
   if (FLAGS_admin_listen != "none" && !FLAGS_admin_listen.empty()) {
     Listen(admin_acceptor, EndpointFlag("--admin_listen", FLAGS_admin_listen, 9334),
@@ -159,7 +175,7 @@ int main(int argc, char** argv) {
   }
 
   mnedc::relay::Relay relay(io.get_executor(), options);
-  asio::co_spawn(io, relay.AcceptLoop(acceptor), asio::detached);
+  for (auto& acceptor : acceptors) asio::co_spawn(io, relay.AcceptLoop(*acceptor), asio::detached);
   if (admin_acceptor.is_open()) {
     asio::co_spawn(io, mnedc::admin::ServeAdmin(admin_acceptor, relay), asio::detached);
     LOG(INFO) << "operations endpoint on http://" << BoundText(admin_acceptor)
@@ -199,7 +215,7 @@ int main(int argc, char** argv) {
     LOG(INFO) << "signal " << signal << ": telling " << relay.member_count()
               << " members and shutting down";
     relay.Shutdown();
-    acceptor.close();
+    for (auto& acceptor : acceptors) acceptor->close();
     boost::system::error_code ignored;
     admin_acceptor.close(ignored);
     if (tun) {
@@ -210,7 +226,9 @@ int main(int argc, char** argv) {
   const char* transports = !options.accept.tls          ? "tcp, ws"
                            : options.accept.allow_plaintext ? "tcp, ws, tls, wss"
                                                             : "tls, wss";
-  LOG(INFO) << "mnedc relay listening on " << BoundText(acceptor) << " (" << transports
+  std::string bound;
+  for (auto& acceptor : acceptors) bound += (bound.empty() ? "" : ", ") + BoundText(*acceptor);
+  LOG(INFO) << "mnedc relay listening on " << bound << " (" << transports
             << "); network " << options.prefix.ToString() << ", relay address "
             << mnedc::protocol::Ipv4ToString(options.prefix.relay_address()) << ", mtu "
             << options.mtu;

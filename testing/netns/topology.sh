@@ -99,6 +99,21 @@ mnedc_net_down() {
   return 0
 }
 
+# Turns NAT A into a middlebox that lets device A out only to TCP port 443.
+mnedc_net_web_only() {
+  local ns="${1}nata"
+  _mnedc_in "$ns" iptables -D FORWARD -i lan -o wan -j ACCEPT
+  _mnedc_in "$ns" iptables -A FORWARD -i lan -o wan -p tcp --dport 443 -j ACCEPT
+}
+
+# Turns NAT A into a middlebox that forwards nothing from device A: an HTTP
+# proxy on the box itself (listening on 192.168.10.1) is the only way out.
+mnedc_net_proxy_only() {
+  local ns="${1}nata"
+  _mnedc_in "$ns" iptables -F FORWARD
+  _mnedc_in "$ns" iptables -A FORWARD -i wan -o lan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+}
+
 # Why the network cannot be built here, or nothing if it can.
 mnedc_net_unavailable() {
   [[ $(id -u) -eq 0 ]] || { echo "needs root (network namespaces, TUN, iptables)"; return; }
