@@ -26,6 +26,15 @@ check bad_listen 2 '^server: error: --listen=' -- --listen=0.0.0.0:99999
 check bad_mtu 2 'mtu must be from 576' -- --mtu=100
 check unknown_flag 1 'unknown command line flag' -- --no_such_flag=1
 check stray_argument 2 "unexpected argument 'extra'" -- extra
+check tls_half 2 'TLS needs both --tls_cert and --tls_key' -- --tls_cert=/nonexistent.pem
+check tls_missing 2 "cannot read --tls_cert '/nonexistent.pem'" -- --tls_cert=/nonexistent.pem --tls_key=/nonexistent.key
+check require_tls_alone 2 'require_tls needs --tls_cert' -- --require_tls
+check token_missing 2 "--token_file: cannot read '/nonexistent-token'" -- --token_file=/nonexistent-token
+empty_token=$(mktemp)
+check token_empty 2 "is empty" -- --token_file="$empty_token"
+rm -f "$empty_token"
+check bad_admin 2 '^server: error: --admin_listen' -- --admin_listen=localhost:1
+check bad_listen_list 2 "^server: error: --listen=" -- --listen=127.0.0.1:0,nonsense:x
 # Help must not list glog's own flags.
 if "$server" --help 2>&1 | grep -q -- '--logbuflevel'; then
   echo "FAIL help lists glog flags"; failures=$((failures + 1))
@@ -42,6 +51,11 @@ if [[ $status -ne 0 ]] || ! grep -q "relay stopped" "$log"; then
   echo "FAIL start/stop: status $status"; cat "$log"; failures=$((failures + 1))
 else
   echo "ok   start_and_sigterm"
+fi
+if ! grep -q "NO JOIN TOKEN" "$log"; then
+  echo "FAIL a relay without a token does not warn"; failures=$((failures + 1))
+else
+  echo "ok   warns_without_token"
 fi
 rm -f "$log"
 echo "$failures failed"
