@@ -320,6 +320,29 @@ TEST_F(RelayLoopbackTest, ExhaustedPoolAnswersWithError) {
   EXPECT_TRUE(a.client->joined());
 }
 
+TEST_F(RelayLoopbackTest, ConnectionLimitAndSilentConnectionsAreBounded) {
+  net_.StopRelay();
+  relay::RelayOptions options;
+  options.max_connections = 3;
+  options.link.handshake_timeout = 300ms;
+  net_.StartRelay(options);
+  // Three connections that never say anything fill the relay...
+  std::vector<asio::ip::tcp::socket> silent;
+  for (int i = 0; i < 3; ++i) {
+    silent.emplace_back(net_.io());
+    silent.back().connect({asio::ip::make_address("127.0.0.1"), net_.port()});
+  }
+  ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().connection_count() == 3; }));
+  // ...so a fourth is refused at once...
+  asio::ip::tcp::socket extra(net_.io());
+  extra.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
+  ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().counters().connections_refused >= 1; }));
+  // ...and the silent ones are dropped at the handshake deadline, making room.
+  ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().connection_count() == 0; }, 3s));
+  Node& a = net_.AddClient("a");
+  EXPECT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
+}
+
 TEST_F(RelayLoopbackTest, WrongProtocolVersionIsRefused) {
   asio::ip::tcp::socket raw(net_.io());
   raw.connect({asio::ip::make_address("127.0.0.1"), net_.port()});

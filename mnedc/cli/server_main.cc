@@ -32,6 +32,8 @@ DEFINE_int32(queue_packets, 64,
 DEFINE_int32(max_pushback_ms, 100,
              "How long a sender may be paused for a receiver's full queue before that receiver "
              "counts as stalled and packets to it are dropped instead.");
+DEFINE_int32(max_connections, 20000,
+             "Connections served at once (joined or handshaking); more are closed on accept.");
 DEFINE_int32(handshake_timeout_seconds, 10, "A connection must join within this many seconds.");
 DEFINE_int32(keepalive_seconds, 15, "Ping each device after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Drop a device that sent nothing for this long.");
@@ -82,6 +84,8 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
     Fail("--max_pushback_ms must be from 0 to 10000");
   }
   options.max_pushback = std::chrono::milliseconds(FLAGS_max_pushback_ms);
+  if (FLAGS_max_connections < 1) Fail("--max_connections must be at least 1");
+  options.max_connections = static_cast<std::size_t>(FLAGS_max_connections);
   if (FLAGS_handshake_timeout_seconds < 1) Fail("--handshake_timeout_seconds must be at least 1");
   if (FLAGS_keepalive_seconds < 1) Fail("--keepalive_seconds must be at least 1");
   if (FLAGS_dead_after_seconds <= FLAGS_keepalive_seconds) {

@@ -4,6 +4,8 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 
 #include <boost/asio/as_tuple.hpp>
@@ -177,9 +179,20 @@ asio::awaitable<void> Relay::AcceptLoop(asio::ip::tcp::acceptor& acceptor) {
 
 asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
   const std::string peer = transport::PeerText(socket);
+  if (shutting_down_) co_return;
+  if (connection_count() >= options_.max_connections) {
+    ++counters_.connections_refused;
+    LOG_EVERY_N(WARNING, 100) << peer << ": refused: already serving " << connection_count()
+                              << " connections (the limit)";
+    co_return;
+  }
+  const int fd = socket.native_handle();
+  handshaking_.insert(fd);
   auto accept = options_.accept;
   accept.timeout = options_.link.handshake_timeout;
   auto outcome = co_await transport::AcceptStream(std::move(socket), accept);
+  handshaking_.erase(fd);
+  if (outcome.stream && shutting_down_) co_return;
   if (!outcome.stream) {
     ++counters_.connections_refused;
     LOG(INFO) << peer << ": refused: " << outcome.refused;
@@ -374,6 +387,8 @@ void Relay::SendFromLocal(std::span<const uint8_t> packet) { Route(nullptr, pack
 
 void Relay::Shutdown() {
   shutting_down_ = true;
+  // Handshakes in progress fail at once instead of running to their deadline.
+  for (int fd : handshaking_) ::shutdown(fd, SHUT_RDWR);
   for (Session* session : all_sessions_) {
     session->link_.set_end_reason("relay shutting down");
     session->link_.SendErrorAndClose(protocol::Error::SHUTTING_DOWN, "relay is shutting down");

@@ -63,6 +63,9 @@ struct RelayOptions {
   // it is marked stalled: packets to it are then dropped oldest-first, and
   // nobody waits for it, until it drains again.
   std::chrono::milliseconds max_pushback{100};
+  // Connections served at once, handshaking ones included; more are closed on
+  // accept (counted in connections_refused), so a flood cannot exhaust memory.
+  std::size_t max_connections = 20000;
   // Pre-shared join token; empty admits anyone (the server warns loudly).
   std::string join_token;
   // How connections are told apart and upgraded (TLS, WebSocket) on accept.
@@ -108,8 +111,9 @@ class Relay {
   const RelayOptions& options() const { return options_; }
   const RelayCounters& counters() const { return counters_; }
   std::size_t member_count() const { return by_device_.size(); }
-  // Connections being served, joined or not; 0 once Shutdown() has completed.
-  std::size_t connection_count() const { return all_sessions_.size(); }
+  // Connections being served, joined, joining or still in their transport
+  // handshake; 0 once Shutdown() has completed.
+  std::size_t connection_count() const { return all_sessions_.size() + handshaking_.size(); }
   std::vector<MemberInfo> Members() const;
 
  private:
@@ -135,6 +139,7 @@ class Relay {
   std::unordered_map<std::string, Session*> by_device_;
   std::unordered_map<uint32_t, Session*> by_address_;
   std::unordered_set<Session*> all_sessions_;  // Joined or not, for Shutdown().
+  std::unordered_set<int> handshaking_;         // Sockets (fds) still in AcceptStream.
   bool shutting_down_ = false;
 };
 
