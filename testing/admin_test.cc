@@ -35,21 +35,7 @@ class AdminTest : public ::testing::Test {
     const std::string request =
         method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     asio::write(socket, asio::buffer(request));
-    std::string answer;
-    bool done = false;
-    std::vector<char> chunk(4096);
-    std::function<void(boost::system::error_code, std::size_t)> on_read =
-        [&](boost::system::error_code ec, std::size_t n) {
-          answer.append(chunk.data(), n);
-          if (ec) {
-            done = true;
-            return;
-          }
-          socket.async_read_some(asio::buffer(chunk), on_read);
-        };
-    socket.async_read_some(asio::buffer(chunk), on_read);
-    EXPECT_TRUE(net_.RunUntil([&] { return done; }));
-    return answer;
+    return net_.ReadUntilClosed(socket);
   }
 
   LoopbackNet net_;

@@ -2,8 +2,10 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/write.hpp>
 
 #include "mnedc/protocol/control_codec.h"
+#include "mnedc/protocol/frame.h"
 #include "mnedc/transport/tcp_stream.h"
 
 namespace mnedc::testing {
@@ -81,6 +83,39 @@ void LoopbackNet::StopClient(Node& node) {
   if (!node.running) return;
   node.client->Stop();
   RunUntil([&] { return !node.running; }, 5s);
+}
+
+asio::ip::tcp::socket LoopbackNet::JoinRaw(const std::string& device_id, int receive_buffer) {
+  asio::ip::tcp::socket socket(io_);
+  socket.open(asio::ip::tcp::v4());
+  if (receive_buffer > 0) socket.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
+  socket.connect({asio::ip::make_address("127.0.0.1"), port_});
+  protocol::ControlMessage hello;
+  hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
+  hello.mutable_hello()->set_device_id(device_id);
+  std::vector<uint8_t> frame;
+  protocol::EncodeControlFrame(hello, frame);
+  asio::write(socket, asio::buffer(frame));
+  return socket;
+}
+
+std::string LoopbackNet::ReadUntilClosed(asio::ip::tcp::socket& socket) {
+  std::string received;
+  bool closed = false;
+  std::vector<char> chunk(4096);
+  std::function<void(boost::system::error_code, std::size_t)> on_read =
+      [&](boost::system::error_code ec, std::size_t n) {
+        received.append(chunk.data(), n);
+        if (ec) {
+          closed = true;
+          return;
+        }
+        socket.async_read_some(asio::buffer(chunk), on_read);
+      };
+  socket.async_read_some(asio::buffer(chunk), on_read);
+  if (!RunUntil([&] { return closed; })) socket.close();
+  RunUntil([&] { return closed; }, std::chrono::seconds(1));
+  return received;
 }
 
 bool LoopbackNet::RunUntil(const std::function<bool()>& done, std::chrono::milliseconds limit) {

@@ -47,6 +47,12 @@ class LoopbackNet {
   void RunFor(std::chrono::milliseconds d) { io_.run_for(d); }
   boost::asio::io_context& io() { return io_; }
 
+  // A raw TCP member that sent its Hello and does nothing else: the test reads
+  // (or never reads) its socket by hand. `receive_buffer` shrinks its window.
+  boost::asio::ip::tcp::socket JoinRaw(const std::string& device_id, int receive_buffer = 0);
+  // Reads `socket` until the other side closes it (bounded by the usual deadline).
+  std::string ReadUntilClosed(boost::asio::ip::tcp::socket& socket);
+
  private:
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;

@@ -163,16 +163,7 @@ TEST_F(RelayLoopbackTest, StuckReceiverDoesNotSlowOthers) {
   Node& c = net_.AddClient("c");
   ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b, &c}); }));
 
-  asio::ip::tcp::socket stuck(net_.io());
-  stuck.open(asio::ip::tcp::v4());
-  stuck.set_option(asio::socket_base::receive_buffer_size(4096));
-  stuck.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
-  protocol::ControlMessage hello;
-  hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
-  hello.mutable_hello()->set_device_id("stuck");
-  std::vector<uint8_t> frame;
-  ASSERT_TRUE(protocol::EncodeControlFrame(hello, frame));
-  asio::write(stuck, asio::buffer(frame));
+  asio::ip::tcp::socket stuck = net_.JoinRaw("stuck", 4096);  // And never reads.
   ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 3; }));
   const uint32_t stuck_address = a.client->peers().Find("stuck")->address;
 
@@ -199,16 +190,7 @@ TEST_F(RelayLoopbackTest, StuckReceiverDoesNotSlowOthers) {
 TEST_F(RelayLoopbackTest, SlowReceiverPushesBackWithoutLoss) {
   Node& a = net_.AddClient("a");
   ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
-  asio::ip::tcp::socket slow(net_.io());
-  slow.open(asio::ip::tcp::v4());
-  slow.set_option(asio::socket_base::receive_buffer_size(8192));
-  slow.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
-  protocol::ControlMessage hello;
-  hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
-  hello.mutable_hello()->set_device_id("slow");
-  std::vector<uint8_t> frame;
-  ASSERT_TRUE(protocol::EncodeControlFrame(hello, frame));
-  asio::write(slow, asio::buffer(frame));
+  asio::ip::tcp::socket slow = net_.JoinRaw("slow", 8192);
   ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 1; }));
   const uint32_t slow_address = a.client->peers().Find("slow")->address;
   slow.non_blocking(true);

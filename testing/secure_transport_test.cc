@@ -217,20 +217,7 @@ TEST_F(SecureTransportTest, PlainHttpOnTheRelayPortGetsAnAnswer) {
   browser.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
   const std::string request = "GET / HTTP/1.1\r\nHost: relay\r\n\r\n";
   asio::write(browser, asio::buffer(request));
-  std::string answer;
-  bool done = false;
-  std::vector<char> chunk(1024);
-  std::function<void(boost::system::error_code, std::size_t)> on_read =
-      [&](boost::system::error_code ec, std::size_t n) {
-        answer.append(chunk.data(), n);
-        if (ec) {
-          done = true;
-          return;
-        }
-        browser.async_read_some(asio::buffer(chunk), on_read);
-      };
-  browser.async_read_some(asio::buffer(chunk), on_read);
-  ASSERT_TRUE(net_.RunUntil([&] { return done; }));
+  const std::string answer = net_.ReadUntilClosed(browser);
   EXPECT_EQ(answer.rfind("HTTP/1.1 426", 0), 0u) << answer;
   EXPECT_NE(answer.find("This is an mnedc relay"), std::string::npos);
   EXPECT_EQ(net_.relay().counters().connections_refused, 1u);

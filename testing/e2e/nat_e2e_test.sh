@@ -6,12 +6,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
 root=${root:-$(cd "$here/../.." && pwd)}
-# shellcheck source=../netns/topology.sh
-source "$root/testing/netns/topology.sh"
-# shellcheck source=../netns/helpers.sh
-source "$root/testing/netns/helpers.sh"
-MNEDC_SERVER_BIN=$root/mnedc/cli/server
-MNEDC_CLIENT_BIN=$root/mnedc/cli/client
+source "$root/testing/e2e/e2e_lib.sh"
 
 why=$(mnedc_net_unavailable)
 if [[ -n $why ]]; then
@@ -28,23 +23,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-passed=0
-failed=0
-check() {  # check NAME CMD...
-  local name=$1; shift
-  if "$@"; then
-    echo "ok   $name"; passed=$((passed + 1))
-  else
-    echo "FAIL $name"; failed=$((failed + 1))
-  fi
-}
-cannot() { ! "$@"; }
-ns() { echo "$P$1"; }
-on() { local role=$1; shift; ip netns exec "$P$role" "$@"; }
-ping_ok() { on "$1" ping -c 2 -i 0.2 -W 2 "${@:2}" >/dev/null 2>&1; }
-show_logs() {
-  for f in "$work"/*.log; do echo "--- $f"; tail -30 "$f"; done
-}
 
 mnedc_net_up "$P" || { echo "FAIL could not build the test network"; exit 1; }
 
@@ -82,15 +60,7 @@ check "full-MTU packets with DF set pass (ping -s 1372 -M do)" \
 check "one byte over the MTU is refused locally, not blackholed" \
   cannot ping_ok deva -s 1373 -M do "$b_addr"
 
-head -c 10000000 /dev/urandom >"$work/payload"
-on devb nc -l 5001 >"$work/received" &
-nc_pid=$!
-sleep 0.3
-transfer() {
-  on deva timeout 60 nc -N "$b_addr" 5001 <"$work/payload" && wait "$nc_pid" &&
-    [[ $(sha256sum <"$work/payload") == $(sha256sum <"$work/received") ]]
-}
-check "10 MB TCP transfer A -> B arrives byte-exact (sha256)" transfer
+check "10 MB TCP transfer A -> B arrives byte-exact (sha256)" transfer_ok deva devb "$b_addr"
 
 a_ifindex=$(on deva cat /sys/class/net/mnedc0/ifindex)
 b_ifindex=$(on devb cat /sys/class/net/mnedc0/ifindex)
@@ -138,6 +108,4 @@ check "without privilege the client says what it needs, in one line" \
 no_relay=$("$MNEDC_CLIENT_BIN" 2>&1)
 check "without --server or a config file it says so" grep -q "no relay given" <<<"$no_relay"
 
-if ((failed > 0)); then show_logs; fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish

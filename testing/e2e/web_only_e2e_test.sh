@@ -7,11 +7,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
 root=${root:-$(cd "$here/../.." && pwd)}
-source "$root/testing/netns/topology.sh"
-source "$root/testing/netns/helpers.sh"
-source "$root/testing/netns/pki.sh"
-MNEDC_SERVER_BIN=$root/mnedc/cli/server
-MNEDC_CLIENT_BIN=$root/mnedc/cli/client
+source "$root/testing/e2e/e2e_lib.sh"
 
 why=$(mnedc_net_unavailable)
 [[ -z $why ]] && ! command -v tinyproxy >/dev/null && why="tinyproxy is not installed (tools/install-deps)"
@@ -28,26 +24,6 @@ cleanup() { mnedc_net_down "$P"; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-passed=0
-failed=0
-check() {
-  local name=$1; shift
-  if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
-}
-cannot() { ! "$@"; }
-ns() { echo "$P$1"; }
-on() { local role=$1; shift; ip netns exec "$P$role" "$@"; }
-ping_ok() { on "$1" ping -c 2 -i 0.2 -W 2 "${@:2}" >/dev/null 2>&1; }
-port_open() { on "$1" nc -z -w 2 "$2" "$3" >/dev/null 2>&1; }
-stop_client() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-transfer_ok() {  # transfer_ok FROM TO_ROLE TO_ADDR: 10 MB, sha256 compared
-  head -c 10000000 /dev/urandom >"$work/payload"
-  on "$2" nc -l 5001 >"$work/received" &
-  local listener=$!
-  sleep 0.3
-  on "$1" timeout 60 nc -N "$3" 5001 <"$work/payload" && wait "$listener" &&
-    [[ $(sha256sum <"$work/payload") == $(sha256sum <"$work/received") ]]
-}
 
 mnedc_net_up "$P" || { echo "FAIL could not build the test network"; exit 1; }
 mnedc_make_pki "$work" "$MNEDC_RELAY_IP" || { echo "FAIL could not make certificates"; exit 1; }
@@ -131,6 +107,4 @@ stop_client "$a_pid"
 check "the relay counted the authentication failure" \
   bash -c "ip netns exec $(ns relay) nc -N 127.0.0.1 9334 <<<\$'GET /metrics HTTP/1.0\r\n\r\n' | grep -qE '^mnedc_auth_failures_total [1-9]'"
 
-if ((failed > 0)); then for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done; fi
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish

@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# What the end-to-end tests share (source it with $root set to the repository
+# or runfiles root). The caller sets P (namespace prefix) and work (temp dir).
+source "$root/testing/netns/topology.sh"
+source "$root/testing/netns/helpers.sh"
+source "$root/testing/netns/pki.sh"
+MNEDC_SERVER_BIN=$root/mnedc/cli/server
+MNEDC_CLIENT_BIN=$root/mnedc/cli/client
+
+passed=0
+failed=0
+check() {  # check NAME CMD...: runs CMD, prints ok/FAIL, counts.
+  local name=$1; shift
+  if "$@"; then echo "ok   $name"; passed=$((passed + 1)); else echo "FAIL $name"; failed=$((failed + 1)); fi
+}
+cannot() { ! "$@"; }
+ns() { echo "$P$1"; }
+on() { local role=$1; shift; ip netns exec "$P$role" "$@"; }
+ping_ok() { on "$1" ping -c 2 -i 0.2 -W 2 "${@:2}" >/dev/null 2>&1; }
+port_open() { on "$1" nc -z -w 2 "$2" "$3" >/dev/null 2>&1; }
+stop_client() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# transfer_ok FROM_ROLE TO_ROLE TO_ADDRESS: 10 MB over TCP, sha256 compared.
+transfer_ok() {
+  head -c 10000000 /dev/urandom >"$work/payload"
+  on "$2" nc -l 5001 >"$work/received" &
+  local listener=$!
+  sleep 0.3
+  on "$1" timeout 60 nc -N "$3" 5001 <"$work/payload" && wait "$listener" &&
+    [[ $(sha256sum <"$work/payload") == $(sha256sum <"$work/received") ]]
+}
+
+# Prints the logs when something failed, then the closing line; returns the verdict.
+finish() {
+  if ((failed > 0)); then for f in "$work"/*.log; do echo "--- $f"; tail -30 "$f"; done; fi
+  echo "$passed passed, $failed failed"
+  ((failed == 0))
+}
