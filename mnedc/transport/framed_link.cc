@@ -43,6 +43,7 @@ FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> s
       wake_writer_(executor, Clock::time_point::max()),
       linger_(executor),
       timers_(executor),
+      flush_deadline_(executor),
       last_receive_(Clock::now()),
       jitter_(static_cast<unsigned>(reinterpret_cast<uintptr_t>(this) ^
                                     Clock::now().time_since_epoch().count())) {
@@ -93,6 +94,15 @@ void FramedLink::MarkEstablished() {
 }
 
 void FramedLink::CloseAfterFlush() {
+  if (!closing_ && !closed_) {
+    // A peer that stopped reading would keep the writer blocked forever.
+    flush_deadline_.expires_after(options_.flush_timeout);
+    flush_deadline_.async_wait([this](const error_code& ec) {
+      if (ec) return;  // Flushed in time (or the link is gone): nothing to do.
+      set_end_reason("peer did not read the last frames within " + Seconds(options_.flush_timeout));
+      Close();
+    });
+  }
   closing_ = true;
   wake_writer_.cancel();
 }
@@ -107,6 +117,7 @@ void FramedLink::Close() {
   wake_writer_.cancel();
   linger_.cancel();
   timers_.cancel();
+  flush_deadline_.cancel();
 }
 
 asio::awaitable<void> FramedLink::Run(FrameSink& sink) {

@@ -91,7 +91,8 @@ class FramedLink {
   // Called each time the writer has taken the queued data (room again).
   void OnDataDrained(std::function<void()> callback) { on_data_drained_ = std::move(callback); }
 
-  // Sends what is queued, then closes.
+  // Sends what is queued, then closes; closes anyway if the peer has not taken
+  // it within flush_timeout.
   void CloseAfterFlush();
   // Closes now.
   void Close();
@@ -127,6 +128,7 @@ class FramedLink {
   boost::asio::steady_timer wake_writer_;
   boost::asio::steady_timer linger_;
   boost::asio::steady_timer timers_;
+  boost::asio::steady_timer flush_deadline_;
   std::chrono::steady_clock::time_point last_receive_;
   std::minstd_rand jitter_;
   LinkCounters counters_;

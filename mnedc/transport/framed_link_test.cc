@@ -205,5 +205,22 @@ TEST_F(LinkTest, NonReadingPeerCausesCountedDropsNotBlocking) {
   EXPECT_FALSE(done_);
 }
 
+TEST_F(LinkTest, CloseAfterFlushIsBoundedWhenThePeerStopsReading) {
+  options_.flush_timeout = 200ms;
+  SetUp();
+  RunLink();
+  const std::vector<uint8_t> packet(1400, 1);
+  for (int i = 0; i < 20000 && !done_; ++i) {
+    link_->SendData(packet);
+    if (i % 64 == 0) io_.poll();
+  }
+  link_->CloseAfterFlush();  // The raw side never reads: the flush cannot finish.
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (!done_ && std::chrono::steady_clock::now() < deadline) io_.run_for(10ms);
+  EXPECT_TRUE(done_);
+  EXPECT_NE(link_->end_reason().find("did not read the last frames"), std::string::npos)
+      << link_->end_reason();
+}
+
 }  // namespace
 }  // namespace mnedc::transport
