@@ -195,7 +195,9 @@ asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
   if (outcome.stream && shutting_down_) co_return;
   if (!outcome.stream) {
     ++counters_.connections_refused;
-    LOG(INFO) << peer << ": refused: " << outcome.refused;
+    // Scanners hit exposed relays all day: log the first of every 20 (all are counted).
+    LOG_EVERY_N(INFO, 20) << peer << ": refused: " << outcome.refused << " (refusal #"
+                          << google::COUNTER << ")";
     co_return;
   }
   co_await Serve(std::move(outcome.stream));
@@ -233,7 +235,8 @@ asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream) {
 void Relay::Join(Session& session, const protocol::Hello& hello) {
   auto reject = [&](protocol::Error::Code code, const std::string& why) {
     ++counters_.joins_rejected;
-    LOG(WARNING) << session.seen_from() << ": join refused: " << why;
+    LOG_EVERY_N(WARNING, 20) << session.seen_from() << ": join refused: " << why
+                             << " (refusal #" << google::COUNTER << ")";
     session.link_.set_end_reason("join refused: " + why);
     session.link_.SendErrorAndClose(code, why);
   };
