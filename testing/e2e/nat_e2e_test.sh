@@ -105,6 +105,14 @@ unprivileged=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-al
 echo "     as nobody: $unprivileged"
 check "without privilege the client says what it needs, in one line" \
   grep -qE "^client-copy: error: .*needs root or CAP_NET_ADMIN\)$" <<<"$unprivileged"
+cp "$MNEDC_SERVER_BIN" "$work/server-copy" && chmod 755 "$work/server-copy"
+setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+  "$work/server-copy" --listen=127.0.0.1:0 --admin_listen=none >"$work/server-nobody.log" 2>&1 &
+nobody_pid=$!
+check "without privilege the relay warns once and runs as a pure relay" \
+  mnedc_wait_for 5 grep -q "running as a pure relay, without an address of its own: .*needs root or CAP_NET_ADMIN" "$work/server-nobody.log"
+check "  and still serves" grep -q "listening on 127.0.0.1:" "$work/server-nobody.log"
+kill -TERM "$nobody_pid"; wait "$nobody_pid" 2>/dev/null
 no_relay=$("$MNEDC_CLIENT_BIN" 2>&1)
 check "without --server or a config file it says so" grep -q "no relay given" <<<"$no_relay"
 
