@@ -25,8 +25,8 @@
 #include "mnedc/tun/tun_device.h"
 
 DEFINE_string(server, "",
-              "Relay to join: HOST[:PORT] (native TCP, port 3334 if omitted), tls://HOST[:PORT], "
-              "ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH (port 443 if omitted). Without it, "
+              "Relay to join: HOST[:PORT] (native TCP) or tls://HOST[:PORT], port 3334 if omitted; "
+              "ws://HOST[:PORT]/PATH (port 80) or wss://HOST[:PORT]/PATH (port 443). Without it, "
               "the relay is read from --config.");
 DEFINE_string(token_file, "", "File holding the relay's join token, if it requires one.");
 DEFINE_string(ca_file, "",
