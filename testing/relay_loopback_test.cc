@@ -4,6 +4,8 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 
 #include "mnedc/protocol/control_codec.h"
@@ -283,6 +285,31 @@ TEST_F(RelayLoopbackTest, RelayRestartClientsRejoinWithSameAddresses) {
   EXPECT_EQ(b.address(), b_address);
   a.client->SendPacket(MakeIpv4Packet(a_address, b_address, 300, 5));
   ASSERT_TRUE(net_.RunUntil([&] { return b.received.size() == 1; }));
+}
+
+TEST_F(RelayLoopbackTest, LeaseFileKeepsAddressesWhenANewcomerJoinsFirst) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  relay::RelayOptions options;
+  options.lease_file = std::string(dir ? dir : "/tmp") + "/relay-leases";
+  std::remove(options.lease_file.c_str());
+  net_.StopRelay();
+  net_.StartRelay(options);
+  Node& a = net_.AddClient("a");
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
+  const uint32_t a_address = a.address();
+  net_.StopClient(a);
+  const uint16_t port = net_.port();
+  net_.StopRelay();  // Saves the leases.
+  // After the restart a newcomer joins before a returns: it must not get a's address.
+  net_.StartRelay(options, port);
+  std::string error;
+  ASSERT_TRUE(net_.relay().RestoreLeases(&error)) << error;
+  Node& newcomer = net_.AddClient("newcomer");
+  ASSERT_TRUE(net_.RunUntil([&] { return newcomer.client->joined(); }));
+  EXPECT_NE(newcomer.address(), a_address);
+  Node& a_again = net_.AddClient("a");
+  ASSERT_TRUE(net_.RunUntil([&] { return a_again.client->joined(); }));
+  EXPECT_EQ(a_again.address(), a_address);
 }
 
 TEST_F(RelayLoopbackTest, ExhaustedPoolAnswersWithError) {

@@ -37,6 +37,10 @@ DEFINE_int32(max_connections, 20000,
 DEFINE_int32(handshake_timeout_seconds, 10, "A connection must join within this many seconds.");
 DEFINE_int32(keepalive_seconds, 15, "Ping each device after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Drop a device that sent nothing for this long.");
+DEFINE_string(lease_file, "",
+              "Keep leases in this file, so after a restart every device gets its address back "
+              "even if a newcomer joins first. Without it, leases survive restarts only as far "
+              "as devices ask for their previous address.");
 DEFINE_string(token_file, "",
               "File holding the join token every device must present (its --token_file). "
               "Without it anyone who can reach the relay may join: a loud warning says so.");
@@ -178,7 +182,12 @@ int main(int argc, char** argv) {
            "--admin_listen", FLAGS_admin_listen);
   }
 
+  options.lease_file = FLAGS_lease_file;
   mnedc::relay::Relay relay(io.get_executor(), options);
+  {
+    std::string error;
+    if (!relay.RestoreLeases(&error)) Fail("--lease_file: " + error);
+  }
   for (auto& acceptor : acceptors) asio::co_spawn(io, relay.AcceptLoop(*acceptor), asio::detached);
   if (admin_acceptor.is_open()) {
     asio::co_spawn(io, mnedc::admin::ServeAdmin(admin_acceptor, relay), asio::detached);

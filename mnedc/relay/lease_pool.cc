@@ -76,7 +76,28 @@ uint32_t LeasePool::Bind(const std::string& device_id, uint32_t address) {
   by_address_[address] = Entry{device_id, true, {}};
   by_device_[device_id] = address;
   ++active_;
+  ++generation_;
   return address;
+}
+
+bool LeasePool::Remember(const std::string& device_id, uint32_t address) {
+  if (!IsHostAddress(address) || by_address_.contains(address) || by_device_.contains(device_id)) {
+    return false;
+  }
+  Entry entry{device_id, false, released_.insert(released_.end(), address)};
+  by_address_[address] = std::move(entry);
+  by_device_[device_id] = address;
+  return true;
+}
+
+std::vector<std::pair<std::string, uint32_t>> LeasePool::Leases() const {
+  std::vector<std::pair<std::string, uint32_t>> leases;
+  leases.reserve(by_address_.size());
+  for (uint32_t address : released_) leases.emplace_back(by_address_.at(address).device_id, address);
+  for (const auto& [address, entry] : by_address_) {
+    if (entry.active) leases.emplace_back(entry.device_id, address);
+  }
+  return leases;
 }
 
 std::optional<uint32_t> LeasePool::Acquire(const std::string& device_id, uint32_t requested) {

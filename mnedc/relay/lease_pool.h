@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace mnedc::relay {
 
@@ -49,6 +51,15 @@ class LeasePool {
   // The address remembered for a device, active or not.
   std::optional<uint32_t> AddressOf(const std::string& device_id) const;
 
+  // Restores a remembered lease (from a lease file) as released: the device
+  // gets it back when it joins. False if the address is not a free host address
+  // of this prefix or the device already has one.
+  bool Remember(const std::string& device_id, uint32_t address);
+  // Every remembered lease, for saving. Released ones in release order first.
+  std::vector<std::pair<std::string, uint32_t>> Leases() const;
+  // Changes whenever a device is bound to a different address than before.
+  uint64_t generation() const { return generation_; }
+
  private:
   struct Entry {
     std::string device_id;
@@ -66,6 +77,7 @@ class LeasePool {
   std::unordered_map<uint32_t, Entry> by_address_;
   std::unordered_map<std::string, uint32_t> by_device_;
   std::list<uint32_t> released_;  // Oldest release first.
+  uint64_t generation_ = 0;
 };
 
 }  // namespace mnedc::relay

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <set>
+
+#include "mnedc/relay/lease_file.h"
 
 namespace mnedc::relay {
 namespace {
@@ -96,6 +101,47 @@ TEST(LeasePool, SixteenBitPrefixHoldsSixtyFiveThousandMembers) {
   }
   EXPECT_FALSE(pool.Acquire("one-too-many"));
   EXPECT_EQ(pool.Acquire("device-12345"), pool.AddressOf("device-12345"));
+}
+
+TEST(LeasePool, RememberedLeasesComeBackAndAreNotGivenAway) {
+  LeasePool pool(MustParse("10.0.0.0/24"));
+  EXPECT_TRUE(pool.Remember("a", 0x0a000002));
+  EXPECT_TRUE(pool.Remember("b", 0x0a000005));
+  EXPECT_FALSE(pool.Remember("c", 0x0a000005));  // Taken.
+  EXPECT_FALSE(pool.Remember("a", 0x0a000007));  // a has one.
+  EXPECT_FALSE(pool.Remember("d", 0x0a000001));  // The relay's.
+  EXPECT_FALSE(pool.Remember("e", 0x0b000002));  // Another network.
+  EXPECT_EQ(pool.active(), 0u);
+  // A newcomer joining first gets a fresh address, not a remembered one.
+  EXPECT_EQ(pool.Acquire("newcomer"), 0x0a000003u);
+  EXPECT_EQ(pool.Acquire("b"), 0x0a000005u);
+  EXPECT_EQ(pool.Acquire("a", 0x0a000009), 0x0a000002u);
+}
+
+TEST(LeaseFile, RoundTripsAndSkipsWhatDoesNotFit) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(dir ? dir : "/tmp") + "/leases";
+  std::remove(path.c_str());
+  std::string error;
+  int skipped = -1;
+  {
+    LeasePool pool(MustParse("10.0.0.0/24"));
+    ASSERT_TRUE(LoadLeaseFile(path, pool, &skipped, &error)) << error;  // Missing: empty.
+    EXPECT_EQ(skipped, 0);
+    pool.Acquire("a");
+    pool.Acquire("b");
+    pool.Release("a");
+    ASSERT_TRUE(SaveLeaseFile(path, pool, &error)) << error;
+  }
+  {
+    std::ofstream(path, std::ios::app) << "garbage line here\n10.9.9.9 elsewhere\n\n# note\n";
+  }
+  LeasePool restored(MustParse("10.0.0.0/24"));
+  ASSERT_TRUE(LoadLeaseFile(path, restored, &skipped, &error)) << error;
+  EXPECT_EQ(skipped, 2);
+  EXPECT_EQ(restored.AddressOf("a"), 0x0a000002u);
+  EXPECT_EQ(restored.AddressOf("b"), 0x0a000003u);
+  EXPECT_EQ(restored.Acquire("c"), 0x0a000004u);
 }
 
 }  // namespace

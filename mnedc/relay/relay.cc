@@ -17,6 +17,7 @@
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/protocol/frame.h"
 #include "mnedc/relay/ip_packet.h"
+#include "mnedc/relay/lease_file.h"
 #include "mnedc/transport/tcp_stream.h"
 
 namespace mnedc::relay {
@@ -158,9 +159,49 @@ class Session final : public transport::FrameSink {
 };
 
 Relay::Relay(asio::any_io_executor executor, RelayOptions options)
-    : executor_(std::move(executor)), options_(options), pool_(options.prefix) {}
+    : executor_(std::move(executor)),
+      options_(options),
+      pool_(options.prefix),
+      lease_save_timer_(executor_) {}
 
 Relay::~Relay() = default;
+
+bool Relay::RestoreLeases(std::string* error) {
+  if (options_.lease_file.empty()) return true;
+  int skipped = 0;
+  if (!LoadLeaseFile(options_.lease_file, pool_, &skipped, error)) return false;
+  saved_lease_generation_ = pool_.generation();
+  LOG(INFO) << "restored " << pool_.Leases().size() << " leases from " << options_.lease_file
+            << (skipped ? " (skipped " + std::to_string(skipped) + " lines outside " +
+                              options_.prefix.ToString() + " or in conflict)"
+                        : "");
+  return true;
+}
+
+void Relay::ScheduleLeaseSave() {
+  if (options_.lease_file.empty() || lease_save_pending_ ||
+      pool_.generation() == saved_lease_generation_) {
+    return;
+  }
+  // Batched: a burst of joins after a restart costs one write, not one each.
+  lease_save_pending_ = true;
+  lease_save_timer_.expires_after(std::chrono::seconds(1));
+  lease_save_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    lease_save_pending_ = false;
+    SaveLeases();
+  });
+}
+
+void Relay::SaveLeases() {
+  if (options_.lease_file.empty() || pool_.generation() == saved_lease_generation_) return;
+  std::string error;
+  if (!SaveLeaseFile(options_.lease_file, pool_, &error)) {
+    LOG_EVERY_N(ERROR, 10) << error << "; leases stay in memory";
+    return;
+  }
+  saved_lease_generation_ = pool_.generation();
+}
 
 asio::awaitable<void> Relay::AcceptLoop(asio::ip::tcp::acceptor& acceptor) {
   for (;;) {
@@ -390,6 +431,9 @@ void Relay::SendFromLocal(std::span<const uint8_t> packet) { Route(nullptr, pack
 
 void Relay::Shutdown() {
   shutting_down_ = true;
+  lease_save_timer_.cancel();
+  lease_save_pending_ = false;
+  SaveLeases();
   // Handshakes in progress fail at once instead of running to their deadline.
   for (int fd : handshaking_) ::shutdown(fd, SHUT_RDWR);
   for (Session* session : all_sessions_) {

@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -66,6 +67,8 @@ struct RelayOptions {
   // Connections served at once, handshaking ones included; more are closed on
   // accept (counted in connections_refused), so a flood cannot exhaust memory.
   std::size_t max_connections = 20000;
+  // Where leases are kept across restarts; empty keeps them in memory only.
+  std::string lease_file;
   // Pre-shared join token; empty admits anyone (the server warns loudly).
   std::string join_token;
   // How connections are told apart and upgraded (TLS, WebSocket) on accept.
@@ -101,6 +104,9 @@ class Relay {
   // Serves one connection, of any transport, until it ends.
   boost::asio::awaitable<void> Serve(std::unique_ptr<transport::Stream> stream);
 
+  // Loads options().lease_file (a missing file is fine). Call once, before serving.
+  bool RestoreLeases(std::string* error);
+
   // The relay's own TUN, if any: what it receives and what it sends.
   void SetLocalPort(LocalPort* port) { local_port_ = port; }
   void SendFromLocal(std::span<const uint8_t> packet);
@@ -127,6 +133,9 @@ class Relay {
   void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
   boost::asio::awaitable<void> ServeSocket(boost::asio::ip::tcp::socket socket);
   bool TokenMatches(const std::string& presented) const;
+  // Writes the lease file soon (at most once a second), or now.
+  void ScheduleLeaseSave();
+  void SaveLeases();
   // Returns false, without queueing, when `may_wait` and `to` is full but not stalled.
   bool Forward(Session& to, std::span<const uint8_t> packet, bool may_wait);
   void Broadcast(const protocol::ControlMessage& message, const Session* except);
@@ -141,6 +150,9 @@ class Relay {
   std::unordered_set<Session*> all_sessions_;  // Joined or not, for Shutdown().
   std::unordered_set<int> handshaking_;         // Sockets (fds) still in AcceptStream.
   bool shutting_down_ = false;
+  boost::asio::steady_timer lease_save_timer_;
+  bool lease_save_pending_ = false;
+  uint64_t saved_lease_generation_ = 0;
 };
 
 }  // namespace mnedc::relay

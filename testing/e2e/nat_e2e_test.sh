@@ -35,7 +35,8 @@ check "device B cannot reach device A" cannot ping_ok devb "$MNEDC_DEVA_IP"
 
 echo "== with mnedc"
 server_log=$work/server.log
-mnedc_start_server "$P" "$server_log" --keepalive_seconds=2 --dead_after_seconds=6
+relay_flags=(--keepalive_seconds=2 --dead_after_seconds=6 --lease_file="$work/leases")
+mnedc_start_server "$P" "$server_log" "${relay_flags[@]}"
 check "relay starts" kill -0 "$MNEDC_SERVER_PID"
 events=$work/a-events
 mnedc_start_client "$P" deva "$work/a.log" --max_backoff_seconds=1 --peers_file="$work/a-peers" \
@@ -80,8 +81,11 @@ b_ifindex=$(on devb cat /sys/class/net/mnedc0/ifindex)
 kill -TERM "$MNEDC_SERVER_PID"
 wait "$MNEDC_SERVER_PID"
 check "relay stops cleanly on SIGTERM" grep -q "relay stopped" "$server_log"
+check "the relay kept both leases in --lease_file" \
+  bash -c "grep -qx '$a_addr deva' '$work/leases' && grep -qx '$b_addr devb' '$work/leases'"
 sleep 1
-mnedc_start_server "$P" "$server_log" --keepalive_seconds=2 --dead_after_seconds=6
+mnedc_start_server "$P" "$server_log" "${relay_flags[@]}"
+check "the restarted relay restored them" mnedc_wait_for 5 grep -q "restored 2 leases from $work/leases" "$server_log"
 rejoined() { [[ $(grep -c "joined as" "$1") -ge 2 ]]; }
 check "A rejoins the restarted relay on its own" mnedc_wait_for 15 rejoined "$work/a.log"
 check "B rejoins the restarted relay on its own" mnedc_wait_for 15 rejoined "$work/b.log"
