@@ -5,9 +5,12 @@
 # mnedc_start_server PREFIX LOG [flags...]: relay in the relay namespace; sets MNEDC_SERVER_PID.
 mnedc_start_server() {
   local p=$1 log=$2; shift 2
+  local before
+  before=$(grep -c "listening on" "$log" 2>/dev/null)
   ip netns exec "${p}relay" "$MNEDC_SERVER_BIN" --listen=0.0.0.0:3334 "$@" >>"$log" 2>&1 &
   MNEDC_SERVER_PID=$!
-  mnedc_wait_for 10 grep -q "listening on" "$log"
+  # The log may hold an earlier run's lines: wait for this run's.
+  mnedc_wait_for 10 bash -c "(( \$(grep -c 'listening on' '$log') > ${before:-0} ))"
 }
 
 # mnedc_start_client PREFIX ROLE LOG [flags...]: client in ROLE's namespace; sets MNEDC_CLIENT_PID.
