@@ -50,8 +50,6 @@ Node& LoopbackNet::AddClient(const std::string& device_id,
   options.backoff_initial = 20ms;
   options.backoff_max = 200ms;
   if (tune) tune(options);
-  const uint16_t port = port_;
-  (void)port;
   // Dials whatever options.server says (tcp, tls, ws, wss), and remembers the
   // connection so tests can cut it.
   auto dial = [raw, options]() -> asio::awaitable<transport::DialOutcome> {

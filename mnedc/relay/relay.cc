@@ -370,8 +370,9 @@ void Relay::Leave(Session& session) {
 }
 
 void Relay::Broadcast(const ControlMessage& message, const Session* except) {
+  if (!protocol::EncodeControlFrame(message, broadcast_scratch_)) return;
   for (const auto& [id, member] : by_device_) {
-    if (member != except) member->link_.SendControl(message);
+    if (member != except) member->link_.SendEncodedControl(broadcast_scratch_);
   }
 }
 

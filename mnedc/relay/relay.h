@@ -150,6 +150,7 @@ class Relay {
   std::unordered_set<Session*> all_sessions_;  // Joined or not, for Shutdown().
   std::unordered_set<int> handshaking_;         // Sockets (fds) still in AcceptStream.
   bool shutting_down_ = false;
+  std::vector<uint8_t> broadcast_scratch_;  // One encoding of a fanned-out control frame.
   boost::asio::steady_timer lease_save_timer_;
   bool lease_save_pending_ = false;
   uint64_t saved_lease_generation_ = 0;

@@ -7,6 +7,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
 #include <cstring>
 
 #include "mnedc/protocol/control_codec.h"
@@ -26,9 +27,9 @@ asio::awaitable<void> NoThrowOnCancel() {
 }
 
 std::string Seconds(Clock::duration d) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count() / 1000.0)
-             .substr(0, 5) +
-         "s";
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1fs", std::chrono::duration<double>(d).count());
+  return text;
 }
 }  // namespace
 
@@ -71,7 +72,12 @@ bool FramedLink::SendControl(const protocol::ControlMessage& message) {
     LOG(ERROR) << "control message too large to send to " << stream_->peer();
     return false;
   }
-  if (!control_queue_.PushEncoded(encode_scratch_)) {
+  return SendEncodedControl(encode_scratch_);
+}
+
+bool FramedLink::SendEncodedControl(std::span<const uint8_t> frame) {
+  if (closing_) return false;
+  if (!control_queue_.PushEncoded(frame)) {
     set_end_reason("control queue full: peer too slow to keep up");
     Close();
     return false;

@@ -84,6 +84,9 @@ class FramedLink {
   // peer that cannot keep up with control traffic would hold a wrong view) when
   // the control queue is full, or if the link is closing.
   bool SendControl(const protocol::ControlMessage& message);
+  // The same for a CONTROL frame already encoded (EncodeControlFrame), so a
+  // message fanned out to every member is serialized once, not once each.
+  bool SendEncodedControl(std::span<const uint8_t> frame);
   // Queues an Error, then flushes and closes.
   void SendErrorAndClose(int code, const std::string& text);
 

@@ -98,10 +98,4 @@ asio::awaitable<std::pair<error_code, tcp::socket>> DialTcpSocket(
   co_return std::pair{connect_error, std::move(socket)};
 }
 
-asio::awaitable<DialResult> DialTcp(HostPort target, std::chrono::steady_clock::duration timeout) {
-  auto [ec, socket] = co_await DialTcpSocket(std::move(target), timeout);
-  if (ec) co_return DialResult{ec, nullptr};
-  co_return DialResult{{}, MakeTcpStream(std::move(socket))};
-}
-
 }  // namespace mnedc::transport

@@ -1,5 +1,5 @@
 #pragma once
-// Plain TCP implementation of Stream, and dialing with a deadline.
+// Plain TCP implementation of Stream, and connecting with a deadline.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
@@ -14,14 +14,8 @@ namespace mnedc::transport {
 // whole, batching is done by the link's gather write) and TCP keepalive.
 std::unique_ptr<Stream> MakeTcpStream(boost::asio::ip::tcp::socket socket);
 
-struct DialResult {
-  boost::system::error_code error;
-  std::unique_ptr<Stream> stream;
-};
-
 // Resolves and connects to `target` within `timeout` (error timed_out past it).
-boost::asio::awaitable<DialResult> DialTcp(HostPort target,
-                                           std::chrono::steady_clock::duration timeout);
+// transport::Dial() builds TLS, WebSocket and proxies on top of this.
 boost::asio::awaitable<std::pair<boost::system::error_code, boost::asio::ip::tcp::socket>>
 DialTcpSocket(HostPort target, std::chrono::steady_clock::duration timeout);
 
