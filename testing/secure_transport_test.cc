@@ -120,7 +120,8 @@ TEST_F(SecureTransportTest, UntrustedRelaysAreRefused) {
   EXPECT_FALSE(wrong_ca.client->joined());
   EXPECT_FALSE(wrong_pin.client->joined());
   EXPECT_EQ(net_.relay().member_count(), 0u);
-  EXPECT_GE(net_.relay().counters().connections_refused, 2u);
+  // The relay learns of the failed handshake a moment after the client gives up.
+  EXPECT_TRUE(net_.RunUntil([&] { return net_.relay().counters().connections_refused >= 2; }, 5s));
 }
 
 TEST_F(SecureTransportTest, ExpiredRelayCertificateIsRefused) {
@@ -146,11 +147,10 @@ TEST_F(SecureTransportTest, MutualTlsNeedsAClientCertificateFromTheRightCa) {
       "stranger", Via(Scheme::kWss, {pki_.ca_cert, "", pki_.client_from_other_ca_cert,
                                      pki_.client_from_other_ca_key}));
   ASSERT_TRUE(net_.RunUntil([&] { return good.client->joined(); })) << good.client->last_error();
-  net_.RunFor(500ms);
+  EXPECT_TRUE(net_.RunUntil([&] { return net_.relay().counters().connections_refused >= 2; }, 5s));
   EXPECT_FALSE(none.client->joined());
   EXPECT_FALSE(stranger.client->joined());
   EXPECT_EQ(net_.relay().member_count(), 1u);
-  EXPECT_GE(net_.relay().counters().connections_refused, 2u);
 }
 
 TEST_F(SecureTransportTest, RequireTlsRefusesPlaintext) {
