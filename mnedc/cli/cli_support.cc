@@ -1,14 +1,17 @@
 #include "mnedc/cli/cli_support.h"
 
+#include "mnedc/relay/join_policy.h"
+
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
 #include <cstdlib>
 #include <vector>
 
@@ -42,6 +45,12 @@ void Init(int* argc, char*** argv, std::string_view usage) {
     program_name = (*argv)[0];
     program_name = program_name.substr(program_name.find_last_of('/') + 1);
   }
+  if (const char* typed_in = std::getenv("BUILD_WORKING_DIRECTORY"); typed_in && *typed_in) {
+    if (::chdir(typed_in) != 0) {
+      Fail(std::string("cannot change to the directory bazel run was started in, '") + typed_in +
+           "': " + std::strerror(errno));
+    }
+  }
   FLAGS_logtostderr = true;
   FLAGS_colorlogtostderr = false;
   gflags::SetUsageMessage(std::string(usage));
@@ -60,16 +69,8 @@ void Init(int* argc, char*** argv, std::string_view usage) {
 }
 
 std::string ReadTokenFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) Fail(flag + ": cannot read '" + path + "'");
-  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  if (token.empty()) Fail(flag + ": '" + path + "' is empty");
-  if (token.size() > 1024) Fail(flag + ": '" + path + "' is over 1024 bytes; is it the right file?");
-  struct stat info {};
-  if (::stat(path.c_str(), &info) == 0 && (info.st_mode & 077) != 0) {
-    LOG(WARNING) << flag << ": '" << path << "' can be read by other users; chmod 600 it";
-  }
+  std::string token, error;
+  if (!relay::ReadTokenFile(path, &token, &error)) Fail(flag + ": " + error);
   return token;
 }
 

@@ -8,13 +8,17 @@ namespace mnedc::cli {
 
 // Parses flags (exits 0 after printing help for --help, 1 on unknown flags) and
 // starts logging to stderr. `usage` is the text that --help prints first.
+// Under `bazel run` it first changes to the directory the command was typed in
+// (BUILD_WORKING_DIRECTORY), so relative paths in flags, --flagfile and hook
+// commands mean what the user meant, not a path in Bazel's runfiles tree.
 void Init(int* argc, char*** argv, std::string_view usage);
 
 // Prints "<program>: error: <message>" on one line and exits with status 2.
 [[noreturn]] void Fail(const std::string& message);
 
 // Reads a join token: the file's content without trailing white space. Fails
-// (via Fail) on an unreadable, empty or oversized file; warns if others can read it.
+// (via Fail) on an unreadable, empty or oversized file, and on one that every
+// user can read.
 std::string ReadTokenFile(const std::string& flag, const std::string& path);
 
 }  // namespace mnedc::cli

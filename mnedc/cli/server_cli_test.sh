@@ -35,6 +35,29 @@ check token_empty 2 "is empty" -- --token_file="$empty_token"
 rm -f "$empty_token"
 check bad_admin 2 '^server: error: --admin_listen' -- --admin_listen=localhost:1
 check bad_listen_list 2 "^server: error: --listen=" -- --listen=127.0.0.1:0,nonsense:x
+# Under `bazel run` a relative path means the directory the command was typed
+# in (BUILD_WORKING_DIRECTORY), not Bazel's runfiles directory.
+typed_in=$(mktemp -d)
+echo secret >"$typed_in/token"
+chmod 600 "$typed_in/token"
+printf -- '--network=10.0.0.0/33\n' >"$typed_in/flags"
+server=$PWD/mnedc/cli/server
+export BUILD_WORKING_DIRECTORY=$typed_in
+check relative_flagfile 2 "has a prefix length over 32" -- --flagfile=flags
+check relative_token_missing 2 "cannot read 'missing-token'" -- --token_file=missing-token
+log=$typed_in/log
+(cd / && "$server" --token_file=token --listen=127.0.0.1:0 --admin_listen=none --tun=false >"$log" 2>&1) &
+pid=$!
+for _ in $(seq 50); do grep -q "listening on 127.0.0.1:" "$log" && break; sleep 0.1; done
+kill -TERM $pid; wait $pid
+if grep -q "listening on" "$log" && ! grep -q "NO JOIN TOKEN" "$log"; then
+  echo "ok   relative_token_file_read_from_typed_in_directory"
+else
+  echo "FAIL relative token file not used:"; cat "$log"; failures=$((failures + 1))
+fi
+unset BUILD_WORKING_DIRECTORY
+check relative_without_bazel 2 "cannot read 'token'" -- --token_file=token
+rm -rf "$typed_in"
 # Help must not list glog's own flags.
 if "$server" --help 2>&1 | grep -q -- '--logbuflevel'; then
   echo "FAIL help lists glog flags"; failures=$((failures + 1))
