@@ -211,6 +211,91 @@ TEST_F(SecureTransportTest, JoinTokenIsChecked) {
   EXPECT_EQ(good.client->peers().size(), 0u);
 }
 
+TEST_F(SecureTransportTest, DeviceTokensBindIdsAndAReloadRevokes) {
+  relay::RelayOptions options;
+  options.device_tokens = {{"a", "token-a"}, {"b", "token-b"}};
+  net_.StartRelay(options);
+  auto token = [](std::string value) {
+    return [value](client::ClientOptions& o) { o.credentials = value; };
+  };
+  Node& a = net_.AddClient("a", token("token-a"));
+  Node& b = net_.AddClient("b", token("token-b"));
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined() && b.client->joined(); }));
+  const uint32_t a_address = a.address();
+
+  // b's valid token does not let anyone join as a: a keeps its session.
+  Node& impostor = net_.AddClient("a", token("token-b"));
+  EXPECT_TRUE(FailsWith(impostor, "UNAUTHORIZED: wrong token for device a"))
+      << impostor.client->last_error();
+  Node& unlisted = net_.AddClient("c", token("token-a"));
+  EXPECT_TRUE(FailsWith(unlisted, "UNAUTHORIZED: device c is not in the relay's tokens file"));
+  EXPECT_TRUE(a.client->joined());
+  EXPECT_EQ(net_.relay().counters().superseded, 0u);
+  net_.StopClient(impostor);
+  net_.StopClient(unlisted);
+
+  // The operator removes a's line and reloads: a is disconnected at once and
+  // cannot rejoin; b stays and sees a go.
+  relay::JoinPolicy revoked;
+  revoked.SetDeviceTokens({{"b", "token-b"}});
+  EXPECT_EQ(net_.relay().SetJoinPolicy(revoked), 1u);
+  EXPECT_TRUE(FailsWith(a, "UNAUTHORIZED: the relay no longer accepts this device's token"))
+      << a.client->last_error();
+  EXPECT_TRUE(net_.RunUntil([&] {
+    return a.client->last_error().find("wrong token for device a") != std::string::npos ||
+           a.client->last_error().find("not in the relay's tokens file") != std::string::npos;
+  })) << a.client->last_error();
+  EXPECT_FALSE(a.client->joined());
+  EXPECT_TRUE(b.client->joined());
+  EXPECT_EQ(net_.relay().member_count(), 1u);
+  EXPECT_EQ(net_.relay().counters().revoked, 1u);
+  EXPECT_TRUE(net_.RunUntil([&] { return !b.client->peers().Find("a").has_value(); }));
+  // Nothing reaches a's old address any more.
+  b.client->SendPacket(MakeIpv4Packet(b.address(), a_address, 100, 1));
+  EXPECT_TRUE(net_.RunUntil([&] {
+    return net_.relay().counters().drop(relay::DropReason::kUnknownDestination) >= 1;
+  }));
+
+  // A changed token is a revocation too.
+  relay::JoinPolicy changed;
+  changed.SetDeviceTokens({{"b", "token-b2"}});
+  EXPECT_EQ(net_.relay().SetJoinPolicy(changed), 1u);
+  EXPECT_TRUE(FailsWith(b, "UNAUTHORIZED")) << b.client->last_error();
+  EXPECT_EQ(net_.relay().member_count(), 0u);
+}
+
+TEST_F(SecureTransportTest, KickClosesOneSessionWithItsReason) {
+  net_.StartRelay();
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined() && b.client->joined(); }));
+  EXPECT_FALSE(net_.relay().Kick("nobody", "x"));
+  EXPECT_TRUE(net_.relay().Kick("a", "maintenance"));
+  EXPECT_TRUE(FailsWith(a, "KICKED: closed by the relay's operator: maintenance"))
+      << a.client->last_error();
+  EXPECT_TRUE(b.client->joined());
+  EXPECT_EQ(net_.relay().counters().kicked, 1u);
+  EXPECT_TRUE(net_.RunUntil([&] { return !b.client->peers().Find("a").has_value(); }));
+}
+
+TEST_F(SecureTransportTest, ClientCertificateBindsTheDeviceId) {
+  auto options = TlsRelay(pki_.server_cert, pki_.server_key, pki_.ca_cert);
+  options.bind_device_to_certificate = true;
+  net_.StartRelay(options);
+  const transport::TlsClientOptions with_cert{pki_.ca_cert, "", pki_.client_cert, pki_.client_key};
+  // The test client certificate's subject CN is "device".
+  Node& named = net_.AddClient("device", Via(Scheme::kWss, with_cert));
+  Node& other = net_.AddClient("someone-else", Via(Scheme::kTls, with_cert));
+  Node& plain = net_.AddClient("plain", Via(Scheme::kTcp));
+  ASSERT_TRUE(net_.RunUntil([&] { return named.client->joined(); })) << named.client->last_error();
+  EXPECT_TRUE(FailsWith(other, "UNAUTHORIZED: the client certificate does not name device "
+                               "someone-else"))
+      << other.client->last_error();
+  EXPECT_TRUE(FailsWith(plain, "UNAUTHORIZED: this relay binds device IDs to client certificates"))
+      << plain.client->last_error();
+  EXPECT_EQ(net_.relay().member_count(), 1u);
+}
+
 TEST_F(SecureTransportTest, PlainHttpOnTheRelayPortGetsAnAnswer) {
   net_.StartRelay();
   asio::ip::tcp::socket browser(net_.io());

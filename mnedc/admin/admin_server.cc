@@ -1,28 +1,18 @@
 #include "mnedc/admin/admin_server.h"
 
 #include <glog/logging.h>
+#include <openssl/crypto.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-#include <ctime>
+#include <algorithm>
 #include <map>
 #include <sstream>
 
 #include "mnedc/protocol/control_codec.h"
+#include "mnedc/relay/join_policy.h"
 
 namespace mnedc::admin {
 namespace {
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
-constexpr auto kIdleTimeout = std::chrono::seconds(10);
 
 void Metric(std::ostringstream& out, const char* name, const char* type, const char* help,
             uint64_t value) {
@@ -30,72 +20,18 @@ void Metric(std::ostringstream& out, const char* name, const char* type, const c
       << name << " " << value << "\n";
 }
 
-std::string Rfc3339(std::chrono::system_clock::time_point when) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
+bool Authorized(const HttpRequest& request, const AdminOptions& options) {
+  if (request.from_local) return true;
+  if (options.admin_token.empty()) return false;
+  const std::string_view prefix = "Bearer ";
+  if (request.authorization.rfind(prefix, 0) != 0) return false;
+  const auto want = relay::DigestToken(options.admin_token);
+  const auto got = relay::DigestToken(std::string_view(request.authorization).substr(prefix.size()));
+  return CRYPTO_memcmp(want.data(), got.data(), want.size()) == 0;
 }
 
-// Device IDs are printable ASCII (the relay refuses others), so escaping
-// quotes and backslashes is all JSON needs; the rest is escaped defensively.
-std::string JsonString(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c >= 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-      out += escaped;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-asio::awaitable<void> ServeConnection(asio::ip::tcp::socket socket, const relay::Relay& relay) {
-  beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
-  for (;;) {
-    stream.expires_after(kIdleTimeout);
-    http::request_parser<http::empty_body> parser;
-    parser.header_limit(8192);
-    parser.body_limit(0);
-    auto [read_error, n] = co_await http::async_read(stream, buffer, parser, kUse);
-    if (read_error) co_return;  // Closed, timed out or malformed: nothing to answer.
-    const auto& request = parser.get();
-    http::response<http::string_body> response{http::status::ok, request.version()};
-    response.set(http::field::server, "mnedc");
-    response.keep_alive(request.keep_alive());
-    const std::string target(request.target());
-    if (request.method() != http::verb::get && request.method() != http::verb::head) {
-      response.result(http::status::method_not_allowed);
-      response.set(http::field::allow, "GET, HEAD");
-      response.body() = "only GET\n";
-    } else if (target == "/metrics") {
-      response.set(http::field::content_type, "text/plain; version=0.0.4");
-      response.body() = RenderMetrics(relay);
-    } else if (target == "/healthz") {
-      response.set(http::field::content_type, "text/plain");
-      response.body() = "ok\n";
-    } else if (target == "/v1/peers") {
-      response.set(http::field::content_type, "application/json");
-      response.body() = RenderPeersJson(relay);
-    } else {
-      response.result(http::status::not_found);
-      response.set(http::field::content_type, "text/plain");
-      response.body() = "not found; try /metrics, /healthz or /v1/peers\n";
-    }
-    response.prepare_payload();
-    if (request.method() == http::verb::head) response.body().clear();
-    auto [write_error, written] = co_await http::async_write(stream, response, kUse);
-    if (write_error || !response.keep_alive()) co_return;
-  }
+HttpResponse Text(unsigned status, std::string body) {
+  return HttpResponse{status, "text/plain", std::move(body)};
 }
 }  // namespace
 
@@ -121,6 +57,9 @@ std::string RenderMetrics(const relay::Relay& relay) {
          c.broadcast_packets);
   Metric(out, "mnedc_pushbacks_total", "counter", "Times a sender waited for a full receiver.",
          c.pushbacks);
+  Metric(out, "mnedc_revoked_total", "counter",
+         "Members disconnected because a reload no longer accepted their token.", c.revoked);
+  Metric(out, "mnedc_kicked_total", "counter", "Members disconnected by an operator.", c.kicked);
   Metric(out, "mnedc_stalled_receivers_total", "counter",
          "Times a receiver did not drain in time and was dropped to.", c.stalled_receivers);
   out << "# HELP mnedc_drops_total Packets dropped, by reason.\n# TYPE mnedc_drops_total counter\n";
@@ -156,17 +95,50 @@ std::string RenderPeersJson(const relay::Relay& relay) {
   return out.str();
 }
 
-asio::awaitable<void> ServeAdmin(asio::ip::tcp::acceptor& acceptor, const relay::Relay& relay) {
-  auto executor = co_await asio::this_coro::executor;
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kUse);
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) {
-      LOG(WARNING) << "admin accept failed: " << ec.message();
-      continue;
+HttpResponse HandleAdminRequest(const HttpRequest& request, relay::Relay& relay,
+                                const AdminOptions& options) {
+  const std::string& path = request.path;
+  if (path == "/v1/kick" || path == "/v1/reload") {
+    if (request.method != "POST") return Text(405, "use POST for " + path + "\n");
+    if (!Authorized(request, options)) {
+      LOG_EVERY_N(WARNING, 20) << "operations endpoint: refused " << path
+                               << " from a non-loopback peer "
+                               << (request.authorization.empty() ? "without" : "with a wrong")
+                               << " admin token";
+      return Text(403, "changes are accepted from loopback, or with the admin token "
+                       "(Authorization: Bearer ...; the relay's --admin_token_file)\n");
     }
-    asio::co_spawn(executor, ServeConnection(std::move(socket), relay), asio::detached);
+    if (path == "/v1/reload") {
+      if (!options.reload) return Text(501, "this relay has nothing to reload\n");
+      std::string message;
+      const bool ok = options.reload(&message);
+      return Text(ok ? 200 : 500, message + "\n");
+    }
+    const auto device = request.query.find("device");
+    if (device == request.query.end() || device->second.empty()) {
+      return Text(400, "say which: POST /v1/kick?device=ID[&reason=TEXT]\n");
+    }
+    const auto reason = request.query.find("reason");
+    const std::string why = reason == request.query.end() || reason->second.empty()
+                                ? "no reason given"
+                                : reason->second.substr(0, 200);
+    if (!relay.Kick(device->second, why)) {
+      return Text(404, "no device " + device->second + " is joined\n");
+    }
+    return Text(200, "kicked " + device->second + "\n");
   }
+  if (request.method != "GET") return Text(405, "only GET here\n");
+  if (path == "/metrics") return HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics(relay)};
+  if (path == "/healthz") return Text(200, "ok\n");
+  if (path == "/v1/peers") return HttpResponse{200, "application/json", RenderPeersJson(relay)};
+  return Text(404, "not found; try /metrics, /healthz, /v1/peers, POST /v1/kick or /v1/reload\n");
+}
+
+asio::awaitable<void> ServeAdmin(asio::ip::tcp::acceptor& acceptor, relay::Relay& relay,
+                                 AdminOptions options) {
+  return ServeHttp(acceptor, [&relay, options = std::move(options)](const HttpRequest& request) {
+    return HandleAdminRequest(request, relay, options);
+  });
 }
 
 }  // namespace mnedc::admin

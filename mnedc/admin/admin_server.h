@@ -7,17 +7,38 @@
 //   GET /healthz   "ok"
 //   GET /v1/peers  JSON list: device id, address, transport, connected since,
 //                  bytes each way
+//   POST /v1/kick?device=ID[&reason=TEXT]
+//                  closes that device's session (it is told why, and logs it)
+//   POST /v1/reload
+//                  re-reads the token files; members no longer allowed are
+//                  disconnected
+// Requests that change state are refused (403) unless they come from a
+// loopback address or carry "Authorization: Bearer <admin token>".
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <functional>
 #include <string>
 
+#include "mnedc/admin/http_service.h"
 #include "mnedc/relay/relay.h"
 
 namespace mnedc::admin {
 
+struct AdminOptions {
+  // Lets requests from other hosts change state; empty: loopback only.
+  std::string admin_token;
+  // Re-reads the token files and applies them; false with `message` saying
+  // why when they could not be read (the old ones stay in force). Null: 501.
+  std::function<bool(std::string* message)> reload;
+};
+
 // Serves requests on `acceptor` until it is closed.
 boost::asio::awaitable<void> ServeAdmin(boost::asio::ip::tcp::acceptor& acceptor,
-                                        const relay::Relay& relay);
+                                        relay::Relay& relay, AdminOptions options = {});
+
+// One request, as ServeAdmin answers it.
+HttpResponse HandleAdminRequest(const HttpRequest& request, relay::Relay& relay,
+                                const AdminOptions& options);
 
 // The bodies, exposed for tests.
 std::string RenderMetrics(const relay::Relay& relay);

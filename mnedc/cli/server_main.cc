@@ -7,13 +7,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <functional>
 #include <memory>
+#include <unordered_map>
 #include <sstream>
 #include <vector>
 
 #include "mnedc/admin/admin_server.h"
 #include "mnedc/cli/cli_support.h"
 #include "mnedc/protocol/control_codec.h"
+#include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/relay.h"
 #include "mnedc/transport/endpoint.h"
 #include "mnedc/transport/tls_context.h"
@@ -44,6 +47,17 @@ DEFINE_string(lease_file, "",
 DEFINE_string(token_file, "",
               "File holding the join token every device must present (its --token_file). "
               "Without it anyone who can reach the relay may join: a loud warning says so.");
+DEFINE_string(tokens_file, "",
+              "File with one line per device, 'device_id token', so each device can be revoked "
+              "alone: edit the file and send SIGHUP (or run 'ctl reload'); a device whose line is "
+              "gone or changed is disconnected and cannot rejoin. A listed ID can only join with "
+              "its own token. Must not be readable by every user.");
+DEFINE_bool(bind_device_to_certificate, false,
+            "With --tls_client_ca: a device may join only under an ID its client certificate "
+            "names (subject CN or a subject alternative name).");
+DEFINE_string(admin_token_file, "",
+              "Token that lets other hosts use the operations endpoint's POST /v1/kick and "
+              "/v1/reload (Authorization: Bearer TOKEN). Without it only loopback may.");
 DEFINE_string(tls_cert, "",
               "Certificate chain (PEM) for tls:// and wss:// clients. Plain TCP and ws:// stay "
               "available on the same port unless --require_tls.");
@@ -136,13 +150,45 @@ std::string BoundText(const asio::ip::tcp::acceptor& acceptor) {
   return mnedc::transport::HostPort{bound.address().to_string(), bound.port()}.ToString();
 }
 
-void SecurityFromFlags(mnedc::relay::RelayOptions& options) {
+// Reads --token_file and --tokens_file into a policy; false with `error` when
+// either cannot be used. Run at start-up and on every reload.
+bool LoadJoinPolicy(mnedc::relay::JoinPolicy* policy, std::string* error) {
+  *policy = {};
   if (!FLAGS_token_file.empty()) {
-    options.join_token = mnedc::cli::ReadTokenFile("--token_file", FLAGS_token_file);
+    std::string token;
+    if (!mnedc::relay::ReadTokenFile(FLAGS_token_file, &token, error)) {
+      *error = "--token_file: " + *error;
+      return false;
+    }
+    policy->SetSharedToken(token);
   }
+  if (!FLAGS_tokens_file.empty()) {
+    std::string text;
+    std::unordered_map<std::string, std::string> tokens;
+    if (!mnedc::relay::ReadSecretFile(FLAGS_tokens_file, 16 << 20, &text, error) ||
+        !mnedc::relay::ParseDeviceTokens(text, &tokens, error)) {
+      *error = "--tokens_file: " + *error;
+      return false;
+    }
+    policy->SetDeviceTokens(tokens);
+  }
+  return true;
+}
+
+std::string PolicySummary(const mnedc::relay::JoinPolicy& policy) {
+  if (policy.open()) return "anyone may join";
+  return std::to_string(policy.device_count()) + " device tokens" +
+         (FLAGS_token_file.empty() ? "" : " and the shared token");
+}
+
+void SecurityFromFlags(mnedc::relay::RelayOptions& options) {
   const bool tls = !FLAGS_tls_cert.empty() || !FLAGS_tls_key.empty();
   if (!FLAGS_tls_client_ca.empty() && !tls) Fail("--tls_client_ca needs --tls_cert and --tls_key");
   if (FLAGS_require_tls && !tls) Fail("--require_tls needs --tls_cert and --tls_key");
+  if (FLAGS_bind_device_to_certificate && FLAGS_tls_client_ca.empty()) {
+    Fail("--bind_device_to_certificate needs --tls_client_ca (client certificates to bind to)");
+  }
+  options.bind_device_to_certificate = FLAGS_bind_device_to_certificate;
   if (tls) {
     std::string error;
     options.accept.tls = mnedc::transport::MakeTlsServerContext(
@@ -160,6 +206,15 @@ int main(int argc, char** argv) {
   mnedc::cli::Init(&argc, &argv, kUsage);
   auto options = OptionsFromFlags();
   SecurityFromFlags(options);
+  mnedc::relay::JoinPolicy policy;
+  {
+    std::string error;
+    if (!LoadJoinPolicy(&policy, &error)) Fail(error);
+  }
+  mnedc::admin::AdminOptions admin_options;
+  if (!FLAGS_admin_token_file.empty()) {
+    admin_options.admin_token = mnedc::cli::ReadTokenFile("--admin_token_file", FLAGS_admin_token_file);
+  }
   std::vector<std::string> listen_values;
   {
     std::stringstream list(FLAGS_listen);
@@ -184,20 +239,42 @@ int main(int argc, char** argv) {
 
   options.lease_file = FLAGS_lease_file;
   mnedc::relay::Relay relay(io.get_executor(), options);
+  relay.SetJoinPolicy(policy);
+  // SIGHUP and POST /v1/reload: re-read the token files; members whose token
+  // is gone or changed are disconnected. A file that cannot be read keeps the
+  // old policy in force.
+  auto reload = [&relay](std::string* message) {
+    mnedc::relay::JoinPolicy fresh;
+    std::string error;
+    if (!LoadJoinPolicy(&fresh, &error)) {
+      *message = "reload failed, the previous tokens stay in force: " + error;
+      LOG(ERROR) << *message;
+      return false;
+    }
+    const std::string summary = PolicySummary(fresh);
+    const std::size_t revoked = relay.SetJoinPolicy(std::move(fresh));
+    *message = "reloaded: " + summary + "; disconnected " + std::to_string(revoked) +
+               " device(s) no longer allowed";
+    LOG(INFO) << *message;
+    return true;
+  };
+  admin_options.reload = reload;
   {
     std::string error;
     if (!relay.RestoreLeases(&error)) Fail("--lease_file: " + error);
   }
   for (auto& acceptor : acceptors) asio::co_spawn(io, relay.AcceptLoop(*acceptor), asio::detached);
   if (admin_acceptor.is_open()) {
-    asio::co_spawn(io, mnedc::admin::ServeAdmin(admin_acceptor, relay), asio::detached);
+    asio::co_spawn(io, mnedc::admin::ServeAdmin(admin_acceptor, relay, admin_options), asio::detached);
     LOG(INFO) << "operations endpoint on http://" << BoundText(admin_acceptor)
-              << " (/metrics, /healthz, /v1/peers)";
+              << " (/metrics, /healthz, /v1/peers; POST /v1/kick, /v1/reload)";
   }
-  if (options.join_token.empty()) {
+  if (policy.open()) {
     LOG(WARNING) << "*** NO JOIN TOKEN: anyone who can reach " << FLAGS_listen
                  << " can join this network and talk to every device on it. Give the relay and "
-                    "the clients --token_file=FILE. ***";
+                    "the clients --token_file=FILE, or --tokens_file=FILE with a token per device. ***";
+  } else {
+    LOG(INFO) << "join tokens: " << PolicySummary(policy) << " (SIGHUP re-reads them)";
   }
 
   std::unique_ptr<mnedc::tun::PacketPort> tun;
@@ -222,12 +299,23 @@ int main(int argc, char** argv) {
     }
   }
 
+  asio::signal_set hangups(io, SIGHUP);
+  std::function<void()> wait_for_hangup = [&] {
+    hangups.async_wait([&](const boost::system::error_code& error, int) {
+      if (error) return;
+      std::string message;
+      reload(&message);
+      wait_for_hangup();
+    });
+  };
+  wait_for_hangup();
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
     if (error) return;
     LOG(INFO) << "signal " << signal << ": telling " << relay.member_count()
               << " members and shutting down";
     relay.Shutdown();
+    hangups.cancel();
     for (auto& acceptor : acceptors) acceptor->close();
     boost::system::error_code ignored;
     admin_acceptor.close(ignored);

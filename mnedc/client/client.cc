@@ -162,9 +162,10 @@ bool Client::OnControl(const ControlMessage& message) {
                     message.error().text();
       LOG(ERROR) << last_error_;
       link_->set_end_reason(last_error_);
-      if (message.error().code() == protocol::Error::SUPERSEDED) {
-        // Another instance uses our device ID; fighting over it helps no one:
-        // wait the longest backoff before trying again.
+      if (message.error().code() == protocol::Error::SUPERSEDED ||
+          message.error().code() == protocol::Error::KICKED) {
+        // Another instance uses our device ID, or an operator closed us out:
+        // coming straight back helps no one; wait the longest backoff.
         failures_in_a_row_ = 100;
         joined_ = false;
       }

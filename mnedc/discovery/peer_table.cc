@@ -11,8 +11,9 @@ void PeerTable::Fire(PeerEvent event, const Peer& peer) {
 void PeerTable::Upsert(const Peer& peer) {
   auto it = peers_.find(peer.device_id);
   if (it == peers_.end()) {
-    peers_.emplace(peer.device_id, Entry{peer, true});
-    Fire(PeerEvent::kUp, peer);
+    auto& entry = peers_.emplace(peer.device_id, Entry{peer, true}).first->second;
+    entry.peer.since = std::chrono::system_clock::now();
+    Fire(PeerEvent::kUp, entry.peer);
     return;
   }
   Entry& entry = it->second;
@@ -20,8 +21,9 @@ void PeerTable::Upsert(const Peer& peer) {
   if (entry.peer.address != peer.address) {
     const Peer old = entry.peer;
     entry.peer = peer;
+    entry.peer.since = std::chrono::system_clock::now();
     Fire(PeerEvent::kDown, old);
-    Fire(PeerEvent::kUp, peer);
+    Fire(PeerEvent::kUp, entry.peer);
   } else {
     entry.peer.seen_from = peer.seen_from;
   }

@@ -1,6 +1,7 @@
 #pragma once
 // The members of the virtual network as a client sees them, with up/down events
 // for applications (the NATs block multicast discovery; this replaces it).
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -14,6 +15,8 @@ struct Peer {
   std::string device_id;
   uint32_t address = 0;   // Virtual IPv4, host byte order.
   std::string seen_from;  // "ip:port" as the relay sees it.
+  // When this device first saw the peer up (set by the table).
+  std::chrono::system_clock::time_point since{};
 };
 
 enum class PeerEvent { kUp, kDown };

@@ -1,8 +1,6 @@
 #include "mnedc/relay/relay.h"
 
 #include <glog/logging.h>
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <sys/socket.h>
 
@@ -154,6 +152,8 @@ class Session final : public transport::FrameSink {
   std::chrono::system_clock::time_point connected_since_;
   std::string device_id_;
   uint32_t address_ = 0;
+  TokenDigest credentials_{};          // SHA-256 of what the Hello presented.
+  bool presented_credentials_ = false;
   bool joined_ = false;
   bool superseded_ = false;
 };
@@ -162,7 +162,10 @@ Relay::Relay(asio::any_io_executor executor, RelayOptions options)
     : executor_(std::move(executor)),
       options_(options),
       pool_(options.prefix),
-      lease_save_timer_(executor_) {}
+      lease_save_timer_(executor_) {
+  policy_.SetSharedToken(options_.join_token);
+  policy_.SetDeviceTokens(options_.device_tokens);
+}
 
 Relay::~Relay() = default;
 
@@ -244,15 +247,51 @@ asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
   co_await Serve(std::move(outcome.stream));
 }
 
-bool Relay::TokenMatches(const std::string& presented) const {
-  // Compare digests, in constant time: neither the token's content nor its
-  // length leaks through timing.
-  unsigned char want[SHA256_DIGEST_LENGTH];
-  unsigned char got[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(options_.join_token.data()),
-         options_.join_token.size(), want);
-  SHA256(reinterpret_cast<const unsigned char*>(presented.data()), presented.size(), got);
-  return CRYPTO_memcmp(want, got, sizeof(want)) == 0;
+std::string Relay::Authorize(const Session& session, const std::string& device_id) const {
+  if (options_.bind_device_to_certificate) {
+    const auto& names = session.link_.stream().certificate_names();
+    if (names.empty()) {
+      return "this relay binds device IDs to client certificates: join over tls:// or wss:// "
+             "with a certificate that names " + device_id;
+    }
+    if (std::find(names.begin(), names.end(), device_id) == names.end()) {
+      return "the client certificate does not name device " + device_id;
+    }
+  }
+  return policy_.Check(device_id, session.credentials_, session.presented_credentials_);
+}
+
+std::size_t Relay::SetJoinPolicy(JoinPolicy policy) {
+  policy_ = std::move(policy);
+  std::vector<Session*> revoked;
+  for (const auto& [id, session] : by_device_) {
+    if (!Authorize(*session, id).empty()) revoked.push_back(session);
+  }
+  for (Session* session : revoked) {
+    ++counters_.revoked;
+    LOG(WARNING) << "device " << session->device_id_ << " (" << Ipv4ToString(session->address_)
+                 << ") is no longer authorized: disconnecting it";
+    session->link_.set_end_reason("token revoked");
+    session->link_.SendErrorAndClose(protocol::Error::UNAUTHORIZED,
+                                     "the relay no longer accepts this device's token");
+    // It leaves now, not when its connection has finished closing: its address
+    // must not receive another packet.
+    Leave(*session);
+  }
+  return revoked.size();
+}
+
+bool Relay::Kick(const std::string& device_id, const std::string& reason) {
+  const auto found = by_device_.find(device_id);
+  if (found == by_device_.end()) return false;
+  Session& session = *found->second;
+  ++counters_.kicked;
+  LOG(WARNING) << "device " << device_id << " (" << Ipv4ToString(session.address_)
+               << ") kicked by an operator: " << reason;
+  session.link_.set_end_reason("kicked by an operator: " + reason);
+  session.link_.SendErrorAndClose(protocol::Error::KICKED, "closed by the relay's operator: " + reason);
+  Leave(session);
+  return true;
 }
 
 asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream) {
@@ -262,9 +301,8 @@ asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream) {
   VLOG(1) << session.seen_from() << ": connected over " << session.link_stream_kind();
   co_await session.link_.Run(session);
   all_sessions_.erase(&session);
-  const bool was_member = session.joined_;
   Leave(session);
-  if (was_member) {
+  if (!session.device_id_.empty()) {
     LOG(INFO) << "device " << session.device_id_ << " (" << Ipv4ToString(session.address_)
               << ", " << session.seen_from() << ") left: " << session.link_.end_reason();
   } else {
@@ -287,18 +325,19 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
                       " is not supported; this relay speaks " +
                       std::to_string(protocol::kProtocolVersion));
   }
-  if (!options_.join_token.empty() && !TokenMatches(hello.credentials())) {
-    ++counters_.auth_failures;
-    return reject(protocol::Error::UNAUTHORIZED,
-                  hello.credentials().empty() ? "this relay needs a join token (--token_file)"
-                                              : "wrong join token");
-  }
   const std::string& id = hello.device_id();
   // Printable ASCII only: the ID ends up in logs, hooks, files and JSON.
   const bool printable = std::all_of(id.begin(), id.end(), [](char c) { return c > ' ' && c < 127; });
   if (id.empty() || id.size() > kMaxDeviceIdLength || !printable) {
     return reject(protocol::Error::BAD_REQUEST,
                   "device id must be 1 to 128 printable ASCII characters without spaces");
+  }
+  // Kept (as a digest) so a reload of the token files can re-check members.
+  session.credentials_ = DigestToken(hello.credentials());
+  session.presented_credentials_ = !hello.credentials().empty();
+  if (std::string why = Authorize(session, id); !why.empty()) {
+    ++counters_.auth_failures;
+    return reject(protocol::Error::UNAUTHORIZED, why);
   }
   if (shutting_down_) return reject(protocol::Error::SHUTTING_DOWN, "relay is shutting down");
 

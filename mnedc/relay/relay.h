@@ -18,6 +18,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/lease_pool.h"
 #include "mnedc/transport/accept.h"
 #include "mnedc/transport/framed_link.h"
@@ -41,7 +42,9 @@ struct RelayCounters {
   uint64_t joins = 0;
   uint64_t leaves = 0;
   uint64_t joins_rejected = 0;  // Errors answered to a Hello (bad, exhausted, ...).
-  uint64_t auth_failures = 0;   // Hellos without the right join token.
+  uint64_t auth_failures = 0;   // Hellos without the right join token or certificate.
+  uint64_t revoked = 0;         // Members disconnected because their token was revoked.
+  uint64_t kicked = 0;          // Members disconnected by an operator.
   uint64_t connections_refused = 0;  // Failed the transport handshake (TLS, HTTP, ...).
   uint64_t superseded = 0;      // Sessions replaced by a newer one of the same device.
   uint64_t packets_forwarded = 0;
@@ -69,8 +72,15 @@ struct RelayOptions {
   std::size_t max_connections = 20000;
   // Where leases are kept across restarts; empty keeps them in memory only.
   std::string lease_file;
-  // Pre-shared join token; empty admits anyone (the server warns loudly).
+  // Pre-shared join token; empty (and no device_tokens) admits anyone (the
+  // server warns loudly).
   std::string join_token;
+  // A token per device (device ID -> token): each device can be revoked alone,
+  // and a listed ID can only be joined with its own token. See JoinPolicy.
+  std::unordered_map<std::string, std::string> device_tokens;
+  // With mutual TLS: a device may join only under an ID its client
+  // certificate names (subject CN or a DNS/URI/email SAN).
+  bool bind_device_to_certificate = false;
   // How connections are told apart and upgraded (TLS, WebSocket) on accept.
   transport::AcceptOptions accept;
 };
@@ -114,6 +124,14 @@ class Relay {
   // Tells every member the relay is going away, and closes their connections.
   void Shutdown();
 
+  // Replaces who may join (after the token files were re-read): every member
+  // whose credentials no longer pass is told UNAUTHORIZED and disconnected.
+  // Returns how many were.
+  std::size_t SetJoinPolicy(JoinPolicy policy);
+  const JoinPolicy& join_policy() const { return policy_; }
+  // Closes a member's session, telling it (and the log) why. False if no such member.
+  bool Kick(const std::string& device_id, const std::string& reason);
+
   const RelayOptions& options() const { return options_; }
   const RelayCounters& counters() const { return counters_; }
   std::size_t member_count() const { return by_device_.size(); }
@@ -132,7 +150,8 @@ class Relay {
   Session* Route(Session* from, std::span<const uint8_t> packet);
   void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
   boost::asio::awaitable<void> ServeSocket(boost::asio::ip::tcp::socket socket);
-  bool TokenMatches(const std::string& presented) const;
+  // Empty when the session may join as `device_id`; otherwise why not.
+  std::string Authorize(const Session& session, const std::string& device_id) const;
   // Writes the lease file soon (at most once a second), or now.
   void ScheduleLeaseSave();
   void SaveLeases();
@@ -144,6 +163,7 @@ class Relay {
   RelayOptions options_;
   LeasePool pool_;
   RelayCounters counters_;
+  JoinPolicy policy_;
   LocalPort* local_port_ = nullptr;
   std::unordered_map<std::string, Session*> by_device_;
   std::unordered_map<uint32_t, Session*> by_address_;

@@ -1,6 +1,7 @@
 #include "mnedc/transport/secure_streams.h"
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -36,12 +37,38 @@ void ShutdownSendOf(TlsSocket& s) {
   ShutdownSendOf(s.next_layer());
 }
 
+// The names a verified peer certificate gives its holder: subject CN, then DNS,
+// URI and email SANs. Empty without a certificate or when it did not verify.
+std::vector<std::string> CertificateNames(SSL* ssl) {
+  std::vector<std::string> names;
+  X509* certificate = SSL_get0_peer_certificate(ssl);
+  if (certificate == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return names;
+  char common_name[256];
+  const int length = X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName,
+                                               common_name, sizeof(common_name));
+  if (length > 0 && static_cast<std::size_t>(length) < sizeof(common_name)) {
+    names.emplace_back(common_name, static_cast<std::size_t>(length));
+  }
+  auto* alt_names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; alt_names && i < sk_GENERAL_NAME_num(alt_names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(alt_names, i);
+    if (name->type != GEN_DNS && name->type != GEN_URI && name->type != GEN_EMAIL) continue;
+    const ASN1_IA5STRING* text = name->d.ia5;
+    names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(text)),
+                       static_cast<std::size_t>(ASN1_STRING_length(text)));
+  }
+  GENERAL_NAMES_free(alt_names);
+  return names;
+}
+
 class TlsStream final : public Stream {
  public:
   TlsStream(TlsSocket socket, std::vector<uint8_t> already_read)
       : socket_(std::move(socket)),
         already_read_(std::move(already_read)),
-        peer_(PeerText(socket_.next_layer())) {}
+        peer_(PeerText(socket_.next_layer())),
+        certificate_names_(CertificateNames(socket_.native_handle())) {}
 
   asio::awaitable<std::pair<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) override {
     if (offset_ < already_read_.size()) {
@@ -67,12 +94,14 @@ class TlsStream final : public Stream {
   }
   const std::string& peer() const override { return peer_; }
   std::string_view kind() const override { return "tls"; }
+  const std::vector<std::string>& certificate_names() const override { return certificate_names_; }
 
  private:
   TlsSocket socket_;
   std::vector<uint8_t> already_read_;
   std::size_t offset_ = 0;
   std::string peer_;
+  std::vector<std::string> certificate_names_;
 };
 
 template <class NextLayer>
@@ -80,6 +109,9 @@ class WebSocketStream final : public Stream {
  public:
   explicit WebSocketStream(websocket::stream<NextLayer> socket)
       : socket_(std::move(socket)), peer_(PeerText(Lowest(socket_.next_layer()))) {
+    if constexpr (std::is_same_v<NextLayer, TlsSocket>) {
+      certificate_names_ = CertificateNames(socket_.next_layer().native_handle());
+    }
     socket_.binary(true);
     socket_.auto_fragment(false);
   }
@@ -118,10 +150,12 @@ class WebSocketStream final : public Stream {
   std::string_view kind() const override {
     return std::is_same_v<NextLayer, TlsSocket> ? "wss" : "ws";
   }
+  const std::vector<std::string>& certificate_names() const override { return certificate_names_; }
 
  private:
   websocket::stream<NextLayer> socket_;
   std::string peer_;
+  std::vector<std::string> certificate_names_;
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace mnedc::transport {
 
@@ -35,6 +36,12 @@ class Stream {
   virtual const std::string& peer() const = 0;
   // "tcp", "tls", "ws" or "wss".
   virtual std::string_view kind() const = 0;
+  // Names in the peer's verified TLS certificate (subject CN, then DNS,
+  // URI and email SANs); empty without one.
+  virtual const std::vector<std::string>& certificate_names() const {
+    static const std::vector<std::string> kNone;
+    return kNone;
+  }
 };
 
 }  // namespace mnedc::transport
