@@ -40,7 +40,7 @@ void PrintHelp(std::string_view usage) {
 }
 }  // namespace
 
-void Init(int* argc, char*** argv, std::string_view usage) {
+void Init(int* argc, char*** argv, std::string_view usage, std::vector<std::string>* arguments) {
   if (*argc > 0) {
     program_name = (*argv)[0];
     program_name = program_name.substr(program_name.find_last_of('/') + 1);
@@ -64,7 +64,11 @@ void Init(int* argc, char*** argv, std::string_view usage) {
     std::exit(0);
   }
   gflags::HandleCommandLineHelpFlags();
-  if (*argc > 1) Fail(std::string("unexpected argument '") + (*argv)[1] + "'; see --help");
+  if (arguments) {
+    for (int i = 1; i < *argc; ++i) arguments->push_back((*argv)[i]);
+  } else if (*argc > 1) {
+    Fail(std::string("unexpected argument '") + (*argv)[1] + "'; see --help");
+  }
   google::InitGoogleLogging(program_name.c_str());
 }
 

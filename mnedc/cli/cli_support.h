@@ -3,6 +3,7 @@
 // own flags, one-line fatal errors, and log set-up.
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mnedc::cli {
 
@@ -11,7 +12,10 @@ namespace mnedc::cli {
 // Under `bazel run` it first changes to the directory the command was typed in
 // (BUILD_WORKING_DIRECTORY), so relative paths in flags, --flagfile and hook
 // commands mean what the user meant, not a path in Bazel's runfiles tree.
-void Init(int* argc, char*** argv, std::string_view usage);
+// With `arguments`, words that are not flags are returned there (ctl's
+// commands); without, they are an error.
+void Init(int* argc, char*** argv, std::string_view usage,
+          std::vector<std::string>* arguments = nullptr);
 
 // Prints "<program>: error: <message>" on one line and exits with status 2.
 [[noreturn]] void Fail(const std::string& message);

@@ -7,17 +7,22 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "mnedc/cli/cli_support.h"
 #include "mnedc/cli/client_config.h"
 #include "mnedc/cli/peer_hook.h"
+#include "mnedc/admin/http_service.h"
 #include "mnedc/client/client.h"
+#include "mnedc/client/status.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/transport/dial.h"
 #include "mnedc/transport/server_address.h"
@@ -54,6 +59,10 @@ DEFINE_string(on_peer, "",
 DEFINE_string(peers_file, "",
               "If set, this file always holds the current peer table (device id, virtual "
               "address, address seen by the relay), rewritten atomically on every change.");
+DEFINE_string(status_socket, "",
+              "Unix socket for the local status endpoint that 'ctl status' reads (JSON status, "
+              "Prometheus /metrics); owner-only. Default: /run/mnedc/<--tun_name>.sock; 'none' "
+              "to disable.");
 DEFINE_int32(keepalive_seconds, 15, "Ping the relay after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Reconnect when nothing came from the relay for this long.");
 DEFINE_int32(max_backoff_seconds, 30, "Longest wait between reconnect attempts.");
@@ -90,6 +99,34 @@ void WritePeersFile(const std::vector<mnedc::discovery::Peer>& peers) {
   if (std::rename(temporary.c_str(), FLAGS_peers_file.c_str()) != 0) {
     LOG(WARNING) << "cannot replace --peers_file " << FLAGS_peers_file << ": " << std::strerror(errno);
   }
+}
+
+// Binds the status socket: its directory is made if missing, a stale socket
+// left by a crash is replaced, a live one (another client) is not, and only
+// the owner (root) may connect. Returns false with `error`.
+bool OpenStatusSocket(const std::string& path, asio::local::stream_protocol::acceptor& acceptor,
+                      std::string* error) {
+  namespace fs = std::filesystem;
+  std::error_code fs_error;
+  fs::create_directories(fs::path(path).parent_path(), fs_error);
+  asio::local::stream_protocol::socket probe(acceptor.get_executor());
+  boost::system::error_code ec;
+  probe.connect(asio::local::stream_protocol::endpoint(path), ec);
+  if (!ec) {
+    *error = "another client already serves " + path + " (pass --status_socket=PATH or none)";
+    return false;
+  }
+  ::unlink(path.c_str());
+  const mode_t old_mask = ::umask(0177);  // Created owner-only: no window for others.
+  acceptor.open(asio::local::stream_protocol(), ec);
+  if (!ec) acceptor.bind(asio::local::stream_protocol::endpoint(path), ec);
+  if (!ec) acceptor.listen(16, ec);
+  ::umask(old_mask);
+  if (ec) {
+    *error = "cannot serve status on " + path + ": " + ec.message();
+    return false;
+  }
+  return true;
 }
 
 mnedc::transport::ServerAddress RelayFromFlags() {
@@ -187,6 +224,28 @@ int main(int argc, char** argv) {
   });
   WritePeersFile({});
 
+  // The local status endpoint (ctl status).
+  const std::string status_path = FLAGS_status_socket.empty()
+                                      ? "/run/mnedc/" + tun->name() + ".sock"
+                                      : FLAGS_status_socket;
+  asio::local::stream_protocol::acceptor status_acceptor(io);
+  const mnedc::client::StatusSources status_sources{&client, tun.get()};
+  if (status_path != "none") {
+    std::string status_error;
+    if (OpenStatusSocket(status_path, status_acceptor, &status_error)) {
+      asio::co_spawn(io,
+                     mnedc::admin::ServeHttp(status_acceptor,
+                                             [&](const mnedc::admin::HttpRequest& request) {
+                                               return mnedc::client::HandleStatusRequest(
+                                                   request, status_sources);
+                                             }),
+                     asio::detached);
+      LOG(INFO) << "status on " << status_path << " (ctl status --socket=" << status_path << ")";
+    } else {
+      LOG(WARNING) << status_error << "; running without a status endpoint";
+    }
+  }
+
   asio::co_spawn(io,
                  tun->ReadLoop([&](std::span<const uint8_t> packet) { client.SendPacket(packet); },
                                {[&] { return client.HasRoom(); },
@@ -196,6 +255,11 @@ int main(int argc, char** argv) {
     co_await client.Run();
     hook.Stop();
     tun->Close();
+    if (status_acceptor.is_open()) {
+      boost::system::error_code ignored;
+      status_acceptor.close(ignored);
+      ::unlink(status_path.c_str());
+    }
   }, asio::detached);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -38,9 +38,11 @@ bool Client::SendPacket(std::span<const uint8_t> packet) {
   switch (link_->SendData(packet)) {
     case transport::FramedLink::Push::kQueued:
       ++counters_.packets_sent;
+      counters_.bytes_sent += packet.size();
       return true;
     case transport::FramedLink::Push::kQueuedDroppedOldest:
       ++counters_.packets_sent;
+      counters_.bytes_sent += packet.size();
       ++counters_.dropped_queue_full;
       return true;
     case transport::FramedLink::Push::kClosed:
@@ -87,6 +89,8 @@ asio::awaitable<void> Client::Run() {
                                    : detail;
     } else if (!stopped_) {
       const std::string relay = stream->peer();
+      relay_peer_ = relay;
+      transport_ = std::string(stream->kind());
       link_ = std::make_unique<transport::FramedLink>(executor_, std::move(stream), options_.link);
       link_->OnDataDrained([this] { room_timer_.cancel(); });
       ControlMessage hello;
@@ -116,6 +120,7 @@ asio::awaitable<void> Client::Run() {
 
 transport::DataVerdict Client::OnData(std::span<const uint8_t> packet) {
   ++counters_.packets_received;
+  counters_.bytes_received += packet.size();
   if (packet_handler_) packet_handler_(packet);
   return transport::DataVerdict::kAccepted;
 }
@@ -137,6 +142,7 @@ bool Client::OnControl(const ControlMessage& message) {
       }
       lease_ = info;
       joined_ = true;
+      joined_since_ = std::chrono::system_clock::now();
       last_error_.clear();
       ++counters_.joins;
       link_->MarkEstablished();

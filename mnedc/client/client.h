@@ -47,6 +47,8 @@ struct ClientCounters {
   uint64_t joins = 0;
   uint64_t packets_sent = 0;
   uint64_t packets_received = 0;
+  uint64_t bytes_sent = 0;      // IP bytes queued to the relay.
+  uint64_t bytes_received = 0;  // IP bytes the relay delivered.
   uint64_t dropped_not_connected = 0;  // Sent while no connection was up.
   uint64_t dropped_queue_full = 0;     // Sent faster than the connection drains.
 };
@@ -67,6 +69,7 @@ class Client final : private transport::FrameSink {
   void OnLease(std::function<void(const LeaseInfo&)> handler) { lease_handler_ = std::move(handler); }
 
   discovery::PeerTable& peers() { return peers_; }
+  const discovery::PeerTable& peers() const { return peers_; }
 
   // Queues one IP packet to the relay. Never blocks; false if it was dropped.
   bool SendPacket(std::span<const uint8_t> packet);
@@ -81,7 +84,13 @@ class Client final : private transport::FrameSink {
   // Leaves the relay (it tells the peers) and makes Run() return.
   void Stop();
 
+  const ClientOptions& options() const { return options_; }
   const std::optional<LeaseInfo>& lease() const { return lease_; }
+  // The relay connection in use (or last used): "ip:port" and transport kind.
+  const std::string& relay_peer() const { return relay_peer_; }
+  const std::string& transport() const { return transport_; }
+  // When the current session's join completed.
+  std::chrono::system_clock::time_point joined_since() const { return joined_since_; }
   bool joined() const { return link_ != nullptr && joined_; }
   const ClientCounters& counters() const { return counters_; }
   // The last Error the relay sent, or why the last connection ended.
@@ -105,6 +114,9 @@ class Client final : private transport::FrameSink {
   std::optional<LeaseInfo> lease_;
   ClientCounters counters_;
   std::string last_error_;
+  std::string relay_peer_;
+  std::string transport_;
+  std::chrono::system_clock::time_point joined_since_{};
   int failures_in_a_row_ = 0;
   bool joined_ = false;
   bool stopped_ = false;

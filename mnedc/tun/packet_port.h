@@ -14,6 +14,8 @@ struct PortCounters {
   uint64_t packets_read = 0;
   uint64_t packets_written = 0;
   uint64_t write_drops = 0;  // The kernel would not take the packet (queue full, down).
+  uint64_t read_errors = 0;  // read() failed with something other than "empty for now".
+  uint64_t write_errors = 0;  // Of write_drops, those with an error other than a full queue.
 };
 
 // Lets the reader stop taking packets from the kernel while the connection's

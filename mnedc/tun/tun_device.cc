@@ -87,7 +87,10 @@ class TunDevice final : public PacketPort {
       // Drain what is there, a bounded batch per wake-up.
       for (int i = 0; i < kReadBatch && has_room(); ++i) {
         const ssize_t n = ::read(fd, buffer_.data(), buffer_.size());
-        if (n <= 0) break;  // EAGAIN: empty for now.
+        if (n <= 0) {
+          if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ++counters_.read_errors;
+          break;  // EAGAIN: empty for now.
+        }
         ++counters_.packets_read;
         handler(std::span<const uint8_t>(buffer_.data(), static_cast<std::size_t>(n)));
         if (!descriptor_.is_open()) co_return;
@@ -100,6 +103,9 @@ class TunDevice final : public PacketPort {
     const ssize_t n = ::write(descriptor_.native_handle(), packet.data(), packet.size());
     if (n != static_cast<ssize_t>(packet.size())) {
       ++counters_.write_drops;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+        ++counters_.write_errors;
+      }
       return false;
     }
     ++counters_.packets_written;

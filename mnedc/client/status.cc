@@ -1,0 +1,122 @@
+#include "mnedc/client/status.h"
+
+#include <sstream>
+
+#include "mnedc/protocol/control_codec.h"
+
+namespace mnedc::client {
+namespace {
+using admin::JsonString;
+using protocol::Ipv4ToString;
+
+const char* State(const Client& client) {
+  if (client.joined()) return "joined";
+  return "connecting";
+}
+
+struct Counter {
+  const char* json_key;
+  const char* name;
+  const char* labels;
+  const char* help;
+  uint64_t value;
+};
+
+std::vector<Counter> Counters(const StatusSources& sources) {
+  const auto& c = sources.client->counters();
+  tun::PortCounters t;
+  if (sources.tun) t = sources.tun->counters();
+  return {
+      {"packets_to_relay", "mnedc_client_packets_total", "direction=\"to_relay\"", "IP packets, by direction.",
+       c.packets_sent},
+      {"packets_from_relay", "mnedc_client_packets_total", "direction=\"from_relay\"", nullptr, c.packets_received},
+      {"bytes_to_relay", "mnedc_client_bytes_total", "direction=\"to_relay\"", "IP bytes, by direction.",
+       c.bytes_sent},
+      {"bytes_from_relay", "mnedc_client_bytes_total", "direction=\"from_relay\"", nullptr, c.bytes_received},
+      {"drops_not_connected", "mnedc_client_drops_total", "reason=\"not_connected\"", "Packets dropped, by reason.",
+       c.dropped_not_connected},
+      {"drops_queue_full", "mnedc_client_drops_total", "reason=\"queue_full\"", nullptr, c.dropped_queue_full},
+      {"drops_tun_write", "mnedc_client_drops_total", "reason=\"tun_write\"", nullptr, t.write_drops},
+      {"connect_attempts", "mnedc_client_connect_attempts_total", "", "Connections attempted to the relay.",
+       c.connect_attempts},
+      {"connect_failures", "mnedc_client_connect_failures_total", "", "Connection attempts that failed.",
+       c.connect_failures},
+      {"joins", "mnedc_client_joins_total", "", "Joins completed (the first and every rejoin).", c.joins},
+      {"reconnects", "mnedc_client_reconnects_total", "", "Joins after the first.",
+       c.joins > 0 ? c.joins - 1 : 0},
+      {"tun_read_errors", "mnedc_client_tun_read_errors_total", "", "Failed reads from the TUN interface.",
+       t.read_errors},
+      {"tun_write_errors", "mnedc_client_tun_write_errors_total", "", "Failed writes to the TUN interface.",
+       t.write_errors},
+  };
+}
+}  // namespace
+
+std::string RenderStatusJson(const StatusSources& sources) {
+  const Client& client = *sources.client;
+  std::ostringstream out;
+  const auto& lease = client.lease();
+  out << "{\"device_id\":" << JsonString(client.options().device_id) << ",\"state\":\""
+      << State(client) << "\",\"address\":"
+      << (lease ? JsonString(Ipv4ToString(lease->address)) : "null")
+      << ",\"prefix_length\":" << (lease ? lease->prefix_length : 0)
+      << ",\"mtu\":" << (lease ? lease->mtu : 0)
+      << ",\"interface\":" << JsonString(sources.tun ? sources.tun->name() : "")
+      << ",\"relay\":" << JsonString(client.options().server.ToString())
+      << ",\"relay_endpoint\":" << JsonString(client.relay_peer())
+      << ",\"transport\":" << JsonString(client.transport()) << ",\"joined_since\":"
+      << (client.joined() ? JsonString(admin::Rfc3339(client.joined_since())) : "null")
+      << ",\"last_error\":" << JsonString(client.last_error()) << ",\n \"counters\":{";
+  bool first = true;
+  for (const auto& counter : Counters(sources)) {
+    out << (first ? "" : ",") << JsonString(counter.json_key) << ":" << counter.value;
+    first = false;
+  }
+  out << "},\n \"peers\":[";
+  const auto peers = client.peers().Snapshot();
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    const auto& peer = peers[i];
+    out << (i ? ",\n  " : "\n  ") << "{\"device_id\":" << JsonString(peer.device_id)
+        << ",\"address\":" << JsonString(Ipv4ToString(peer.address))
+        << ",\"seen_from\":" << JsonString(peer.seen_from)
+        << ",\"since\":" << JsonString(admin::Rfc3339(peer.since)) << "}";
+  }
+  out << (peers.empty() ? "]}\n" : "\n ]}\n");
+  return out.str();
+}
+
+std::string RenderClientMetrics(const StatusSources& sources) {
+  std::ostringstream out;
+  out << "# HELP mnedc_client_joined 1 while joined to a relay.\n# TYPE mnedc_client_joined gauge\n"
+      << "mnedc_client_joined " << (sources.client->joined() ? 1 : 0) << "\n"
+      << "# HELP mnedc_client_peers Peers known now.\n# TYPE mnedc_client_peers gauge\n"
+      << "mnedc_client_peers " << sources.client->peers().size() << "\n";
+  for (const auto& counter : Counters(sources)) {
+    if (counter.help) {
+      out << "# HELP " << counter.name << " " << counter.help << "\n# TYPE " << counter.name
+          << " counter\n";
+    }
+    out << counter.name;
+    if (*counter.labels) out << "{" << counter.labels << "}";
+    out << " " << counter.value << "\n";
+  }
+  return out.str();
+}
+
+admin::HttpResponse HandleStatusRequest(const admin::HttpRequest& request,
+                                        const StatusSources& sources) {
+  if (request.method != "GET") return {405, "text/plain", "only GET here\n"};
+  if (request.path == "/v1/status") {
+    return {200, "application/json", RenderStatusJson(sources)};
+  }
+  if (request.path == "/metrics") {
+    return {200, "text/plain; version=0.0.4", RenderClientMetrics(sources)};
+  }
+  if (request.path == "/healthz") {
+    return sources.client->joined() ? admin::HttpResponse{200, "text/plain", "ok\n"}
+                                    : admin::HttpResponse{503, "text/plain", "not joined\n"};
+  }
+  return {404, "text/plain", "not found; try /v1/status, /metrics or /healthz\n"};
+}
+
+}  // namespace mnedc::client

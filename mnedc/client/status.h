@@ -1,0 +1,31 @@
+#pragma once
+// What a client says about itself on its local status endpoint (a Unix socket,
+// owner-only): this device's address and relay, the session, the last error,
+// the peers, and counters in Prometheus format. `ctl status` reads it.
+//   GET /v1/status  JSON (below)
+//   GET /metrics    Prometheus text format
+//   GET /healthz    "ok" while joined, 503 otherwise
+#include <string>
+
+#include "mnedc/admin/http_service.h"
+#include "mnedc/client/client.h"
+#include "mnedc/tun/packet_port.h"
+
+namespace mnedc::client {
+
+struct StatusSources {
+  const Client* client = nullptr;
+  const tun::PacketPort* tun = nullptr;  // May be null (no TUN, as in tests).
+};
+
+// {"device_id", "state" (joined|connecting|stopped), "address", "prefix_length",
+//  "mtu", "interface", "relay" (as configured), "relay_endpoint" (ip:port),
+//  "transport", "joined_since", "last_error", "counters": {...},
+//  "peers": [{"device_id", "address", "seen_from", "since"}]}
+std::string RenderStatusJson(const StatusSources& sources);
+std::string RenderClientMetrics(const StatusSources& sources);
+
+admin::HttpResponse HandleStatusRequest(const admin::HttpRequest& request,
+                                        const StatusSources& sources);
+
+}  // namespace mnedc::client
