@@ -24,7 +24,14 @@ class AdminTest : public ::testing::Test {
     net_.StartRelay(options);
     admin_ = std::make_unique<asio::ip::tcp::acceptor>(
         net_.io(), asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
-    asio::co_spawn(net_.io(), admin::ServeAdmin(*admin_, net_.relay()), asio::detached);
+    admin::AdminOptions admin_options;
+    admin_options.reload = [this](std::string* message) {
+      ++reloads_;
+      *message = "reloaded for the test";
+      return reload_ok_;
+    };
+    asio::co_spawn(net_.io(), admin::ServeAdmin(*admin_, net_.relay(), admin_options),
+                   asio::detached);
   }
   void TearDown() override { admin_->close(); }
 
@@ -40,6 +47,8 @@ class AdminTest : public ::testing::Test {
 
   LoopbackNet net_;
   std::unique_ptr<asio::ip::tcp::acceptor> admin_;
+  int reloads_ = 0;
+  bool reload_ok_ = true;
 };
 
 TEST_F(AdminTest, HealthzMetricsAndPeers) {
@@ -89,6 +98,69 @@ TEST_F(AdminTest, UnknownPathsAndMethodsAreAnswered) {
   const std::string head = Get("/healthz", "HEAD");
   EXPECT_EQ(head.rfind("HTTP/1.1 200", 0), 0u);
   EXPECT_EQ(head.find("ok\n"), std::string::npos);
+}
+
+TEST_F(AdminTest, KickAndReloadFromLoopback) {
+  Node& a = net_.AddClient("dev/a?x", [](client::ClientOptions& o) { o.credentials = "t"; });
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
+  EXPECT_EQ(Get("/v1/kick?device=dev%2Fa%3Fx").rfind("HTTP/1.1 405", 0), 0u);  // GET: no.
+  const std::string kicked = Get("/v1/kick?device=dev%2Fa%3Fx&reason=moving+house", "POST");
+  EXPECT_EQ(kicked.rfind("HTTP/1.1 200", 0), 0u) << kicked;
+  EXPECT_NE(kicked.find("kicked dev/a?x"), std::string::npos);
+  EXPECT_TRUE(net_.RunUntil([&] {
+    return a.client->last_error().find("KICKED: closed by the relay's operator: moving house") !=
+           std::string::npos;
+  })) << a.client->last_error();
+  EXPECT_EQ(Get("/v1/kick?device=nobody", "POST").rfind("HTTP/1.1 404", 0), 0u);
+  EXPECT_EQ(Get("/v1/kick", "POST").rfind("HTTP/1.1 400", 0), 0u);
+
+  const std::string reloaded = Get("/v1/reload", "POST");
+  EXPECT_EQ(reloaded.rfind("HTTP/1.1 200", 0), 0u) << reloaded;
+  EXPECT_NE(reloaded.find("reloaded for the test"), std::string::npos);
+  reload_ok_ = false;
+  EXPECT_EQ(Get("/v1/reload", "POST").rfind("HTTP/1.1 500", 0), 0u);
+  EXPECT_EQ(reloads_, 2);
+}
+
+TEST(AdminAuthorizationTest, ChangesFromElsewhereNeedTheAdminToken) {
+  boost::asio::io_context io;
+  relay::Relay relay(io.get_executor(), {});
+  admin::AdminOptions options;
+  int reloads = 0;
+  options.reload = [&](std::string* message) {
+    ++reloads;
+    *message = "ok";
+    return true;
+  };
+  admin::HttpRequest request;
+  request.method = "POST";
+  request.path = "/v1/reload";
+  request.from_local = false;
+  EXPECT_EQ(admin::HandleAdminRequest(request, relay, options).status, 403u);  // No admin token set.
+  options.admin_token = "admin-secret";
+  EXPECT_EQ(admin::HandleAdminRequest(request, relay, options).status, 403u);  // None presented.
+  request.authorization = "Bearer admin-secre";
+  EXPECT_EQ(admin::HandleAdminRequest(request, relay, options).status, 403u);
+  request.authorization = "Basic admin-secret";
+  EXPECT_EQ(admin::HandleAdminRequest(request, relay, options).status, 403u);
+  EXPECT_EQ(reloads, 0);
+  request.authorization = "Bearer admin-secret";
+  EXPECT_EQ(admin::HandleAdminRequest(request, relay, options).status, 200u);
+  EXPECT_EQ(reloads, 1);
+  // Reading stays open to whoever reaches the endpoint (keep it on loopback).
+  admin::HttpRequest read;
+  read.method = "GET";
+  read.path = "/healthz";
+  EXPECT_EQ(admin::HandleAdminRequest(read, relay, options).status, 200u);
+}
+
+TEST(HttpServiceTest, QueryDecoding) {
+  const auto query = admin::ParseQuery("device=a%2Fb&reason=disk+full&empty=&bad=%zz%4");
+  EXPECT_EQ(query.at("device"), "a/b");
+  EXPECT_EQ(query.at("reason"), "disk full");
+  EXPECT_EQ(query.at("empty"), "");
+  EXPECT_EQ(query.at("bad"), "%zz%4");
+  EXPECT_EQ(admin::JsonString("a\"b\\c\x01"), "\"a\\\"b\\\\c\\u0001\"");
 }
 
 TEST_F(AdminTest, GarbageRequestIsDroppedQuietly) {
