@@ -34,6 +34,7 @@ void JoinPolicy::SetSharedToken(std::string_view token) {
 
 void JoinPolicy::SetDeviceTokens(const std::unordered_map<std::string, std::string>& tokens) {
   device_tokens_.clear();
+  has_device_tokens_ = true;
   for (const auto& [id, token] : tokens) device_tokens_[id] = DigestToken(token);
 }
 

@@ -22,11 +22,12 @@ class JoinPolicy {
   JoinPolicy() = default;
 
   void SetSharedToken(std::string_view token);
-  // device ID -> token.
+  // device ID -> token. Even an empty list closes the relay to devices not
+  // listed (an empty tokens file admits nobody, not everybody).
   void SetDeviceTokens(const std::unordered_map<std::string, std::string>& tokens);
 
   // True when a join needs no credentials at all.
-  bool open() const { return !has_shared_ && device_tokens_.empty(); }
+  bool open() const { return !has_shared_ && !has_device_tokens_; }
   std::size_t device_count() const { return device_tokens_.size(); }
 
   // Empty when `device_id` presenting `credentials` (as a digest) may join;
@@ -36,6 +37,7 @@ class JoinPolicy {
 
  private:
   bool has_shared_ = false;
+  bool has_device_tokens_ = false;
   TokenDigest shared_{};
   std::unordered_map<std::string, TokenDigest> device_tokens_;
 };

@@ -36,6 +36,13 @@ TEST(JoinPolicyTest, DeviceTokensBindEachIdToItsOwnToken) {
             "device c is not in the relay's tokens file");
 }
 
+TEST(JoinPolicyTest, AnEmptyTokensFileAdmitsNobody) {
+  JoinPolicy policy;
+  policy.SetDeviceTokens({});
+  EXPECT_FALSE(policy.open());
+  EXPECT_EQ(policy.Check("a", DigestToken(""), false), "device a is not in the relay's tokens file");
+}
+
 TEST(JoinPolicyTest, SharedTokenCannotTakeAListedId) {
   JoinPolicy policy;
   policy.SetSharedToken("shared");

@@ -164,7 +164,7 @@ Relay::Relay(asio::any_io_executor executor, RelayOptions options)
       pool_(options.prefix),
       lease_save_timer_(executor_) {
   policy_.SetSharedToken(options_.join_token);
-  policy_.SetDeviceTokens(options_.device_tokens);
+  if (!options_.device_tokens.empty()) policy_.SetDeviceTokens(options_.device_tokens);
 }
 
 Relay::~Relay() = default;

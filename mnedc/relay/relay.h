@@ -76,7 +76,8 @@ struct RelayOptions {
   // server warns loudly).
   std::string join_token;
   // A token per device (device ID -> token): each device can be revoked alone,
-  // and a listed ID can only be joined with its own token. See JoinPolicy.
+  // and a listed ID can only be joined with its own token. See JoinPolicy;
+  // SetJoinPolicy() also expresses an empty list (nobody may join).
   std::unordered_map<std::string, std::string> device_tokens;
   // With mutual TLS: a device may join only under an ID its client
   // certificate names (subject CN or a DNS/URI/email SAN).
