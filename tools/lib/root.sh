@@ -11,6 +11,8 @@ mnedc_become_root() {
     exec sudo --preserve-env=http_proxy,https_proxy,no_proxy,HTTP_PROXY,HTTPS_PROXY,NO_PROXY,CI \
       "$script" "$@"
   fi
-  echo "$(basename "$0") needs root and sudo is not installed: run it as root, e.g. su -c '$script $*'" >&2
+  local command=$script
+  (($# > 0)) && command+=" $*"
+  echo "$(basename "$0") needs root and sudo is not installed: run it as root, e.g. su -c '$command'" >&2
   exit 1
 }
