@@ -185,6 +185,29 @@ TEST_F(RelayLoopbackTest, StuckReceiverDoesNotSlowOthers) {
   EXPECT_GT(net_.relay().counters().drop(DropReason::kQueueFull), 0u);
   EXPECT_GE(net_.relay().counters().stalled_receivers, 1u);
   EXPECT_EQ(net_.relay().member_count(), 4u);
+
+  // Every packet that reached the relay is either forwarded (taken by a
+  // receiver's writer) or dropped, never both: the stuck member's queue holds
+  // at most its 64 packets that are neither yet.
+  net_.RunFor(300ms);
+  const auto& counters = net_.relay().counters();
+  auto left = [](const client::ClientCounters& c) { return c.packets_sent - c.dropped_queue_full; };
+  const uint64_t reached_relay = left(a.client->counters()) + left(b.client->counters());
+  const uint64_t accounted = counters.packets_forwarded + counters.drop(DropReason::kQueueFull);
+  EXPECT_LE(accounted, reached_relay) << "forwarded " << counters.packets_forwarded
+                                      << " counts packets that were dropped";
+  EXPECT_GE(accounted + 64, reached_relay);
+  EXPECT_LT(counters.packets_forwarded, reached_relay / 2) << "the stuck member took almost nothing";
+}
+
+// A packet for a member whose session is closing is not an unknown destination.
+TEST_F(RelayLoopbackTest, PacketsForAClosingReceiverHaveTheirOwnDropReason) {
+  Node& a = net_.AddClient("a");
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
+  net_.relay().Shutdown();  // Every session is now closing, still a member until it ends.
+  net_.relay().SendFromLocal(MakeIpv4Packet(0x0a000001, a.address(), 100, 1));
+  EXPECT_EQ(net_.relay().counters().drop(DropReason::kReceiverClosing), 1u);
+  EXPECT_EQ(net_.relay().counters().drop(DropReason::kUnknownDestination), 0u);
 }
 
 // A receiver that reads slowly gets everything: the relay pauses the sender

@@ -49,6 +49,9 @@ std::string RenderMetrics(const relay::Relay& relay) {
          c.auth_failures);
   Metric(out, "mnedc_connections_refused_total", "counter",
          "Connections that failed the transport handshake.", c.connections_refused);
+  Metric(out, "mnedc_accept_errors_total", "counter",
+         "Failed accepts (EMFILE: out of file descriptors, ...); each is followed by a pause.",
+         c.accept_errors);
   Metric(out, "mnedc_superseded_total", "counter", "Sessions replaced by a newer one.",
          c.superseded);
   Metric(out, "mnedc_packets_forwarded_total", "counter", "Packets forwarded.", c.packets_forwarded);

@@ -1,5 +1,7 @@
 #include "mnedc/admin/http_service.h"
 
+#include "mnedc/transport/accept_loop.h"
+
 #include <glog/logging.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -55,7 +57,8 @@ std::string PercentDecode(std::string_view text) {
 }
 
 template <class Protocol>
-asio::awaitable<void> ServeConnection(typename Protocol::socket socket, const HttpHandler& handler) {
+asio::awaitable<void> ServeConnection(typename Protocol::socket socket,
+                                      std::shared_ptr<const HttpHandler> handler) {
   const bool from_local = IsLocal(socket);
   beast::basic_stream<Protocol> stream(std::move(socket));
   beast::flat_buffer buffer;
@@ -79,7 +82,7 @@ asio::awaitable<void> ServeConnection(typename Protocol::socket socket, const Ht
     parsed.from_local = from_local;
     const bool head = request.method() == http::verb::head;
     if (head) parsed.method = "GET";
-    const HttpResponse answer = handler(parsed);
+    const HttpResponse answer = (*handler)(parsed);
     http::response<http::string_body> response{static_cast<http::status>(answer.status),
                                                request.version()};
     response.set(http::field::server, "mnedc");
@@ -94,30 +97,26 @@ asio::awaitable<void> ServeConnection(typename Protocol::socket socket, const Ht
 }
 
 template <class Acceptor>
-asio::awaitable<void> AcceptLoop(Acceptor& acceptor, HttpHandler handler) {
+asio::awaitable<void> Accept(Acceptor& acceptor, HttpHandler serve) {
   using Protocol = typename Acceptor::protocol_type;
-  auto executor = co_await asio::this_coro::executor;
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kUse);
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) {
-      // EMFILE and friends: retrying at once would spin and flood the log.
-      LOG_EVERY_N(WARNING, 100) << "operations endpoint: accept failed: " << ec.message();
-      asio::steady_timer pause(executor, std::chrono::milliseconds(100));
-      co_await pause.async_wait(kUse);
-      continue;
-    }
-    asio::co_spawn(executor, ServeConnection<Protocol>(std::move(socket), handler), asio::detached);
-  }
+  // Shared with each connection: one may still be answering after the loop ended.
+  auto handler = std::make_shared<const HttpHandler>(std::move(serve));
+  auto serve_one = [handler](typename Protocol::socket socket) {
+    return ServeConnection<Protocol>(std::move(socket), handler);
+  };
+  // Named, not temporaries in the co_await: GCC 12 may destroy those twice.
+  transport::AcceptLoopOptions options;
+  options.what = "operations endpoint";
+  co_await transport::AcceptLoop(acceptor, std::move(serve_one), std::move(options));
 }
 }  // namespace
 
 asio::awaitable<void> ServeHttp(tcp::acceptor& acceptor, HttpHandler handler) {
-  return AcceptLoop(acceptor, std::move(handler));
+  return Accept(acceptor, std::move(handler));
 }
 
 asio::awaitable<void> ServeHttp(stream_protocol::acceptor& acceptor, HttpHandler handler) {
-  return AcceptLoop(acceptor, std::move(handler));
+  return Accept(acceptor, std::move(handler));
 }
 
 std::map<std::string, std::string> ParseQuery(std::string_view query) {

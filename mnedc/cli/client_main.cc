@@ -23,11 +23,12 @@
 #include "mnedc/admin/http_service.h"
 #include "mnedc/client/client.h"
 #include "mnedc/client/status.h"
+#include "mnedc/client/tun_bridge.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/transport/dial.h"
 #include "mnedc/transport/server_address.h"
 #include "mnedc/transport/tls_context.h"
-#include "mnedc/tun/tun_device.h"
+#include "mnedc/tun/lasting_tun.h"
 
 DEFINE_string(server, "",
               "Relay to join: HOST[:PORT] (native TCP) or tls://HOST[:PORT], port 3334 if omitted; "
@@ -199,23 +200,14 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   std::string error;
   // The TUN is created once and kept across reconnects, so sockets bound to
-  // the virtual address survive a relay restart.
-  auto tun = mnedc::tun::OpenTun(io.get_executor(), FLAGS_tun_name, &error);
+  // the virtual address survive a relay restart; if its interface is deleted
+  // under us, it is created again with the lease.
+  auto tun = mnedc::tun::OpenLastingTun(io.get_executor(), FLAGS_tun_name, &error);
   if (!tun) Fail(error);
 
   mnedc::client::Client client(io.get_executor(), options);
+  mnedc::client::TunBridge bridge(client, *tun);
   mnedc::cli::PeerHook hook(io.get_executor(), FLAGS_on_peer);
-  client.OnLease([&](const mnedc::client::LeaseInfo& lease) {
-    std::string configure_error;
-    if (!tun->Configure(lease.address, lease.prefix_length, lease.mtu, &configure_error)) {
-      LOG(ERROR) << configure_error << "; stopping";
-      client.Stop();
-      return;
-    }
-    LOG(INFO) << tun->name() << " is " << Ipv4ToString(lease.address) << "/" << lease.prefix_length
-              << " mtu " << lease.mtu << "; relay is " << Ipv4ToString(lease.relay_address);
-  });
-  client.OnPacket([&](std::span<const uint8_t> packet) { tun->Write(packet); });
   client.peers().Subscribe([&](mnedc::discovery::PeerEvent event, const mnedc::discovery::Peer& peer) {
     LOG(INFO) << "peer " << mnedc::discovery::PeerEventName(event) << ": " << peer.device_id << " "
               << Ipv4ToString(peer.address) << " (from " << peer.seen_from << ")";
@@ -246,11 +238,8 @@ int main(int argc, char** argv) {
     }
   }
 
-  asio::co_spawn(io,
-                 tun->ReadLoop([&](std::span<const uint8_t> packet) { client.SendPacket(packet); },
-                               {[&] { return client.HasRoom(); },
-                                [&] { return client.WaitForRoom(); }}),
-                 asio::detached);
+  asio::co_spawn(io, bridge.Run(), asio::detached);
+  asio::co_spawn(io, hook.Run(), asio::detached);
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     co_await client.Run();
     hook.Stop();
@@ -276,5 +265,9 @@ int main(int argc, char** argv) {
   LOG(INFO) << "stopped; sent " << counters.packets_sent << " packets, received "
             << counters.packets_received << ", dropped while disconnected "
             << counters.dropped_not_connected;
+  if (!bridge.failure().empty()) {
+    std::fprintf(stderr, "client: error: %s\n", bridge.failure().c_str());
+    return 1;
+  }
   return 0;
 }

@@ -172,12 +172,14 @@ void PrintStatus(const json::object& status) {
               static_cast<unsigned long long>(Number(c, "packets_from_relay")),
               Bytes(Number(c, "bytes_from_relay")).c_str(),
               static_cast<unsigned long long>(Number(c, "reconnects")));
-  std::printf("drops       not connected %llu, queue full %llu, TUN write %llu; TUN errors read %llu, write %llu\n",
+  std::printf("drops       not connected %llu, queue full %llu, TUN write %llu; TUN errors read %llu, "
+              "write %llu; TUN re-created %llu\n",
               static_cast<unsigned long long>(Number(c, "drops_not_connected")),
               static_cast<unsigned long long>(Number(c, "drops_queue_full")),
               static_cast<unsigned long long>(Number(c, "drops_tun_write")),
               static_cast<unsigned long long>(Number(c, "tun_read_errors")),
-              static_cast<unsigned long long>(Number(c, "tun_write_errors")));
+              static_cast<unsigned long long>(Number(c, "tun_write_errors")),
+              static_cast<unsigned long long>(Number(c, "tun_recreations")));
   const auto& peers = status.at("peers").as_array();
   std::printf("\n%zu peer%s\n", peers.size(), peers.size() == 1 ? "" : "s");
   if (peers.empty()) return;

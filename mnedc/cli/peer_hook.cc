@@ -4,7 +4,11 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cstring>
 #include <vector>
 
@@ -14,18 +18,29 @@ extern char** environ;
 
 namespace mnedc::cli {
 namespace {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxPending = 1024;  // Beyond this, the oldest events are dropped.
-}
+constexpr auto kPollInterval = std::chrono::milliseconds(20);
+// After SIGKILL a process ends at once, unless the kernel holds it (D state).
+constexpr auto kKillWait = std::chrono::seconds(5);
+}  // namespace
 
-PeerHook::PeerHook(boost::asio::any_io_executor executor, std::string command,
-                   std::chrono::seconds time_limit)
-    : command_(std::move(command)), time_limit_(time_limit), poll_timer_(executor) {}
+PeerHook::PeerHook(asio::any_io_executor executor, std::string command,
+                   Clock::duration time_limit, Clock::duration stop_grace)
+    : command_(std::move(command)),
+      time_limit_(time_limit),
+      stop_grace_(stop_grace),
+      wake_(executor, Clock::time_point::max()),
+      poll_timer_(executor) {}
 
 PeerHook::~PeerHook() {
-  if (running_ > 0) {
-    ::kill(running_, SIGTERM);
-    ::waitpid(running_, nullptr, 0);
-  }
+  if (running_ <= 0) return;
+  // Run() did not get to end it: no grace left, but never an unbounded wait
+  // on a hook that ignores SIGTERM.
+  SignalGroup(SIGKILL);
+  const auto deadline = Clock::now() + kKillWait;
+  while (!Reap() && Clock::now() < deadline) ::usleep(10000);
 }
 
 void PeerHook::OnEvent(discovery::PeerEvent event, const discovery::Peer& peer) {
@@ -36,13 +51,20 @@ void PeerHook::OnEvent(discovery::PeerEvent event, const discovery::Peer& peer) 
   }
   pending_.push_back(
       {discovery::PeerEventName(event), peer.device_id, protocol::Ipv4ToString(peer.address)});
-  if (running_ < 0) StartNext();
+  wake_.cancel();
 }
 
-void PeerHook::StartNext() {
-  if (pending_.empty()) return;
-  const Pending next = std::move(pending_.front());
-  pending_.pop_front();
+void PeerHook::Stop() {
+  stopped_ = true;
+  wake_.cancel();
+  poll_timer_.cancel();
+}
+
+void PeerHook::SignalGroup(int signal) {
+  if (running_ > 0) ::kill(-running_, signal);
+}
+
+void PeerHook::Start(const Pending& next) {
   std::vector<std::string> env_storage = {"MNEDC_EVENT=" + next.event,
                                           "MNEDC_PEER_ID=" + next.device_id,
                                           "MNEDC_PEER_ADDR=" + next.address};
@@ -56,35 +78,73 @@ void PeerHook::StartNext() {
   env.push_back(nullptr);
   std::string shell = "/bin/sh", dash_c = "-c", command = command_;
   char* argv[] = {shell.data(), dash_c.data(), command.data(), nullptr};
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);  // A group of its own, named by its pid.
   pid_t pid = -1;
-  const int error = ::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, env.data());
+  const int error = ::posix_spawn(&pid, "/bin/sh", nullptr, &attributes, argv, env.data());
+  posix_spawnattr_destroy(&attributes);
   if (error != 0) {
     LOG(ERROR) << "cannot run --on_peer hook: " << std::strerror(error);
-    return StartNext();
+    return;
   }
   running_ = pid;
-  started_ = std::chrono::steady_clock::now();
-  Poll();
+  started_ = Clock::now();
 }
 
-void PeerHook::Poll() {
+bool PeerHook::Reap() {
+  if (running_ <= 0) return true;
   int status = 0;
   const pid_t done = ::waitpid(running_, &status, WNOHANG);
-  if (done == running_ || done < 0) {
-    if (done == running_ && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-      LOG(WARNING) << "--on_peer hook failed (status " << status << ")";
+  if (done == 0) return false;
+  if (done == running_ && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+    if (WIFSIGNALED(status)) {
+      LOG(WARNING) << "--on_peer hook ended by signal " << WTERMSIG(status);
+    } else {
+      LOG(WARNING) << "--on_peer hook failed (exit status " << WEXITSTATUS(status) << ")";
     }
-    running_ = -1;
-    return StartNext();
   }
-  if (std::chrono::steady_clock::now() - started_ > time_limit_) {
-    LOG(WARNING) << "--on_peer hook ran over " << time_limit_.count() << "s; killing it";
-    ::kill(running_, SIGKILL);
+  running_ = -1;
+  return true;
+}
+
+asio::awaitable<bool> PeerHook::WaitForExit(Clock::time_point deadline, bool stop_ends_wait) {
+  for (;;) {
+    if (Reap()) co_return true;
+    const auto now = Clock::now();
+    if (now >= deadline || (stop_ends_wait && stopped_)) co_return false;
+    poll_timer_.expires_after(std::min<Clock::duration>(kPollInterval, deadline - now));
+    co_await poll_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
-  poll_timer_.expires_after(std::chrono::milliseconds(20));
-  poll_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) Poll();
-  });
+}
+
+asio::awaitable<void> PeerHook::Run() {
+  while (!stopped_) {
+    if (pending_.empty()) {
+      wake_.expires_at(Clock::time_point::max());
+      co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    const Pending next = std::move(pending_.front());
+    pending_.pop_front();
+    Start(next);
+    if (co_await WaitForExit(started_ + time_limit_, /*stop_ends_wait=*/true) || stopped_) continue;
+    LOG(WARNING) << "--on_peer hook ran over "
+                 << std::chrono::duration_cast<std::chrono::seconds>(time_limit_).count()
+                 << "s; killing it";
+    SignalGroup(SIGKILL);
+    co_await WaitForExit(Clock::now() + kKillWait, false);
+  }
+  if (running_ <= 0) co_return;
+  // Stopping with a hook still running: ask, then insist.
+  SignalGroup(SIGTERM);
+  if (co_await WaitForExit(Clock::now() + stop_grace_, false)) co_return;
+  LOG(WARNING) << "--on_peer hook did not end within "
+               << std::chrono::duration_cast<std::chrono::milliseconds>(stop_grace_).count()
+               << " ms of SIGTERM; killing it";
+  SignalGroup(SIGKILL);
+  co_await WaitForExit(Clock::now() + kKillWait, false);
 }
 
 }  // namespace mnedc::cli

@@ -20,7 +20,7 @@
 #include "mnedc/relay/relay.h"
 #include "mnedc/transport/endpoint.h"
 #include "mnedc/transport/tls_context.h"
-#include "mnedc/tun/tun_device.h"
+#include "mnedc/tun/lasting_tun.h"
 
 DEFINE_string(listen, "0.0.0.0:3334",
               "HOST:PORT to accept devices on, or several separated by commas (e.g. "
@@ -281,7 +281,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<TunLocalPort> local_port;
   if (FLAGS_tun) {
     std::string error;
-    tun = mnedc::tun::OpenTun(io.get_executor(), FLAGS_tun_name, &error);
+    // Created again with the relay's address if its interface is deleted.
+    tun = mnedc::tun::OpenLastingTun(io.get_executor(), FLAGS_tun_name, &error);
     if (tun && !tun->Configure(options.prefix.relay_address(), options.prefix.length, options.mtu,
                                &error)) {
       tun.reset();
@@ -292,7 +293,15 @@ int main(int argc, char** argv) {
       local_port = std::make_unique<TunLocalPort>(*tun);
       relay.SetLocalPort(local_port.get());
       asio::co_spawn(
-          io, tun->ReadLoop([&](std::span<const uint8_t> packet) { relay.SendFromLocal(packet); }),
+          io,
+          [&]() -> asio::awaitable<void> {
+            const auto failure = co_await tun->ReadLoop(
+                [&](std::span<const uint8_t> packet) { relay.SendFromLocal(packet); });
+            if (!failure) co_return;
+            LOG(ERROR) << "TUN " << tun->name() << " is gone (" << failure.message()
+                       << "): relaying on without an address of its own";
+            relay.SetLocalPort(nullptr);
+          },
           asio::detached);
       LOG(INFO) << "relay host is " << mnedc::protocol::Ipv4ToString(options.prefix.relay_address())
                 << " on " << tun->name();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "mnedc/protocol/control_codec.h"
@@ -22,6 +23,7 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
       dialer_(std::move(dialer)),
       backoff_timer_(executor),
       room_timer_(executor),
+      stop_timer_(executor, std::chrono::steady_clock::time_point::max()),
       random_(std::random_device{}()) {
   if (!dialer_) {
     dialer_ = [this]() { return transport::Dial(options_.server, options_.dial); };
@@ -60,6 +62,7 @@ asio::awaitable<void> Client::WaitForRoom() {
 
 void Client::Stop() {
   stopped_ = true;
+  stop_timer_.cancel();  // Ends a dial in flight.
   backoff_timer_.cancel();
   room_timer_.cancel();
   if (link_) {
@@ -78,10 +81,21 @@ std::chrono::steady_clock::duration Client::NextBackoff() {
   return ceiling / 2 + std::chrono::steady_clock::duration(spread(random_));
 }
 
+asio::awaitable<transport::DialOutcome> Client::DialUnlessStopped() {
+  using namespace asio::experimental::awaitable_operators;
+  auto wait_for_stop = [](asio::steady_timer& timer) -> asio::awaitable<void> {
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  };
+  // Stop() cancels stop_timer_, which cancels the dial (the `||` waits for it).
+  auto outcome = co_await (dialer_() || wait_for_stop(stop_timer_));
+  if (outcome.index() == 0) co_return std::get<0>(std::move(outcome));
+  co_return transport::DialOutcome{asio::error::operation_aborted, "stopped while connecting", nullptr};
+}
+
 asio::awaitable<void> Client::Run() {
   while (!stopped_) {
     ++counters_.connect_attempts;
-    auto [error, detail, stream] = co_await dialer_();
+    auto [error, detail, stream] = co_await DialUnlessStopped();
     if (error || !stream) {
       ++counters_.connect_failures;
       last_error_ = detail.empty() ? "cannot reach relay " + options_.server.ToString() + ": " +
@@ -92,7 +106,7 @@ asio::awaitable<void> Client::Run() {
       relay_peer_ = relay;
       transport_ = std::string(stream->kind());
       link_ = std::make_unique<transport::FramedLink>(executor_, std::move(stream), options_.link);
-      link_->OnDataDrained([this] { room_timer_.cancel(); });
+      link_->OnDataTaken([this](std::size_t, std::size_t) { room_timer_.cancel(); });
       ControlMessage hello;
       hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
       hello.mutable_hello()->set_device_id(options_.device_id);

@@ -100,6 +100,7 @@ class Client final : private transport::FrameSink {
   transport::DataVerdict OnData(std::span<const uint8_t> packet) override;
   bool OnControl(const protocol::ControlMessage& message) override;
   std::chrono::steady_clock::duration NextBackoff();
+  boost::asio::awaitable<transport::DialOutcome> DialUnlessStopped();
 
   boost::asio::any_io_executor executor_;
   ClientOptions options_;
@@ -107,6 +108,7 @@ class Client final : private transport::FrameSink {
   std::unique_ptr<transport::FramedLink> link_;
   boost::asio::steady_timer backoff_timer_;
   boost::asio::steady_timer room_timer_;
+  boost::asio::steady_timer stop_timer_;  // Never expires; Stop() cancels it.
   std::minstd_rand random_;
   discovery::PeerTable peers_;
   std::function<void(std::span<const uint8_t>)> packet_handler_;

@@ -48,6 +48,8 @@ std::vector<Counter> Counters(const StatusSources& sources) {
        t.read_errors},
       {"tun_write_errors", "mnedc_client_tun_write_errors_total", "", "Failed writes to the TUN interface.",
        t.write_errors},
+      {"tun_recreations", "mnedc_client_tun_recreations_total", "",
+       "Times the TUN interface was deleted under the client and created again.", t.recreations},
   };
 }
 }  // namespace

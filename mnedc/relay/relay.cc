@@ -16,6 +16,8 @@
 #include "mnedc/protocol/frame.h"
 #include "mnedc/relay/ip_packet.h"
 #include "mnedc/relay/lease_file.h"
+#include "mnedc/transport/accept_loop.h"
+#include "mnedc/transport/endpoint.h"
 #include "mnedc/transport/tcp_stream.h"
 
 namespace mnedc::relay {
@@ -42,6 +44,8 @@ std::string_view DropReasonName(DropReason reason) {
       return "not_joined";
     case DropReason::kNoLocalTun:
       return "no_local_tun";
+    case DropReason::kReceiverClosing:
+      return "receiver_closing";
     case DropReason::kCount:
       break;
   }
@@ -57,7 +61,9 @@ class Session final : public transport::FrameSink {
         link_(relay.executor_, std::move(stream), relay.options_.link),
         resume_(relay.executor_),
         connected_since_(std::chrono::system_clock::now()) {
-    link_.OnDataDrained([this] {
+    link_.OnDataTaken([this](std::size_t packets, std::size_t bytes) {
+      relay_.counters_.packets_forwarded += packets;
+      relay_.counters_.bytes_forwarded += bytes;
       stalled_ = false;
       WakeWaiters();
     });
@@ -206,19 +212,23 @@ void Relay::SaveLeases() {
   saved_lease_generation_ = pool_.generation();
 }
 
+namespace {
+std::string LocalEndpointText(const asio::ip::tcp::acceptor& acceptor) {
+  boost::system::error_code ec;
+  const auto endpoint = acceptor.local_endpoint(ec);
+  if (ec) return "?";
+  return transport::HostPort{endpoint.address().to_string(), endpoint.port()}.ToString();
+}
+}  // namespace
+
 asio::awaitable<void> Relay::AcceptLoop(asio::ip::tcp::acceptor& acceptor) {
-  for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
-    if (ec) {
-      // EMFILE and friends: log, breathe, keep serving the members we have.
-      LOG(WARNING) << "accept failed: " << ec.message();
-      asio::steady_timer pause(executor_, std::chrono::milliseconds(100));
-      co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
-      continue;
-    }
-    asio::co_spawn(executor_, ServeSocket(std::move(socket)), asio::detached);
-  }
+  // On EMFILE and friends it pauses and keeps serving the members we have.
+  transport::AcceptLoopOptions options;
+  options.what = "relay port " + LocalEndpointText(acceptor);
+  options.errors = &counters_.accept_errors;
+  auto serve = [this](asio::ip::tcp::socket socket) { return ServeSocket(std::move(socket)); };
+  // Named, not temporaries in the co_await: GCC 12 may destroy those twice.
+  co_await transport::AcceptLoop(acceptor, std::move(serve), std::move(options));
 }
 
 asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
@@ -301,6 +311,9 @@ asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream) {
   VLOG(1) << session.seen_from() << ": connected over " << session.link_stream_kind();
   co_await session.link_.Run(session);
   all_sessions_.erase(&session);
+  // Packets still queued to it when it closed were never delivered.
+  counters_.drops[static_cast<std::size_t>(DropReason::kReceiverClosing)] +=
+      session.link_.counters().data_dropped_on_close;
   Leave(session);
   if (!session.device_id_.empty()) {
     LOG(INFO) << "device " << session.device_id_ << " (" << Ipv4ToString(session.address_)
@@ -417,16 +430,15 @@ void Relay::Broadcast(const ControlMessage& message, const Session* except) {
 
 bool Relay::Forward(Session& to, std::span<const uint8_t> packet, bool may_wait) {
   if (may_wait && to.link_.data_queue_full() && !to.stalled() && !to.link_.closing()) return false;
+  // Counted as forwarded when the receiver's writer takes it (OnDataTaken).
   switch (to.link_.SendData(packet)) {
     case transport::FramedLink::Push::kQueuedDroppedOldest:
       Drop(DropReason::kQueueFull);
-      [[fallthrough]];
+      break;
     case transport::FramedLink::Push::kQueued:
-      ++counters_.packets_forwarded;
-      counters_.bytes_forwarded += packet.size();
       break;
     case transport::FramedLink::Push::kClosed:
-      Drop(DropReason::kUnknownDestination);
+      Drop(DropReason::kReceiverClosing);
       break;
   }
   return true;

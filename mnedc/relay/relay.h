@@ -34,6 +34,7 @@ enum class DropReason {
   kIpv6,                // IPv6 has no leases on the virtual network yet.
   kNotJoined,           // DATA before the join completed.
   kNoLocalTun,          // Addressed to the relay, which runs without a TUN.
+  kReceiverClosing,     // The receiver's session was closing: queued too late, or left queued.
   kCount,
 };
 std::string_view DropReasonName(DropReason reason);
@@ -46,7 +47,11 @@ struct RelayCounters {
   uint64_t revoked = 0;         // Members disconnected because their token was revoked.
   uint64_t kicked = 0;          // Members disconnected by an operator.
   uint64_t connections_refused = 0;  // Failed the transport handshake (TLS, HTTP, ...).
+  uint64_t accept_errors = 0;   // accept() failed (EMFILE: out of file descriptors, ...).
   uint64_t superseded = 0;      // Sessions replaced by a newer one of the same device.
+  // Packets a receiver's writer took from its queue (or the relay's TUN got):
+  // delivered, not merely queued. Packets queued and then dropped are counted
+  // only under their drop reason.
   uint64_t packets_forwarded = 0;
   uint64_t bytes_forwarded = 0;
   uint64_t broadcast_packets = 0;

@@ -29,13 +29,13 @@ AcceptOutcome Refuse(std::string why) { return {nullptr, std::move(why)}; }
 // upgrades it to a WebSocket. Anything but an upgrade gets a plain answer.
 template <class Socket>
 asio::awaitable<AcceptOutcome> UpgradeToWebSocket(Socket socket, boost::beast::flat_buffer buffer,
-                                                  const HandshakeDeadline& deadline) {
+                                                  const bool& expired) {
   http::request_parser<http::empty_body> parser;
   parser.header_limit(kMaxRequestHead);
   parser.body_limit(0);
   auto [read_error, n] = co_await http::async_read(socket, buffer, parser, kUse);
   if (read_error) {
-    co_return Refuse(deadline.expired() ? "HTTP request timed out"
+    co_return Refuse(expired ? "HTTP request timed out"
                                         : "bad HTTP request: " + read_error.message());
   }
   auto request = parser.release();
@@ -56,41 +56,39 @@ asio::awaitable<AcceptOutcome> UpgradeToWebSocket(Socket socket, boost::beast::f
   }));
   auto [accept_error] = co_await ws.async_accept(request, kUse);
   if (accept_error) {
-    co_return Refuse(deadline.expired() ? "WebSocket handshake timed out"
+    co_return Refuse(expired ? "WebSocket handshake timed out"
                                         : "WebSocket handshake failed: " + accept_error.message());
   }
   co_return AcceptOutcome{MakeWebSocketStream(std::move(ws)), ""};
 }
-}  // namespace
 
-asio::awaitable<AcceptOutcome> AcceptStream(tcp::socket socket, AcceptOptions options) {
-  auto executor = co_await asio::this_coro::executor;
-  TuneTcpSocket(socket);
-  HandshakeDeadline deadline(executor, socket.native_handle(), options.timeout);
+// Tells the transport by the first bytes and completes its handshake.
+asio::awaitable<AcceptOutcome> Handshake(tcp::socket socket, AcceptOptions options,
+                                         const bool& expired) {
   uint8_t first = 0;
   auto [peek_error, peeked] =
       co_await socket.async_receive(asio::buffer(&first, 1), tcp::socket::message_peek, kUse);
   if (peek_error || peeked == 0) {
-    co_return Refuse(deadline.expired() ? "sent nothing before the deadline"
+    co_return Refuse(expired ? "sent nothing before the deadline"
                                         : "closed before sending anything");
   }
   if (first != kTlsHandshakeRecord) {
     if (!options.allow_plaintext) co_return Refuse("plaintext connection, but this relay requires TLS");
-    if (first == 'G') co_return co_await UpgradeToWebSocket(std::move(socket), {}, deadline);
+    if (first == 'G') co_return co_await UpgradeToWebSocket(std::move(socket), {}, expired);
     co_return AcceptOutcome{MakeTcpStream(std::move(socket)), ""};
   }
   if (!options.tls) co_return Refuse("TLS connection, but this relay has no --tls_cert");
   TlsSocket tls(std::move(socket), *options.tls);
   auto [handshake_error] = co_await tls.async_handshake(asio::ssl::stream_base::server, kUse);
   if (handshake_error) {
-    co_return Refuse(deadline.expired() ? "TLS handshake timed out"
+    co_return Refuse(expired ? "TLS handshake timed out"
                                         : "TLS handshake failed: " + handshake_error.message());
   }
   // The first plaintext bytes decide between wss and native frames over TLS.
   std::vector<uint8_t> first_bytes(4096);
   auto [read_error, n] = co_await tls.async_read_some(asio::buffer(first_bytes), kUse);
   if (read_error) {
-    co_return Refuse(deadline.expired() ? "sent nothing over TLS before the deadline"
+    co_return Refuse(expired ? "sent nothing over TLS before the deadline"
                                         : "TLS closed before anything was sent");
   }
   first_bytes.resize(n);
@@ -99,9 +97,20 @@ asio::awaitable<AcceptOutcome> AcceptStream(tcp::socket socket, AcceptOptions op
     auto space = buffer.prepare(n);
     asio::buffer_copy(space, asio::buffer(first_bytes));
     buffer.commit(n);
-    co_return co_await UpgradeToWebSocket(std::move(tls), std::move(buffer), deadline);
+    co_return co_await UpgradeToWebSocket(std::move(tls), std::move(buffer), expired);
   }
   co_return AcceptOutcome{MakeTlsStream(std::move(tls), std::move(first_bytes)), ""};
+}
+}  // namespace
+
+asio::awaitable<AcceptOutcome> AcceptStream(tcp::socket socket, AcceptOptions options) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  TuneTcpSocket(socket);
+  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  const int fd = socket.native_handle();
+  bool expired = false;
+  co_return co_await WithDeadline(Handshake(std::move(socket), std::move(options), expired),
+                                  deadline, fd, expired);
 }
 
 }  // namespace mnedc::transport

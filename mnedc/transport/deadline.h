@@ -1,37 +1,66 @@
 #pragma once
-// Bounds a multi-step handshake (TCP, proxy, TLS, WebSocket) with one deadline:
-// when it passes, the socket is shut down, so whatever step is pending fails.
-// Works on the file descriptor, which stays the same as the socket object is
-// moved from layer to layer.
+// Bounds a multi-step handshake (TCP connect, proxy, TLS, WebSocket) by one
+// deadline, inside the caller's coroutine tree: the handshake and a timer run
+// as the two halves of one `||`. When the deadline passes first, the socket
+// is shut down, so whatever layer's operation is pending fails at once
+// (whether or not it supports cancellation), and the handshake's own result
+// (an error, worded with `expired` set) is returned. When the handshake
+// finishes first, the timer is cancelled and waited for: nothing outlives
+// the call, so no expiry can touch a socket that finished its handshake.
 #include <sys/socket.h>
 
-#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
-#include <memory>
+#include <optional>
 
 namespace mnedc::transport {
+namespace deadline_detail {
 
-class HandshakeDeadline {
- public:
-  HandshakeDeadline(boost::asio::any_io_executor executor, int fd,
-                    std::chrono::steady_clock::duration timeout)
-      : timer_(executor, timeout), expired_(std::make_shared<bool>(false)) {
-    timer_.async_wait([fd, expired = expired_](const boost::system::error_code& ec) {
-      if (ec) return;  // Cancelled: the handshake finished (the fd may be gone).
-      *expired = true;
-      ::shutdown(fd, SHUT_RDWR);
-    });
-  }
-  ~HandshakeDeadline() { timer_.cancel(); }
-  HandshakeDeadline(const HandshakeDeadline&) = delete;
-  HandshakeDeadline& operator=(const HandshakeDeadline&) = delete;
+template <typename T>
+boost::asio::awaitable<void> Finish(boost::asio::awaitable<T> operation, std::optional<T>& result) {
+  // Cancellation (the caller stopping) arrives as error codes, not exceptions.
+  co_await boost::asio::this_coro::throw_if_cancelled(false);
+  result.emplace(co_await std::move(operation));
+}
 
-  bool expired() const { return *expired_; }
+inline boost::asio::awaitable<void> ShutDownAt(std::chrono::steady_clock::time_point deadline,
+                                               int fd, const bool& finished, bool& expired) {
+  co_await boost::asio::this_coro::throw_if_cancelled(false);
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, deadline);
+  auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  if (ec || finished) co_return;
+  expired = true;
+  ::shutdown(fd, SHUT_RDWR);
+  // Wait for the failing handshake to end the `||` (which cancels this wait).
+  timer.expires_at(std::chrono::steady_clock::time_point::max());
+  co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+}
 
- private:
-  boost::asio::steady_timer timer_;
-  std::shared_ptr<bool> expired_;
-};
+}  // namespace deadline_detail
+
+// Runs `operation` (which works on socket `fd`) until `deadline`. `expired`
+// is set before the shutdown, so the operation can say "timed out".
+template <typename T>
+boost::asio::awaitable<T> WithDeadline(boost::asio::awaitable<T> operation,
+                                       std::chrono::steady_clock::time_point deadline, int fd,
+                                       bool& expired) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  std::optional<T> result;
+  bool finished = false;
+  auto finish = [](boost::asio::awaitable<T> operation, std::optional<T>& result,
+                   bool& finished) -> boost::asio::awaitable<void> {
+    co_await deadline_detail::Finish(std::move(operation), result);
+    finished = true;
+  };
+  // A `||` waits for both halves: when it returns, `result` is set.
+  co_await (finish(std::move(operation), result, finished) ||
+            deadline_detail::ShutDownAt(deadline, fd, finished, expired));
+  co_return std::move(*result);
+}
 
 }  // namespace mnedc::transport

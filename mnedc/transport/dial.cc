@@ -102,24 +102,19 @@ std::optional<HostPort> ProxyFromEnvironment(const std::string& host, std::strin
   return ParseProxy(proxy, error);
 }
 
-asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options) {
-  auto executor = co_await asio::this_coro::executor;
-  const HostPort first_hop = options.proxy ? *options.proxy : address.endpoint;
-  const std::string hop_name = options.proxy ? "proxy " + first_hop.ToString()
-                                             : "relay " + first_hop.ToString();
-  auto [connect_error, socket] = co_await DialTcpSocket(first_hop, options.timeout);
-  if (connect_error) {
-    co_return Failed(connect_error, "cannot connect to " + hop_name + ": " + connect_error.message());
-  }
-  HandshakeDeadline deadline(executor, socket.native_handle(), options.timeout);
-  auto timed_out = [&](error_code ec, const std::string& step) {
-    if (deadline.expired()) return Failed(asio::error::timed_out, step + ": timed out");
+namespace {
+// Everything after the TCP connect: proxy CONNECT, TLS, WebSocket. `expired`
+// says whether a failure came from the dial's deadline.
+asio::awaitable<DialOutcome> Handshake(tcp::socket socket, ServerAddress address,
+                                       DialOptions options, const bool& expired) {
+  auto failed = [&](error_code ec, const std::string& step) {
+    if (expired) return Failed(asio::error::timed_out, step + ": timed out");
     return Failed(ec, step + ": " + ec.message());
   };
 
   if (options.proxy) {
     const std::string problem = co_await ProxyConnect(socket, address.endpoint);
-    if (deadline.expired()) co_return Failed(asio::error::timed_out, "proxy CONNECT timed out");
+    if (expired) co_return Failed(asio::error::timed_out, "proxy CONNECT timed out");
     if (!problem.empty()) co_return Failed(asio::error::connection_refused, problem);
   }
   const std::string host_header = address.endpoint.ToString();
@@ -128,7 +123,7 @@ asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options) {
     if (!address.uses_websocket()) co_return DialOutcome{{}, "", MakeTcpStream(std::move(socket))};
     websocket::stream<tcp::socket> ws(std::move(socket));
     auto [ec] = co_await ws.async_handshake(host_header, address.path, kUse);
-    if (ec) co_return timed_out(ec, "WebSocket handshake with " + address.ToString());
+    if (ec) co_return failed(ec, "WebSocket handshake with " + address.ToString());
     co_return DialOutcome{{}, "", MakeWebSocketStream(std::move(ws))};
   }
 
@@ -139,23 +134,44 @@ asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options) {
   if (options.verify_host_name) tls.set_verify_callback(ssl::host_name_verification(host));
   auto [handshake_error] = co_await tls.async_handshake(ssl::stream_base::client, kUse);
   if (handshake_error) {
-    DialOutcome failed = timed_out(handshake_error, "TLS handshake with " + address.ToString());
+    DialOutcome outcome = failed(handshake_error, "TLS handshake with " + address.ToString());
     const long verdict = SSL_get_verify_result(tls.native_handle());
-    if (!options.verify_host_name) {
-      failed.detail += " (the relay's certificate does not match --pin_sha256)";
+    if (expired) {
+    } else if (!options.verify_host_name) {
+      outcome.detail += " (the relay's certificate does not match --pin_sha256)";
     } else if (verdict == X509_V_ERR_UNSPECIFIED) {
       // What OpenSSL records when asio's host name check says no.
-      failed.detail += " (the relay's certificate does not name " + host + ")";
+      outcome.detail += " (the relay's certificate does not name " + host + ")";
     } else if (verdict != X509_V_OK) {
-      failed.detail += std::string(" (") + X509_verify_cert_error_string(verdict) + ")";
+      outcome.detail += std::string(" (") + X509_verify_cert_error_string(verdict) + ")";
     }
-    co_return failed;
+    co_return outcome;
   }
   if (!address.uses_websocket()) co_return DialOutcome{{}, "", MakeTlsStream(std::move(tls))};
   websocket::stream<TlsSocket> ws(std::move(tls));
   auto [ec] = co_await ws.async_handshake(host_header, address.path, kUse);
-  if (ec) co_return timed_out(ec, "WebSocket handshake with " + address.ToString());
+  if (ec) co_return failed(ec, "WebSocket handshake with " + address.ToString());
   co_return DialOutcome{{}, "", MakeWebSocketStream(std::move(ws))};
+}
+}  // namespace
+
+asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options) {
+  // Cancelled (the client stopping): error codes, not exceptions.
+  co_await asio::this_coro::throw_if_cancelled(false);
+  // One deadline for the whole dial: what the connect used is not given again
+  // to the handshakes.
+  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  const HostPort first_hop = options.proxy ? *options.proxy : address.endpoint;
+  const std::string hop_name = options.proxy ? "proxy " + first_hop.ToString()
+                                             : "relay " + first_hop.ToString();
+  auto [connect_error, socket] = co_await DialTcpSocket(first_hop, options.timeout);
+  if (connect_error) {
+    co_return Failed(connect_error, "cannot connect to " + hop_name + ": " + connect_error.message());
+  }
+  bool expired = false;
+  const int fd = socket.native_handle();
+  co_return co_await WithDeadline(Handshake(std::move(socket), std::move(address), std::move(options), expired),
+                                  deadline, fd, expired);
 }
 
 }  // namespace mnedc::transport

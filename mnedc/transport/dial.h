@@ -20,6 +20,7 @@ struct DialOptions {
   // relay pinned by fingerprint is trusted for its key alone.
   bool verify_host_name = true;
   std::optional<HostPort> proxy;                   // HTTP proxy to CONNECT through.
+  // For the whole dial: resolve, connect, proxy, TLS and WebSocket together.
   std::chrono::steady_clock::duration timeout = std::chrono::seconds(10);
 };
 
@@ -29,6 +30,8 @@ struct DialOutcome {
   std::unique_ptr<Stream> stream;
 };
 
+// Connects within options.timeout. Cancelling the awaiting coroutine (e.g.
+// through an `||`) ends a dial in flight at once.
 boost::asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options);
 
 // "http://host:port" (or "host:port") as in --proxy and https_proxy.

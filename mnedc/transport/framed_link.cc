@@ -44,7 +44,7 @@ FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> s
       wake_writer_(executor, Clock::time_point::max()),
       linger_(executor),
       timers_(executor),
-      flush_deadline_(executor),
+      watchdog_(executor),
       last_receive_(Clock::now()),
       jitter_(static_cast<unsigned>(reinterpret_cast<uintptr_t>(this) ^
                                     Clock::now().time_since_epoch().count())) {
@@ -101,13 +101,10 @@ void FramedLink::MarkEstablished() {
 
 void FramedLink::CloseAfterFlush() {
   if (!closing_ && !closed_) {
-    // A peer that stopped reading would keep the writer blocked forever.
-    flush_deadline_.expires_after(options_.flush_timeout);
-    flush_deadline_.async_wait([this](const error_code& ec) {
-      if (ec) return;  // Flushed in time (or the link is gone): nothing to do.
-      set_end_reason("peer did not read the last frames within " + Seconds(options_.flush_timeout));
-      Close();
-    });
+    // A peer that stopped reading would keep the writer blocked forever: the
+    // watchdog closes the link if the flush is not done by then.
+    closing_at_ = Clock::now();
+    watchdog_.cancel();
   }
   closing_ = true;
   wake_writer_.cancel();
@@ -117,19 +114,50 @@ void FramedLink::Close() {
   closing_ = true;
   if (closed_) return;
   closed_ = true;
+  counters_.data_dropped_on_close += data_queue_.size();
   control_queue_.Clear();
   data_queue_.Clear();
   stream_->Close();
   wake_writer_.cancel();
   linger_.cancel();
   timers_.cancel();
-  flush_deadline_.cancel();
+  watchdog_.cancel();
 }
 
 asio::awaitable<void> FramedLink::Run(FrameSink& sink) {
   using namespace asio::experimental::awaitable_operators;
-  co_await (RunWriter() && RunReceiveSide(sink));
+  // Every timer of the link lives in this tree: when Run returns, nothing the
+  // link started is still pending, and the owner may destroy it at once.
+  co_await (RunWriter() && RunReceiveSide(sink) && RunWatchdog());
   Close();
+}
+
+asio::awaitable<void> FramedLink::RunWatchdog() {
+  co_await NoThrowOnCancel();
+  while (!closed_) {
+    // Re-planned when a write starts while idle (RunWriter) or on
+    // CloseAfterFlush; otherwise it wakes at most once per write_timeout.
+    Clock::time_point next = Clock::time_point::max();
+    if (writing_) next = write_started_at_ + options_.write_timeout;
+    if (closing_ && !flushed_) next = std::min(next, closing_at_ + options_.flush_timeout);
+    watchdog_idle_ = next == Clock::time_point::max();
+    watchdog_.expires_at(next);
+    co_await watchdog_.async_wait(kUse);
+    watchdog_idle_ = false;
+    if (closed_) break;
+    const Clock::time_point now = Clock::now();
+    if (closing_ && !flushed_ && now >= closing_at_ + options_.flush_timeout) {
+      set_end_reason("peer did not read the last frames within " + Seconds(options_.flush_timeout));
+      Close();
+      break;
+    }
+    if (writing_ && now >= write_started_at_ + options_.write_timeout) {
+      set_end_reason("peer took nothing for " + Seconds(now - write_started_at_) +
+                     " (write stalled)");
+      Close();
+      break;
+    }
+  }
 }
 
 asio::awaitable<void> FramedLink::RunReceiveSide(FrameSink& sink) {
@@ -160,14 +188,24 @@ asio::awaitable<void> FramedLink::RunWriter() {
     }
     const std::size_t control_count = control_queue_.TakeAll(inflight_, 0);
     const std::size_t data_count = data_queue_.TakeAll(inflight_, control_count);
-    if (data_count > 0 && on_data_drained_) on_data_drained_();
     gather_.clear();
     std::size_t bytes = 0;
     for (std::size_t i = 0; i < control_count + data_count; ++i) {
       gather_.emplace_back(inflight_[i].data(), inflight_[i].size());
       bytes += inflight_[i].size();
     }
+    if (data_count > 0 && on_data_taken_) {
+      std::size_t data_bytes = 0;
+      for (std::size_t i = control_count; i < control_count + data_count; ++i) {
+        data_bytes += inflight_[i].size() - protocol::kFrameHeaderSize;
+      }
+      on_data_taken_(data_count, data_bytes);
+    }
+    writing_ = true;
+    write_started_at_ = Clock::now();
+    if (watchdog_idle_) watchdog_.cancel();  // Arm the write deadline.
     const error_code ec = co_await stream_->WriteAll(gather_);
+    writing_ = false;
     if (ec) {
       set_end_reason("write failed: " + ec.message());
       Close();
@@ -178,6 +216,7 @@ asio::awaitable<void> FramedLink::RunWriter() {
   }
   // Closing with everything flushed: FIN, give the peer a moment to read it and
   // close its side (our reader then sees EOF), then close regardless.
+  flushed_ = true;
   stream_->ShutdownSend();
   if (!reading_done_ && !closed_) {
     linger_.expires_after(options_.flush_timeout);

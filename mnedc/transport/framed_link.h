@@ -1,10 +1,11 @@
 #pragma once
 // FramedLink runs one connection: a reader that parses frames and hands them to a
 // FrameSink, a writer that drains two bounded queues (control first, then data) in
-// one gather write, and timers for the handshake deadline and keepalive. The relay
+// one gather write, timers for the handshake deadline and keepalive, and a
+// watchdog for the write and flush deadlines, all inside Run's coroutine tree. The relay
 // session and the client both use it, so both ends behave the same.
 //
-// Run() = writer && (reader || timers). When reading ends (EOF, bad input, dead
+// Run() = writer && (reader || timers) && watchdog. When reading ends (EOF, bad input, dead
 // peer, the sink said stop) the writer flushes what is queued - typically an Error
 // explaining why - and then the stream is closed. Nothing here throws on the data
 // path; every end has a reason, readable through end_reason().
@@ -56,6 +57,9 @@ struct LinkOptions {
   std::chrono::steady_clock::duration keepalive_interval = std::chrono::seconds(15);
   std::chrono::steady_clock::duration dead_after = std::chrono::seconds(45);
   std::chrono::steady_clock::duration flush_timeout = std::chrono::seconds(2);
+  // A peer that takes none of a write for this long is cut off (as DERP's
+  // write deadline): it holds a queue and a writer and receives nothing.
+  std::chrono::steady_clock::duration write_timeout = std::chrono::seconds(15);
 };
 
 struct LinkCounters {
@@ -64,6 +68,7 @@ struct LinkCounters {
   uint64_t frames_out = 0;
   uint64_t bytes_out = 0;
   uint64_t data_dropped_queue_full = 0;
+  uint64_t data_dropped_on_close = 0;  // Still queued when the link closed.
   uint64_t unknown_frames_skipped = 0;
 };
 
@@ -91,8 +96,11 @@ class FramedLink {
   void SendErrorAndClose(int code, const std::string& text);
 
   bool data_queue_full() const { return data_queue_.full(); }
-  // Called each time the writer has taken the queued data (room again).
-  void OnDataDrained(std::function<void()> callback) { on_data_drained_ = std::move(callback); }
+  // Called each time the writer takes the queued packets into a write (so
+  // there is room again), with how many and their IP bytes: what is counted
+  // as delivered, where packets dropped from the queue are not.
+  using DataTaken = std::function<void(std::size_t packets, std::size_t bytes)>;
+  void OnDataTaken(DataTaken callback) { on_data_taken_ = std::move(callback); }
 
   // Sends what is queued, then closes; closes anyway if the peer has not taken
   // it within flush_timeout.
@@ -115,6 +123,7 @@ class FramedLink {
   boost::asio::awaitable<void> RunReceiveSide(FrameSink& sink);
   boost::asio::awaitable<void> RunReader(FrameSink& sink);
   boost::asio::awaitable<void> RunTimers();
+  boost::asio::awaitable<void> RunWatchdog();
   bool HandleControl(std::span<const uint8_t> payload, FrameSink& sink);
   std::chrono::steady_clock::duration Jittered(std::chrono::steady_clock::duration d);
 
@@ -131,17 +140,22 @@ class FramedLink {
   boost::asio::steady_timer wake_writer_;
   boost::asio::steady_timer linger_;
   boost::asio::steady_timer timers_;
-  boost::asio::steady_timer flush_deadline_;
+  boost::asio::steady_timer watchdog_;  // Write and flush deadlines.
+  std::chrono::steady_clock::time_point write_started_at_;
+  std::chrono::steady_clock::time_point closing_at_;
   std::chrono::steady_clock::time_point last_receive_;
   std::minstd_rand jitter_;
   LinkCounters counters_;
   std::string end_reason_;
-  std::function<void()> on_data_drained_;
+  DataTaken on_data_taken_;
   uint64_t next_ping_nonce_ = 1;
   bool established_ = false;
   bool closing_ = false;
   bool closed_ = false;
   bool reading_done_ = false;
+  bool writing_ = false;
+  bool flushed_ = false;  // Closing, and everything queued was written.
+  bool watchdog_idle_ = false;
 };
 
 }  // namespace mnedc::transport

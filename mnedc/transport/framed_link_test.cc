@@ -222,5 +222,41 @@ TEST_F(LinkTest, CloseAfterFlushIsBoundedWhenThePeerStopsReading) {
       << link_->end_reason();
 }
 
+// When Run() has returned, the owner destroys the link at once (the relay
+// drops the session, the client resets its link): no timer of the link may
+// still be waiting to run with `this`.
+TEST_F(LinkTest, NothingOfTheLinkRunsOnAfterRunReturned) {
+  RunLink();
+  link_->SendData(std::vector<uint8_t>(100, 1));
+  io_.run_for(20ms);
+  raw_.close();
+  const auto deadline = std::chrono::steady_clock::now() + 3s;
+  while (!done_ && std::chrono::steady_clock::now() < deadline) io_.run_one_for(10ms);
+  ASSERT_TRUE(done_);
+  link_.reset();
+  EXPECT_EQ(io_.poll(), 0u);
+}
+
+TEST_F(LinkTest, APeerThatTakesNothingIsCutOffAfterTheWriteTimeout) {
+  options_.write_timeout = 200ms;
+  options_.keepalive_interval = 60s;
+  options_.dead_after = 120s;
+  SetUp();
+  link_->MarkEstablished();
+  RunLink();
+  const std::vector<uint8_t> packet(1400, 1);
+  // The raw side sends (so it is not "dead") but never reads.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  protocol::ControlMessage ping;
+  ping.mutable_ping()->set_nonce(1);
+  while (!done_ && std::chrono::steady_clock::now() < deadline) {
+    for (int i = 0; i < 64; ++i) link_->SendData(packet);
+    Write(Control(ping));
+    io_.run_for(10ms);
+  }
+  ASSERT_TRUE(done_);
+  EXPECT_NE(link_->end_reason().find("write stalled"), std::string::npos) << link_->end_reason();
+}
+
 }  // namespace
 }  // namespace mnedc::transport

@@ -72,8 +72,8 @@ class TunDevice final : public PacketPort {
     return true;
   }
 
-  asio::awaitable<void> ReadLoop(std::function<void(std::span<const uint8_t>)> handler,
-                                 FlowControl flow) override {
+  asio::awaitable<boost::system::error_code> ReadLoop(
+      std::function<void(std::span<const uint8_t>)> handler, FlowControl flow) override {
     const int fd = descriptor_.native_handle();
     auto has_room = [&] { return !flow.has_room || flow.has_room(); };
     while (descriptor_.is_open()) {
@@ -83,19 +83,27 @@ class TunDevice final : public PacketPort {
       }
       auto [ec] = co_await descriptor_.async_wait(asio::posix::stream_descriptor::wait_read,
                                                   asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return;  // Closed.
+      if (!descriptor_.is_open()) co_return boost::system::error_code{};  // Closed.
+      if (ec) co_return ec;
       // Drain what is there, a bounded batch per wake-up.
       for (int i = 0; i < kReadBatch && has_room(); ++i) {
         const ssize_t n = ::read(fd, buffer_.data(), buffer_.size());
-        if (n <= 0) {
-          if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) ++counters_.read_errors;
-          break;  // EAGAIN: empty for now.
+        if (n < 0) {
+          const int code = errno;
+          if (code == EAGAIN || code == EWOULDBLOCK || code == EINTR) break;  // Empty for now.
+          // The device is gone (EBADFD once its interface is deleted) or
+          // broken: it would report itself readable forever, so stop here
+          // rather than spin, and say why.
+          ++counters_.read_errors;
+          co_return boost::system::error_code(code, boost::system::system_category());
         }
+        if (n == 0) break;
         ++counters_.packets_read;
         handler(std::span<const uint8_t>(buffer_.data(), static_cast<std::size_t>(n)));
-        if (!descriptor_.is_open()) co_return;
+        if (!descriptor_.is_open()) co_return boost::system::error_code{};
       }
     }
+    co_return boost::system::error_code{};
   }
 
   bool Write(std::span<const uint8_t> packet) override {

@@ -1,6 +1,7 @@
 // Real kernel TUN tests. They run in a private network namespace (unshare), so
 // nothing they send can leave this process's own virtual interfaces.
 #include "mnedc/tun/tun_device.h"
+#include "mnedc/tun/lasting_tun.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -160,6 +162,85 @@ TEST_F(TunDeviceTest, ReadsWhatTheKernelRoutesAndWritesWhatItAnswers) {
   EXPECT_EQ(tun->counters().packets_written, 1u);
   tun->Close();
   io_.run_for(10ms);
+}
+
+uint32_t InterfaceAddress(const char* name) {
+  const int s = socket(AF_INET, SOCK_DGRAM, 0);
+  ifreq request{};
+  std::strncpy(request.ifr_name, name, IFNAMSIZ - 1);
+  const int result = ioctl(s, SIOCGIFADDR, &request);
+  close(s);
+  if (result != 0) return 0;
+  return ntohl(reinterpret_cast<sockaddr_in*>(&request.ifr_addr)->sin_addr.s_addr);
+}
+
+void SendUdpTo(uint32_t address) {
+  const int s = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(4242);
+  to.sin_addr.s_addr = htonl(address);
+  const char message[] = "after the interface came back";
+  sendto(s, message, sizeof(message), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  close(s);
+}
+
+// Deleting the interface under a reader (ip link del) leaves the device
+// readable forever with EBADFD: the loop must end with that error after one
+// failed read, not spin.
+TEST_F(TunDeviceTest, ADeletedInterfaceEndsTheReadLoopWithItsError) {
+  std::string error;
+  auto tun = OpenTun(io_.get_executor(), "mnedct2", &error);
+  ASSERT_TRUE(tun) << error;
+  ASSERT_TRUE(tun->Configure(kOwn, 24, 1400, &error)) << error;
+  bool done = false;
+  boost::system::error_code result;
+  asio::co_spawn(io_, tun->ReadLoop([](std::span<const uint8_t>) {}),
+                 [&](std::exception_ptr, boost::system::error_code ec) {
+                   done = true;
+                   result = ec;
+                 });
+  io_.run_for(20ms);
+  ASSERT_EQ(std::system("ip link del mnedct2"), 0);
+  io_.run_for(300ms);
+  EXPECT_TRUE(done);
+  EXPECT_EQ(result.value(), EBADFD) << result.message();
+  EXPECT_EQ(tun->counters().read_errors, 1u);
+  tun->Close();
+}
+
+TEST_F(TunDeviceTest, ALastingTunComesBackWithItsAddressWhenDeleted) {
+  std::string error;
+  auto tun = OpenLastingTun(io_.get_executor(), "mnedct3", &error);
+  ASSERT_TRUE(tun) << error;
+  ASSERT_TRUE(tun->Configure(kOwn, 24, 1400, &error)) << error;
+  std::vector<std::vector<uint8_t>> read;
+  bool done = false;
+  asio::co_spawn(io_, tun->ReadLoop([&](std::span<const uint8_t> p) {
+    read.emplace_back(p.begin(), p.end());
+  }), [&](std::exception_ptr, boost::system::error_code) { done = true; });
+  io_.run_for(20ms);
+  ASSERT_EQ(std::system("ip link del mnedct3"), 0);
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (InterfaceAddress("mnedct3") != kOwn && std::chrono::steady_clock::now() < deadline) {
+    io_.run_for(10ms);
+  }
+  ASSERT_EQ(InterfaceAddress("mnedct3"), kOwn) << "the interface did not come back";
+  EXPECT_FALSE(done);
+  EXPECT_EQ(tun->counters().recreations, 1u);
+  // The new interface carries traffic: an application's packet comes out of it.
+  auto saw_udp = [&] {  // IPv4 UDP to the peer; the kernel also sends IPv6 of its own.
+    for (auto& p : read) {
+      if (p.size() >= 28 && (p[0] >> 4) == 4 && p[9] == 17 && p[19] == (kPeer & 0xff)) return true;
+    }
+    return false;
+  };
+  SendUdpTo(kPeer);
+  while (!saw_udp() && std::chrono::steady_clock::now() < deadline) io_.run_for(10ms);
+  EXPECT_TRUE(saw_udp());
+  tun->Close();
+  io_.run_for(10ms);
+  EXPECT_TRUE(done);
 }
 
 TEST(TunDeviceErrors, NameTooLongIsExplained) {

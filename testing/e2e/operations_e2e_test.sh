@@ -3,7 +3,7 @@
 # two-level NAT: a token per device, one device unable to take another's ID,
 # `ctl status` / `ctl metrics` on a device, `ctl peers` / `ctl kick` /
 # `ctl reload` on the relay, and revocation by editing the tokens file and
-# sending SIGHUP.
+# sending SIGHUP; and a device whose TUN is deleted under it.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
@@ -117,6 +117,20 @@ check "with the admin token it reloads" has "$from_a" "^reloaded: 2 device token
 check "B is back" mnedc_wait_for 10 ping_ok deva "$b_addr"
 local_reload=$(on relay "$CTL" reload 2>&1)
 check "from loopback ctl reload needs no token" has "$local_reload" "^reloaded: 2 device tokens; disconnected 0"
+
+echo "== A's TUN deleted under it"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+has_addr() { [[ $(mnedc_tun_addr "$(ns deva)") == "$1" ]]; }
+before=$(cpu_ticks "$a_pid")
+on deva ip link del mnedc0
+sleep 3
+spent=$(($(cpu_ticks "$a_pid") - before))
+echo "     | CPU used by A in the 3 s after the deletion: $((spent * 10)) ms"
+check "A does not spin (under 0.3 s of CPU in 3 s)" test "$spent" -lt 30
+check "A logs what happened" grep -q "TUN mnedc0 failed (File descriptor in bad state; was the interface deleted?): creating it again" "$work/a.log"
+check "A's TUN is back with its address" mnedc_wait_for 5 has_addr "$a_addr"
+check "ping A -> B over the new TUN" mnedc_wait_for 10 ping_ok deva "$b_addr"
+check "ctl metrics counts the re-creation" has "$("$CTL" metrics --socket="$work/a.sock")" '^mnedc_client_tun_recreations_total 1$'
 
 stop_client "$a_pid"
 stop_client "$b_pid"

@@ -1,0 +1,40 @@
+#include "mnedc/client/tun_bridge.h"
+
+#include <glog/logging.h>
+
+#include "mnedc/protocol/control_codec.h"
+
+namespace mnedc::client {
+using protocol::Ipv4ToString;
+
+TunBridge::TunBridge(Client& client, tun::PacketPort& port) : client_(client), port_(port) {
+  client_.OnLease([this](const LeaseInfo& lease) {
+    std::string error;
+    if (!port_.Configure(lease.address, lease.prefix_length, lease.mtu, &error)) {
+      Fail(error);
+      return;
+    }
+    LOG(INFO) << port_.name() << " is " << Ipv4ToString(lease.address) << "/" << lease.prefix_length
+              << " mtu " << lease.mtu << "; relay is " << Ipv4ToString(lease.relay_address);
+  });
+  // A packet the kernel will not take is counted by the port.
+  client_.OnPacket([this](std::span<const uint8_t> packet) { port_.Write(packet); });
+}
+
+void TunBridge::Fail(std::string why) {
+  if (!failure_.empty()) return;
+  failure_ = std::move(why);
+  LOG(ERROR) << failure_ << "; stopping";
+  client_.Stop();
+  port_.Close();
+}
+
+boost::asio::awaitable<bool> TunBridge::Run() {
+  const boost::system::error_code error = co_await port_.ReadLoop(
+      [this](std::span<const uint8_t> packet) { client_.SendPacket(packet); },
+      {[this] { return client_.HasRoom(); }, [this] { return client_.WaitForRoom(); }});
+  if (error) Fail("TUN " + port_.name() + " failed and could not be created again: " + error.message());
+  co_return failure_.empty();
+}
+
+}  // namespace mnedc::client

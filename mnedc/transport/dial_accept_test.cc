@@ -1,0 +1,115 @@
+// Dial and AcceptStream against each other on loopback: one deadline per
+// dial, and nothing of a handshake left running once it has returned.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <optional>
+
+#include "mnedc/transport/accept.h"
+#include "mnedc/transport/dial.h"
+
+namespace mnedc::transport {
+namespace {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+template <typename T>
+struct Result {
+  std::optional<T> value;
+};
+
+template <typename T>
+void Start(asio::io_context& io, asio::awaitable<T> operation, Result<T>& result) {
+  asio::co_spawn(io, std::move(operation), [&result](std::exception_ptr error, T value) {
+    ASSERT_FALSE(error);
+    result.value.emplace(std::move(value));
+  });
+}
+
+// Runs handlers one at a time until `done`, so the test stops exactly there.
+bool RunOneUntil(asio::io_context& io, const std::function<bool()>& done, Clock::duration limit) {
+  const auto deadline = Clock::now() + limit;
+  while (!done() && Clock::now() < deadline) io.run_one_for(10ms);
+  return done();
+}
+
+ServerAddress WebSocketTo(uint16_t port) {
+  ServerAddress address;
+  address.endpoint = {"127.0.0.1", port};
+  address.scheme = Scheme::kWs;
+  address.path = "/mnedc";
+  return address;
+}
+
+TEST(DialAcceptTest, NothingOfAHandshakeRunsOnAfterItReturned) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  Result<DialOutcome> dialed;
+  Start(io, Dial(WebSocketTo(acceptor.local_endpoint().port()), {}), dialed);
+  io.run_for(50ms);  // Sends the SYN; the kernel completes the connection.
+  tcp::socket accepted = acceptor.accept();
+  Result<AcceptOutcome> taken;
+  Start(io, AcceptStream(std::move(accepted), {}), taken);
+  ASSERT_TRUE(RunOneUntil(io, [&] { return dialed.value && taken.value; }, 5s));
+  ASSERT_TRUE(dialed.value->stream) << dialed.value->detail;
+  ASSERT_TRUE(taken.value->stream) << taken.value->refused;
+  EXPECT_EQ(taken.value->stream->kind(), "ws");
+  // Both handshakes are over: their deadlines must not be waiting to fire
+  // (a detached deadline could still shut a finished socket down).
+  EXPECT_EQ(io.poll(), 0u);
+  dialed.value->stream->Close();
+  taken.value->stream->Close();
+}
+
+TEST(DialAcceptTest, AnAcceptThatTimesOutSaysSo) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  tcp::socket silent(io);
+  silent.connect(acceptor.local_endpoint());
+  Result<AcceptOutcome> taken;
+  AcceptOptions options;
+  options.timeout = 100ms;
+  Start(io, AcceptStream(acceptor.accept(), options), taken);
+  ASSERT_TRUE(RunOneUntil(io, [&] { return taken.value.has_value(); }, 5s));
+  EXPECT_FALSE(taken.value->stream);
+  EXPECT_EQ(taken.value->refused, "sent nothing before the deadline");
+  EXPECT_EQ(io.poll(), 0u);
+}
+
+// The TCP connect and the WebSocket handshake share one deadline. The
+// relay's listen queue is full, so the first SYN is dropped and the connect
+// completes only with the kernel's retransmission about 1 s later; then the
+// relay says nothing. With a deadline per step this dial took about 1 s plus
+// the whole timeout; with one deadline it takes the timeout.
+TEST(DialAcceptTest, ASlowConnectLeavesTheHandshakeOnlyWhatRemains) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io);
+  acceptor.open(tcp::v4());
+  acceptor.bind({asio::ip::make_address("127.0.0.1"), 0});
+  acceptor.listen(0);  // Room for one connection waiting to be accepted.
+  tcp::socket filler(io);
+  filler.connect(acceptor.local_endpoint());
+
+  DialOptions options;
+  options.timeout = 1500ms;
+  Result<DialOutcome> dialed;
+  const auto start = Clock::now();
+  Start(io, Dial(WebSocketTo(acceptor.local_endpoint().port()), options), dialed);
+  io.run_for(300ms);
+  tcp::socket first = acceptor.accept();  // Frees the queue for the retransmitted SYN.
+  ASSERT_TRUE(RunOneUntil(io, [&] { return dialed.value.has_value(); }, 10s));
+  const auto took = Clock::now() - start;
+  EXPECT_FALSE(dialed.value->stream);
+  EXPECT_EQ(dialed.value->error, asio::error::timed_out) << dialed.value->detail;
+  EXPECT_LT(took, 2100ms) << "the dial took "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                          << " ms for a 1500 ms timeout";
+}
+
+}  // namespace
+}  // namespace mnedc::transport
