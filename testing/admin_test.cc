@@ -33,7 +33,11 @@ class AdminTest : public ::testing::Test {
     asio::co_spawn(net_.io(), admin::ServeAdmin(*admin_, net_.relay(), admin_options),
                    asio::detached);
   }
-  void TearDown() override { admin_->close(); }
+  // The accept loop must see its acceptor closed while the acceptor exists.
+  void TearDown() override {
+    admin_->close();
+    net_.io().poll();
+  }
 
   // One request, answered in full (the server closes: Connection: close).
   std::string Get(const std::string& target, const std::string& method = "GET") {
@@ -90,6 +94,22 @@ TEST_F(AdminTest, HealthzMetricsAndPeers) {
   EXPECT_NE(peers.find("\"bytes_to_device\":"), std::string::npos);
   EXPECT_EQ(peers.find("intruder"), std::string::npos);
   (void)intruder;
+}
+
+TEST_F(AdminTest, TheRelaysTunCountersAreShownWhenItHasOne) {
+  tun::PortCounters tun;
+  tun.packets_read = 7;
+  tun.packets_written = 5;
+  tun.write_drops = 2;
+  tun.recreations = 1;
+  const std::string with_tun = admin::RenderMetrics(net_.relay(), &tun);
+  for (const char* line : {"mnedc_tun_packets_total{direction=\"read\"} 7\n",
+                           "mnedc_tun_packets_total{direction=\"written\"} 5\n",
+                           "mnedc_tun_write_drops_total 2\n", "mnedc_tun_read_errors_total 0\n",
+                           "mnedc_tun_write_errors_total 0\n", "mnedc_tun_recreations_total 1\n"}) {
+    EXPECT_NE(with_tun.find(line), std::string::npos) << "missing: " << line;
+  }
+  EXPECT_EQ(admin::RenderMetrics(net_.relay()).find("mnedc_tun_"), std::string::npos);
 }
 
 TEST_F(AdminTest, UnknownPathsAndMethodsAreAnswered) {

@@ -35,7 +35,7 @@ HttpResponse Text(unsigned status, std::string body) {
 }
 }  // namespace
 
-std::string RenderMetrics(const relay::Relay& relay) {
+std::string RenderMetrics(const relay::Relay& relay, const tun::PortCounters* tun) {
   const auto& c = relay.counters();
   std::ostringstream out;
   Metric(out, "mnedc_members", "gauge", "Devices joined now.", relay.member_count());
@@ -75,6 +75,20 @@ std::string RenderMetrics(const relay::Relay& relay) {
   out << "# HELP mnedc_sessions Joined members by transport.\n# TYPE mnedc_sessions gauge\n";
   for (const auto& [transport, count] : per_transport) {
     out << "mnedc_sessions{transport=\"" << transport << "\"} " << count << "\n";
+  }
+  if (tun) {
+    out << "# HELP mnedc_tun_packets_total Packets through the relay's own TUN, by direction.\n"
+           "# TYPE mnedc_tun_packets_total counter\n"
+        << "mnedc_tun_packets_total{direction=\"read\"} " << tun->packets_read << "\n"
+        << "mnedc_tun_packets_total{direction=\"written\"} " << tun->packets_written << "\n";
+    Metric(out, "mnedc_tun_write_drops_total", "counter",
+           "Packets the kernel would not take from the relay's TUN.", tun->write_drops);
+    Metric(out, "mnedc_tun_read_errors_total", "counter", "Failed reads from the relay's TUN.",
+           tun->read_errors);
+    Metric(out, "mnedc_tun_write_errors_total", "counter", "Failed writes to the relay's TUN.",
+           tun->write_errors);
+    Metric(out, "mnedc_tun_recreations_total", "counter",
+           "Times the relay's TUN was deleted under it and created again.", tun->recreations);
   }
   return out.str();
 }
@@ -131,7 +145,10 @@ HttpResponse HandleAdminRequest(const HttpRequest& request, relay::Relay& relay,
     return Text(200, "kicked " + device->second + "\n");
   }
   if (request.method != "GET") return Text(405, "only GET here\n");
-  if (path == "/metrics") return HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics(relay)};
+  if (path == "/metrics") {
+    const tun::PortCounters* tun = options.tun_counters ? options.tun_counters() : nullptr;
+    return HttpResponse{200, "text/plain; version=0.0.4", RenderMetrics(relay, tun)};
+  }
   if (path == "/healthz") return Text(200, "ok\n");
   if (path == "/v1/peers") return HttpResponse{200, "application/json", RenderPeersJson(relay)};
   return Text(404, "not found; try /metrics, /healthz, /v1/peers, POST /v1/kick or /v1/reload\n");

@@ -21,6 +21,7 @@
 
 #include "mnedc/admin/http_service.h"
 #include "mnedc/relay/relay.h"
+#include "mnedc/tun/packet_port.h"
 
 namespace mnedc::admin {
 
@@ -30,6 +31,8 @@ struct AdminOptions {
   // Re-reads the token files and applies them; false with `message` saying
   // why when they could not be read (the old ones stay in force). Null: 501.
   std::function<bool(std::string* message)> reload;
+  // The relay's own TUN, whose counters /metrics shows; null without one.
+  std::function<const tun::PortCounters*()> tun_counters;
 };
 
 // Serves requests on `acceptor` until it is closed.
@@ -41,7 +44,7 @@ HttpResponse HandleAdminRequest(const HttpRequest& request, relay::Relay& relay,
                                 const AdminOptions& options);
 
 // The bodies, exposed for tests.
-std::string RenderMetrics(const relay::Relay& relay);
+std::string RenderMetrics(const relay::Relay& relay, const tun::PortCounters* tun = nullptr);
 std::string RenderPeersJson(const relay::Relay& relay);
 
 }  // namespace mnedc::admin

@@ -259,6 +259,10 @@ int main(int argc, char** argv) {
     return true;
   };
   admin_options.reload = reload;
+  std::unique_ptr<mnedc::tun::PacketPort> tun;  // Opened below, when --tun.
+  admin_options.tun_counters = [&tun]() -> const mnedc::tun::PortCounters* {
+    return tun ? &tun->counters() : nullptr;
+  };
   {
     std::string error;
     if (!relay.RestoreLeases(&error)) Fail("--lease_file: " + error);
@@ -277,7 +281,6 @@ int main(int argc, char** argv) {
     LOG(INFO) << "join tokens: " << PolicySummary(policy) << " (SIGHUP re-reads them)";
   }
 
-  std::unique_ptr<mnedc::tun::PacketPort> tun;
   std::unique_ptr<TunLocalPort> local_port;
   if (FLAGS_tun) {
     std::string error;

@@ -37,15 +37,4 @@ ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload) {
   return result;
 }
 
-std::string_view FrameTypeName(uint8_t raw_type) {
-  switch (raw_type) {
-    case static_cast<uint8_t>(FrameType::kData):
-      return "DATA";
-    case static_cast<uint8_t>(FrameType::kControl):
-      return "CONTROL";
-    default:
-      return "unknown";
-  }
-}
-
 }  // namespace mnedc::protocol

@@ -14,7 +14,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <string_view>
 
 namespace mnedc::protocol {
 
@@ -51,7 +50,5 @@ struct ParseResult {
 // Parses the first frame of `input` without copying. Checks the length against
 // `max_payload` as soon as the header is complete, before waiting for the payload.
 ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload = kMaxFramePayload);
-
-std::string_view FrameTypeName(uint8_t raw_type);
 
 }  // namespace mnedc::protocol

@@ -24,7 +24,6 @@ PacketAddresses ParsePacketAddresses(std::span<const uint8_t> packet) {
     const std::size_t payload_length = (std::size_t{packet[4]} << 8) | packet[5];
     if (40 + payload_length > packet.size()) return result;
     result.version = PacketAddresses::Version::kIpv6;
-    result.ipv6_multicast = packet[24] == 0xff;
   }
   return result;
 }

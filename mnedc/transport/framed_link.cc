@@ -335,10 +335,16 @@ Clock::duration FramedLink::Jittered(Clock::duration d) {
 asio::awaitable<void> FramedLink::RunTimers() {
   co_await NoThrowOnCancel();
   const Clock::time_point handshake_deadline = Clock::now() + options_.handshake_timeout;
-  Clock::time_point next_ping = Clock::now() + Jittered(options_.keepalive_interval);
+  // Ping only after the peer has been silent for an interval (anything it
+  // sends, a Pong included, counts), and not again before another interval:
+  // a busy link sends no pings at all, and an idle one a ping and a pong per
+  // interval (the side that pings first keeps the other quiet).
+  Clock::duration interval = Jittered(options_.keepalive_interval);
+  Clock::time_point last_ping{};
+  auto ping_due = [&] { return std::max(last_receive_ + interval, last_ping + interval); };
   for (;;) {
     const Clock::time_point next_check =
-        established_ ? std::min(next_ping, last_receive_ + options_.dead_after) : handshake_deadline;
+        established_ ? std::min(ping_due(), last_receive_ + options_.dead_after) : handshake_deadline;
     timers_.expires_at(next_check);
     co_await timers_.async_wait(kUse);
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
@@ -356,11 +362,12 @@ asio::awaitable<void> FramedLink::RunTimers() {
       set_end_reason("nothing received for " + Seconds(now - last_receive_) + ": peer is gone");
       co_return;
     }
-    if (now >= next_ping) {
+    if (now >= ping_due()) {
       protocol::ControlMessage ping;
       ping.mutable_ping()->set_nonce(next_ping_nonce_++);
       SendControl(ping);
-      next_ping = now + Jittered(options_.keepalive_interval);
+      last_ping = now;
+      interval = Jittered(options_.keepalive_interval);
     }
   }
 }

@@ -222,6 +222,31 @@ TEST_F(LinkTest, CloseAfterFlushIsBoundedWhenThePeerStopsReading) {
       << link_->end_reason();
 }
 
+// A link that hears from its peer sends no pings; one that stops hearing
+// from it pings after an interval of silence.
+TEST_F(LinkTest, PingsOnlyAfterSilence) {
+  options_.keepalive_interval = 100ms;
+  options_.dead_after = 10s;
+  SetUp();
+  link_->MarkEstablished();
+  RunLink();
+  protocol::ControlMessage pong;
+  pong.mutable_pong()->set_nonce(1);
+  const auto busy_until = std::chrono::steady_clock::now() + 600ms;
+  while (std::chrono::steady_clock::now() < busy_until) {
+    Write(Control(pong));  // The peer talks every 30 ms.
+    io_.run_for(30ms);
+  }
+  auto pings_in = [](const std::vector<protocol::ControlMessage>& messages) {
+    int pings = 0;
+    for (const auto& m : messages) pings += m.has_ping();
+    return pings;
+  };
+  EXPECT_EQ(pings_in(ReadControlsUntilEof(10ms)), 0) << "pinged a peer it hears from";
+  // Now the peer is silent: a ping comes within an interval (+20% jitter).
+  EXPECT_GE(pings_in(ReadControlsUntilEof(400ms)), 1);
+}
+
 // When Run() has returned, the owner destroys the link at once (the relay
 // drops the session, the client resets its link): no timer of the link may
 // still be waiting to run with `this`.
