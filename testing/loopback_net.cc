@@ -4,6 +4,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/write.hpp>
 
+#include "mnedc/base/ipv4.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/protocol/frame.h"
 #include "mnedc/transport/tcp_stream.h"
@@ -63,7 +64,7 @@ Node& LoopbackNet::AddClient(const std::string& device_id,
   });
   raw->client->peers().Subscribe([raw](discovery::PeerEvent event, const discovery::Peer& peer) {
     raw->events.push_back(std::string(discovery::PeerEventName(event)) + " " + peer.device_id +
-                          " " + protocol::Ipv4ToString(peer.address));
+                          " " + base::Ipv4ToString(peer.address));
   });
   raw->running = true;
   asio::co_spawn(

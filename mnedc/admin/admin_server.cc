@@ -7,7 +7,7 @@
 #include <map>
 #include <sstream>
 
-#include "mnedc/protocol/control_codec.h"
+#include "mnedc/base/ipv4.h"
 #include "mnedc/relay/join_policy.h"
 
 namespace mnedc::admin {
@@ -102,7 +102,7 @@ std::string RenderPeersJson(const relay::Relay& relay) {
   for (std::size_t i = 0; i < members.size(); ++i) {
     const auto& m = members[i];
     out << (i ? ",\n " : "\n ") << "{\"device_id\":" << JsonString(m.device_id)
-        << ",\"address\":\"" << protocol::Ipv4ToString(m.address) << "\",\"transport\":\""
+        << ",\"address\":\"" << base::Ipv4ToString(m.address) << "\",\"transport\":\""
         << m.transport << "\",\"seen_from\":" << JsonString(m.seen_from)
         << ",\"connected_since\":\"" << Rfc3339(m.connected_since)
         << "\",\"bytes_from_device\":" << m.link.bytes_in

@@ -1,5 +1,6 @@
 #include "mnedc/admin/http_service.h"
 
+#include "mnedc/base/coro.h"
 #include "mnedc/transport/accept_loop.h"
 
 #include <glog/logging.h>
@@ -23,7 +24,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::ip::tcp;
 using asio::local::stream_protocol;
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+using base::kUse;
 constexpr auto kIdleTimeout = std::chrono::seconds(10);
 
 bool IsLocal(const tcp::socket& socket) {

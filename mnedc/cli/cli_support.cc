@@ -83,4 +83,14 @@ void Fail(const std::string& message) {
   std::exit(2);
 }
 
+void ApplyKeepaliveFlags(int keepalive_seconds, int dead_after_seconds,
+                         transport::LinkOptions& link) {
+  if (keepalive_seconds < 1) Fail("--keepalive_seconds must be at least 1");
+  if (dead_after_seconds <= keepalive_seconds) {
+    Fail("--dead_after_seconds must be larger than --keepalive_seconds");
+  }
+  link.keepalive_interval = std::chrono::seconds(keepalive_seconds);
+  link.dead_after = std::chrono::seconds(dead_after_seconds);
+}
+
 }  // namespace mnedc::cli

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mnedc/transport/framed_link.h"
+
 namespace mnedc::cli {
 
 // Parses flags (exits 0 after printing help for --help, 1 on unknown flags) and
@@ -24,5 +26,10 @@ void Init(int* argc, char*** argv, std::string_view usage,
 // (via Fail) on an unreadable, empty or oversized file, and on one that every
 // user can read.
 std::string ReadTokenFile(const std::string& flag, const std::string& path);
+
+// Checks --keepalive_seconds and --dead_after_seconds (as both binaries name
+// them) and puts them into `link`; fails with one line on nonsense.
+void ApplyKeepaliveFlags(int keepalive_seconds, int dead_after_seconds,
+                         transport::LinkOptions& link);
 
 }  // namespace mnedc::cli

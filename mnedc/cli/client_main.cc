@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <sys/stat.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -17,6 +18,9 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "mnedc/base/atomic_file.h"
+#include "mnedc/base/device_id.h"
+#include "mnedc/base/ipv4.h"
 #include "mnedc/cli/cli_support.h"
 #include "mnedc/cli/client_config.h"
 #include "mnedc/cli/peer_hook.h"
@@ -24,7 +28,6 @@
 #include "mnedc/client/client.h"
 #include "mnedc/client/status.h"
 #include "mnedc/client/tun_bridge.h"
-#include "mnedc/protocol/control_codec.h"
 #include "mnedc/transport/dial.h"
 #include "mnedc/transport/server_address.h"
 #include "mnedc/transport/tls_context.h"
@@ -71,7 +74,7 @@ DEFINE_int32(max_backoff_seconds, 30, "Longest wait between reconnect attempts."
 namespace {
 namespace asio = boost::asio;
 using mnedc::cli::Fail;
-using mnedc::protocol::Ipv4ToString;
+using mnedc::base::Ipv4ToString;
 
 constexpr char kUsage[] =
     "mnedc client: joins a relay and gives this device a virtual address on a TUN interface.\n"
@@ -85,20 +88,14 @@ constexpr char kUsage[] =
 // Rewrites --peers_file through a temporary file, so readers never see half of it.
 void WritePeersFile(const std::vector<mnedc::discovery::Peer>& peers) {
   if (FLAGS_peers_file.empty()) return;
-  const std::string temporary = FLAGS_peers_file + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << "# device_id virtual_address seen_from\n";
-    for (const auto& peer : peers) {
-      out << peer.device_id << " " << Ipv4ToString(peer.address) << " " << peer.seen_from << "\n";
-    }
-    if (!out) {
-      LOG(WARNING) << "cannot write --peers_file " << temporary;
-      return;
-    }
+  std::ostringstream out;
+  out << "# device_id virtual_address seen_from\n";
+  for (const auto& peer : peers) {
+    out << peer.device_id << " " << Ipv4ToString(peer.address) << " " << peer.seen_from << "\n";
   }
-  if (std::rename(temporary.c_str(), FLAGS_peers_file.c_str()) != 0) {
-    LOG(WARNING) << "cannot replace --peers_file " << FLAGS_peers_file << ": " << std::strerror(errno);
+  std::string error;
+  if (!mnedc::base::WriteFileAtomically(FLAGS_peers_file, out.str(), /*durable=*/false, &error)) {
+    LOG(WARNING) << "--peers_file: " << error;
   }
 }
 
@@ -187,14 +184,11 @@ int main(int argc, char** argv) {
     options.credentials = mnedc::cli::ReadTokenFile("--token_file", FLAGS_token_file);
   }
   options.device_id = FLAGS_device_id.empty() ? mnedc::cli::DefaultDeviceId() : FLAGS_device_id;
-  if (options.device_id.size() > 128) Fail("--device_id must be at most 128 bytes");
-  if (FLAGS_keepalive_seconds < 1) Fail("--keepalive_seconds must be at least 1");
-  if (FLAGS_dead_after_seconds <= FLAGS_keepalive_seconds) {
-    Fail("--dead_after_seconds must be larger than --keepalive_seconds");
+  if (!mnedc::base::IsValidDeviceId(options.device_id)) {
+    Fail("--device_id='" + options.device_id + "': " + mnedc::base::kDeviceIdRule);
   }
   if (FLAGS_max_backoff_seconds < 1) Fail("--max_backoff_seconds must be at least 1");
-  options.link.keepalive_interval = std::chrono::seconds(FLAGS_keepalive_seconds);
-  options.link.dead_after = std::chrono::seconds(FLAGS_dead_after_seconds);
+  mnedc::cli::ApplyKeepaliveFlags(FLAGS_keepalive_seconds, FLAGS_dead_after_seconds, options.link);
   options.backoff_max = std::chrono::seconds(FLAGS_max_backoff_seconds);
 
   asio::io_context io(1);

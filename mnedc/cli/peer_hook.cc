@@ -12,7 +12,9 @@
 #include <cstring>
 #include <vector>
 
-#include "mnedc/protocol/control_codec.h"
+#include "mnedc/base/coro.h"
+#include "mnedc/base/ipv4.h"
+
 
 extern char** environ;
 
@@ -50,7 +52,7 @@ void PeerHook::OnEvent(discovery::PeerEvent event, const discovery::Peer& peer) 
     pending_.pop_front();
   }
   pending_.push_back(
-      {discovery::PeerEventName(event), peer.device_id, protocol::Ipv4ToString(peer.address)});
+      {discovery::PeerEventName(event), peer.device_id, base::Ipv4ToString(peer.address)});
   wake_.cancel();
 }
 
@@ -115,7 +117,7 @@ asio::awaitable<bool> PeerHook::WaitForExit(Clock::time_point deadline, bool sto
     const auto now = Clock::now();
     if (now >= deadline || (stop_ends_wait && stopped_)) co_return false;
     poll_timer_.expires_after(std::min<Clock::duration>(kPollInterval, deadline - now));
-    co_await poll_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await poll_timer_.async_wait(base::kUse);
   }
 }
 
@@ -123,7 +125,7 @@ asio::awaitable<void> PeerHook::Run() {
   while (!stopped_) {
     if (pending_.empty()) {
       wake_.expires_at(Clock::time_point::max());
-      co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await wake_.async_wait(base::kUse);
       continue;
     }
     const Pending next = std::move(pending_.front());

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "mnedc/admin/admin_server.h"
+#include "mnedc/base/ipv4.h"
 #include "mnedc/cli/cli_support.h"
-#include "mnedc/protocol/control_codec.h"
 #include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/relay.h"
 #include "mnedc/transport/endpoint.h"
@@ -105,13 +105,8 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
   if (FLAGS_max_connections < 1) Fail("--max_connections must be at least 1");
   options.max_connections = static_cast<std::size_t>(FLAGS_max_connections);
   if (FLAGS_handshake_timeout_seconds < 1) Fail("--handshake_timeout_seconds must be at least 1");
-  if (FLAGS_keepalive_seconds < 1) Fail("--keepalive_seconds must be at least 1");
-  if (FLAGS_dead_after_seconds <= FLAGS_keepalive_seconds) {
-    Fail("--dead_after_seconds must be larger than --keepalive_seconds");
-  }
   options.link.handshake_timeout = std::chrono::seconds(FLAGS_handshake_timeout_seconds);
-  options.link.keepalive_interval = std::chrono::seconds(FLAGS_keepalive_seconds);
-  options.link.dead_after = std::chrono::seconds(FLAGS_dead_after_seconds);
+  mnedc::cli::ApplyKeepaliveFlags(FLAGS_keepalive_seconds, FLAGS_dead_after_seconds, options.link);
   return options;
 }
 
@@ -306,7 +301,7 @@ int main(int argc, char** argv) {
             relay.SetLocalPort(nullptr);
           },
           asio::detached);
-      LOG(INFO) << "relay host is " << mnedc::protocol::Ipv4ToString(options.prefix.relay_address())
+      LOG(INFO) << "relay host is " << mnedc::base::Ipv4ToString(options.prefix.relay_address())
                 << " on " << tun->name();
     }
   }
@@ -343,7 +338,7 @@ int main(int argc, char** argv) {
   for (auto& acceptor : acceptors) bound += (bound.empty() ? "" : ", ") + BoundText(*acceptor);
   LOG(INFO) << "mnedc relay listening on " << bound << " (" << transports
             << "); network " << options.prefix.ToString() << ", relay address "
-            << mnedc::protocol::Ipv4ToString(options.prefix.relay_address()) << ", mtu "
+            << mnedc::base::Ipv4ToString(options.prefix.relay_address()) << ", mtu "
             << options.mtu;
   io.run();
   const auto& counters = relay.counters();

@@ -7,6 +7,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "mnedc/base/coro.h"
+#include "mnedc/base/ipv4.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/protocol/frame.h"
 
@@ -14,7 +16,7 @@ namespace mnedc::client {
 namespace {
 namespace asio = boost::asio;
 using protocol::ControlMessage;
-using protocol::Ipv4ToString;
+using base::Ipv4ToString;
 }  // namespace
 
 Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dialer)
@@ -57,7 +59,7 @@ bool Client::SendPacket(std::span<const uint8_t> packet) {
 asio::awaitable<void> Client::WaitForRoom() {
   if (HasRoom()) co_return;
   room_timer_.expires_at(std::chrono::steady_clock::time_point::max());
-  co_await room_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_await room_timer_.async_wait(base::kUse);
 }
 
 void Client::Stop() {
@@ -84,7 +86,7 @@ std::chrono::steady_clock::duration Client::NextBackoff() {
 asio::awaitable<transport::DialOutcome> Client::DialUnlessStopped() {
   using namespace asio::experimental::awaitable_operators;
   auto wait_for_stop = [](asio::steady_timer& timer) -> asio::awaitable<void> {
-    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await timer.async_wait(base::kUse);
   };
   // Stop() cancels stop_timer_, which cancels the dial (the `||` waits for it).
   auto outcome = co_await (dialer_() || wait_for_stop(stop_timer_));
@@ -127,7 +129,7 @@ asio::awaitable<void> Client::Run() {
     LOG(INFO) << last_error_ << "; retrying in "
               << std::chrono::duration_cast<std::chrono::milliseconds>(wait).count() << " ms";
     backoff_timer_.expires_after(wait);
-    co_await backoff_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await backoff_timer_.async_wait(base::kUse);
   }
   peers_.Clear();
 }

@@ -2,12 +2,13 @@
 
 #include <sstream>
 
-#include "mnedc/protocol/control_codec.h"
+#include "mnedc/base/ipv4.h"
+
 
 namespace mnedc::client {
 namespace {
 using admin::JsonString;
-using protocol::Ipv4ToString;
+using base::Ipv4ToString;
 
 const char* State(const Client& client) {
   if (client.joined()) return "joined";

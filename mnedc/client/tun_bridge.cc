@@ -2,10 +2,11 @@
 
 #include <glog/logging.h>
 
-#include "mnedc/protocol/control_codec.h"
+#include "mnedc/base/ipv4.h"
+
 
 namespace mnedc::client {
-using protocol::Ipv4ToString;
+using base::Ipv4ToString;
 
 TunBridge::TunBridge(Client& client, tun::PacketPort& port) : client_(client), port_(port) {
   client_.OnLease([this](const LeaseInfo& lease) {

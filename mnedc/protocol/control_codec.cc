@@ -41,9 +41,4 @@ std::string ControlKind(const ControlMessage& message) {
   return "unknown";
 }
 
-std::string Ipv4ToString(uint32_t address) {
-  return std::to_string(address >> 24) + "." + std::to_string((address >> 16) & 0xff) + "." +
-         std::to_string((address >> 8) & 0xff) + "." + std::to_string(address & 0xff);
-}
-
 }  // namespace mnedc::protocol

@@ -20,7 +20,4 @@ bool DecodeControl(std::span<const uint8_t> payload, ControlMessage& out);
 // "Hello", "Lease", ... or "unknown" for a body this version does not know.
 std::string ControlKind(const ControlMessage& message);
 
-// Dotted-quad text of an IPv4 address held in host byte order.
-std::string Ipv4ToString(uint32_t address);
-
 }  // namespace mnedc::protocol

@@ -122,7 +122,6 @@ TEST(ControlCodec, UnknownBodyParsesAsNotSet) {
   EXPECT_EQ(ControlKind(decoded), "unknown");
 }
 
-TEST(ControlCodec, Ipv4Text) { EXPECT_EQ(Ipv4ToString(0x0a0000ff), "10.0.0.255"); }
 
 }  // namespace
 }  // namespace mnedc::protocol

@@ -11,9 +11,10 @@
 #include <iterator>
 #include <sstream>
 
+#include "mnedc/base/device_id.h"
+
 namespace mnedc::relay {
 namespace {
-constexpr std::size_t kMaxDeviceIdLength = 128;
 constexpr std::size_t kMaxTokenLength = 1024;
 
 bool SameDigest(const TokenDigest& a, const TokenDigest& b) {
@@ -71,8 +72,8 @@ bool ParseDeviceTokens(std::string_view text,
       *error = where + "more than 'device_id token'";
       return false;
     }
-    if (id.size() > kMaxDeviceIdLength) {
-      *error = where + "device id is over 128 characters";
+    if (!base::IsValidDeviceId(id)) {
+      *error = where + "'" + id + "': " + base::kDeviceIdRule;
       return false;
     }
     if (token.size() > kMaxTokenLength) {

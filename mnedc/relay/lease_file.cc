@@ -6,7 +6,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "mnedc/protocol/control_codec.h"
+#include "mnedc/base/atomic_file.h"
+#include "mnedc/base/device_id.h"
+#include "mnedc/base/ipv4.h"
+
 
 namespace mnedc::relay {
 
@@ -25,7 +28,7 @@ bool LoadLeaseFile(const std::string& path, LeasePool& pool, int* skipped, std::
     std::string address_text, device_id, extra;
     fields >> address_text >> device_id >> extra;
     const auto address = ParseIpv4(address_text);
-    if (!address || device_id.empty() || !extra.empty() || device_id.size() > 128 ||
+    if (!address || !base::IsValidDeviceId(device_id) || !extra.empty() ||
         !pool.Remember(device_id, *address)) {
       ++*skipped;
     }
@@ -34,21 +37,14 @@ bool LoadLeaseFile(const std::string& path, LeasePool& pool, int* skipped, std::
 }
 
 bool SaveLeaseFile(const std::string& path, const LeasePool& pool, std::string* error) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << "# mnedc relay leases for " << pool.prefix().ToString() << ": address device_id\n";
-    for (const auto& [device_id, address] : pool.Leases()) {
-      out << protocol::Ipv4ToString(address) << " " << device_id << "\n";
-    }
-    out.flush();
-    if (!out) {
-      *error = "cannot write lease file '" + temporary + "'";
-      return false;
-    }
+  std::ostringstream out;
+  out << "# mnedc relay leases for " << pool.prefix().ToString() << ": address device_id\n";
+  for (const auto& [device_id, address] : pool.Leases()) {
+    out << base::Ipv4ToString(address) << " " << device_id << "\n";
   }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    *error = "cannot replace lease file '" + path + "': " + std::strerror(errno);
+  std::string why;
+  if (!base::WriteFileAtomically(path, out.str(), /*durable=*/true, &why)) {
+    *error = "lease file: " + why;
     return false;
   }
   return true;

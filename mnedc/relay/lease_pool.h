@@ -17,22 +17,15 @@
 #include <utility>
 #include <vector>
 
+#include "mnedc/base/ipv4.h"
+
 namespace mnedc::relay {
 
-struct Prefix {
-  uint32_t network = 0;  // Host byte order, host bits zero.
-  uint32_t length = 0;   // 8..30.
-
-  uint32_t broadcast() const { return network | ~mask(); }
-  uint32_t mask() const { return length == 0 ? 0 : ~uint32_t{0} << (32 - length); }
-  uint32_t relay_address() const { return network + 1; }
-  bool Contains(uint32_t address) const { return (address & mask()) == network; }
-  std::string ToString() const;
-};
-
-// Parses "10.0.0.0/24". Refuses host bits, and lengths outside 8..30, with a reason.
-std::optional<Prefix> ParsePrefix(std::string_view text, std::string* error);
-std::optional<uint32_t> ParseIpv4(std::string_view text);
+// The prefix type and its parser live in mnedc/base; RelayOptions and the
+// pool take them under these names.
+using base::ParseIpv4;
+using base::ParsePrefix;
+using base::Prefix;
 
 class LeasePool {
  public:

@@ -12,6 +12,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "mnedc/base/coro.h"
+#include "mnedc/base/device_id.h"
+#include "mnedc/base/ipv4.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/protocol/frame.h"
 #include "mnedc/relay/ip_packet.h"
@@ -24,8 +27,7 @@ namespace mnedc::relay {
 namespace {
 namespace asio = boost::asio;
 using protocol::ControlMessage;
-using protocol::Ipv4ToString;
-constexpr std::size_t kMaxDeviceIdLength = 128;
+using base::Ipv4ToString;
 }  // namespace
 
 std::string_view DropReasonName(DropReason reason) {
@@ -90,7 +92,7 @@ class Session final : public transport::FrameSink {
 
   boost::asio::awaitable<void> WaitToRetry() override {
     resume_.expires_after(relay_.options_.max_pushback);
-    auto [ec] = co_await resume_.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto [ec] = co_await resume_.async_wait(base::kUse);
     if (!ec && waiting_on_) {
       // The receiver did not drain in time: stop waiting for it, drop instead.
       Session& slow = *waiting_on_;
@@ -339,12 +341,7 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
                       std::to_string(protocol::kProtocolVersion));
   }
   const std::string& id = hello.device_id();
-  // Printable ASCII only: the ID ends up in logs, hooks, files and JSON.
-  const bool printable = std::all_of(id.begin(), id.end(), [](char c) { return c > ' ' && c < 127; });
-  if (id.empty() || id.size() > kMaxDeviceIdLength || !printable) {
-    return reject(protocol::Error::BAD_REQUEST,
-                  "device id must be 1 to 128 printable ASCII characters without spaces");
-  }
+  if (!base::IsValidDeviceId(id)) return reject(protocol::Error::BAD_REQUEST, base::kDeviceIdRule);
   // Kept (as a digest) so a reload of the token files can re-check members.
   session.credentials_ = DigestToken(hello.credentials());
   session.presented_credentials_ = !hello.credentials().empty();

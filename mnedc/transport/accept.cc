@@ -8,6 +8,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include "mnedc/base/coro.h"
 #include "mnedc/transport/deadline.h"
 #include "mnedc/transport/secure_streams.h"
 #include "mnedc/transport/tcp_stream.h"
@@ -19,7 +20,7 @@ namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 using asio::ip::tcp;
 using boost::system::error_code;
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+using base::kUse;
 constexpr uint8_t kTlsHandshakeRecord = 0x16;
 constexpr std::size_t kMaxRequestHead = 8192;
 

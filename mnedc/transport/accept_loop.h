@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <string>
 
+#include "mnedc/base/coro.h"
+
 namespace mnedc::transport {
 
 struct AcceptLoopOptions {
@@ -31,12 +33,11 @@ struct AcceptLoopOptions {
 template <class Acceptor, class Serve>
 boost::asio::awaitable<void> AcceptLoop(Acceptor& acceptor, Serve serve, AcceptLoopOptions options) {
   namespace asio = boost::asio;
-  constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
   auto executor = co_await asio::this_coro::executor;
   auto last_log = std::chrono::steady_clock::time_point{};
   uint64_t unlogged = 0;
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kUse);
+    auto [ec, socket] = co_await acceptor.async_accept(base::kUse);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       if (options.errors) ++*options.errors;
@@ -52,7 +53,7 @@ boost::asio::awaitable<void> AcceptLoop(Acceptor& acceptor, Serve serve, AcceptL
         ++unlogged;
       }
       asio::steady_timer pause(executor, options.pause_after_error);
-      co_await pause.async_wait(kUse);
+      co_await pause.async_wait(base::kUse);
       continue;
     }
     asio::co_spawn(executor, serve(std::move(socket)), asio::detached);

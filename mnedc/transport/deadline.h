@@ -18,6 +18,8 @@
 #include <chrono>
 #include <optional>
 
+#include "mnedc/base/coro.h"
+
 namespace mnedc::transport {
 namespace deadline_detail {
 
@@ -32,13 +34,13 @@ inline boost::asio::awaitable<void> ShutDownAt(std::chrono::steady_clock::time_p
                                                int fd, const bool& finished, bool& expired) {
   co_await boost::asio::this_coro::throw_if_cancelled(false);
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, deadline);
-  auto [ec] = co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  auto [ec] = co_await timer.async_wait(base::kUse);
   if (ec || finished) co_return;
   expired = true;
   ::shutdown(fd, SHUT_RDWR);
   // Wait for the failing handshake to end the `||` (which cancels this wait).
   timer.expires_at(std::chrono::steady_clock::time_point::max());
-  co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  co_await timer.async_wait(base::kUse);
 }
 
 }  // namespace deadline_detail

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "mnedc/base/coro.h"
 #include "mnedc/transport/deadline.h"
 #include "mnedc/transport/secure_streams.h"
 #include "mnedc/transport/tcp_stream.h"
@@ -28,7 +29,7 @@ namespace ssl = asio::ssl;
 namespace websocket = boost::beast::websocket;
 using asio::ip::tcp;
 using boost::system::error_code;
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+using base::kUse;
 
 DialOutcome Failed(error_code ec, std::string detail) { return {ec, std::move(detail), nullptr}; }
 

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "mnedc/base/coro.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/protocol/frame.h"
 
@@ -18,13 +19,9 @@ namespace {
 namespace asio = boost::asio;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+using base::kUse;
 
-// Turns off asio's "throw when awaiting after cancellation", so every coroutine
-// here sees cancellation as an error code and ends by returning.
-asio::awaitable<void> NoThrowOnCancel() {
-  co_await asio::this_coro::throw_if_cancelled(false);
-}
+using base::NoThrowOnCancel;
 
 std::string Seconds(Clock::duration d) {
   char text[32];
@@ -176,7 +173,7 @@ asio::awaitable<void> FramedLink::RunWriter() {
       if (closing_) break;
       wake_writer_.expires_at(Clock::time_point::max());
       co_await wake_writer_.async_wait(kUse);
-      if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+      if (co_await base::Cancelled()) {
         Close();
         co_return;
       }
@@ -256,8 +253,7 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
         // The payload stays valid while paused: nothing is read meanwhile.
         while (verdict == DataVerdict::kRetryLater && !closing_) {
           co_await sink.WaitToRetry();
-          if ((co_await asio::this_coro::cancellation_state).cancelled() !=
-              asio::cancellation_type::none) {
+          if (co_await base::Cancelled()) {
             co_return;
           }
           verdict = sink.OnData(frame.payload);
@@ -347,7 +343,7 @@ asio::awaitable<void> FramedLink::RunTimers() {
         established_ ? std::min(ping_due(), last_receive_ + options_.dead_after) : handshake_deadline;
     timers_.expires_at(next_check);
     co_await timers_.async_wait(kUse);
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+    if (co_await base::Cancelled()) {
       co_return;
     }
     const Clock::time_point now = Clock::now();

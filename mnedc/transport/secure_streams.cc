@@ -10,6 +10,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <cstring>
 
+#include "mnedc/base/coro.h"
 #include "mnedc/transport/tcp_stream.h"
 
 namespace mnedc::transport {
@@ -18,7 +19,7 @@ namespace asio = boost::asio;
 namespace websocket = boost::beast::websocket;
 using asio::ip::tcp;
 using boost::system::error_code;
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+using base::kUse;
 // One WebSocket message carries at most this much (whole frames); a larger
 // gather write, such as the peer snapshot of a big network, becomes several.
 constexpr std::size_t kMaxMessageBytes = 1 << 20;

@@ -9,13 +9,15 @@
 #include <boost/asio/write.hpp>
 #include <netinet/tcp.h>
 
+#include "mnedc/base/coro.h"
+
 namespace mnedc::transport {
 namespace {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
-constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
+using base::kUse;
 constexpr int kNotSentLowWater = 128 * 1024;
 
 class TcpStream final : public Stream {

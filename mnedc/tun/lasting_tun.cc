@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <optional>
 
+#include "mnedc/base/coro.h"
 #include "mnedc/tun/tun_device.h"
 
 namespace mnedc::tun {
@@ -107,7 +108,7 @@ class LastingPort final : public PacketPort {
                    << options_.max_attempts << "): " << error;
       if (attempt == options_.max_attempts) break;
       retry_timer_.expires_after(options_.retry_interval);
-      co_await retry_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_await retry_timer_.async_wait(base::kUse);
     }
     if (!closed_) {
       LOG(ERROR) << "TUN " << name_ << " is gone and could not be created again: " << error;

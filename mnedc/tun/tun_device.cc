@@ -16,6 +16,9 @@
 #include <cstring>
 #include <vector>
 
+#include "mnedc/base/coro.h"
+#include "mnedc/base/ipv4.h"
+
 namespace mnedc::tun {
 namespace {
 namespace asio = boost::asio;
@@ -59,8 +62,7 @@ class TunDevice final : public PacketPort {
     };
     set_ipv4(request.ifr_addr, address);
     if (::ioctl(control.get(), SIOCSIFADDR, &request) < 0) return Fail(error, "set address", errno);
-    const uint32_t mask = prefix_length == 0 ? 0 : ~uint32_t{0} << (32 - prefix_length);
-    set_ipv4(request.ifr_netmask, mask);
+    set_ipv4(request.ifr_netmask, base::PrefixMask(prefix_length));
     if (::ioctl(control.get(), SIOCSIFNETMASK, &request) < 0) {
       return Fail(error, "set netmask", errno);
     }
@@ -82,7 +84,7 @@ class TunDevice final : public PacketPort {
         continue;
       }
       auto [ec] = co_await descriptor_.async_wait(asio::posix::stream_descriptor::wait_read,
-                                                  asio::as_tuple(asio::use_awaitable));
+                                                  base::kUse);
       if (!descriptor_.is_open()) co_return boost::system::error_code{};  // Closed.
       if (ec) co_return ec;
       // Drain what is there, a bounded batch per wake-up.
