@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <set>
 
+#include "mnedc/base/ipv4.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/protocol/frame.h"
 #include "testing/ip_packets.h"
@@ -333,6 +336,27 @@ TEST_F(RelayLoopbackTest, LeaseFileKeepsAddressesWhenANewcomerJoinsFirst) {
   Node& a_again = net_.AddClient("a");
   ASSERT_TRUE(net_.RunUntil([&] { return a_again.client->joined(); }));
   EXPECT_EQ(a_again.address(), a_address);
+}
+
+// A relay killed outright (no Shutdown) must not lose the leases it gave out:
+// the file is written within a second of a join.
+TEST_F(RelayLoopbackTest, LeaseFileIsWrittenSoonAfterAJoinNotOnlyAtShutdown) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  relay::RelayOptions options;
+  options.lease_file = std::string(dir ? dir : "/tmp") + "/relay-leases-soon";
+  std::remove(options.lease_file.c_str());
+  net_.StopRelay();
+  net_.StartRelay(options);
+  Node& a = net_.AddClient("a");
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
+  const std::string line = base::Ipv4ToString(a.address()) + " a\n";
+  auto file_has_a = [&] {
+    std::ifstream in(options.lease_file);
+    std::stringstream content;
+    content << in.rdbuf();
+    return content.str().find(line) != std::string::npos;
+  };
+  EXPECT_TRUE(net_.RunUntil(file_has_a, 3s)) << "no lease in " << options.lease_file;
 }
 
 TEST_F(RelayLoopbackTest, ExhaustedPoolAnswersWithError) {

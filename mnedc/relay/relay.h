@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "mnedc/relay/join_policy.h"
+#include "mnedc/relay/lease_keeper.h"
 #include "mnedc/relay/lease_pool.h"
 #include "mnedc/transport/accept.h"
 #include "mnedc/transport/framed_link.h"
@@ -158,16 +159,13 @@ class Relay {
   boost::asio::awaitable<void> ServeSocket(boost::asio::ip::tcp::socket socket);
   // Empty when the session may join as `device_id`; otherwise why not.
   std::string Authorize(const Session& session, const std::string& device_id) const;
-  // Writes the lease file soon (at most once a second), or now.
-  void ScheduleLeaseSave();
-  void SaveLeases();
   // Returns false, without queueing, when `may_wait` and `to` is full but not stalled.
   bool Forward(Session& to, std::span<const uint8_t> packet, bool may_wait);
   void Broadcast(const protocol::ControlMessage& message, const Session* except);
 
   boost::asio::any_io_executor executor_;
   RelayOptions options_;
-  LeasePool pool_;
+  LeaseKeeper leases_;
   RelayCounters counters_;
   JoinPolicy policy_;
   LocalPort* local_port_ = nullptr;
@@ -177,9 +175,6 @@ class Relay {
   std::unordered_set<int> handshaking_;         // Sockets (fds) still in AcceptStream.
   bool shutting_down_ = false;
   std::vector<uint8_t> broadcast_scratch_;  // One encoding of a fanned-out control frame.
-  boost::asio::steady_timer lease_save_timer_;
-  bool lease_save_pending_ = false;
-  uint64_t saved_lease_generation_ = 0;
 };
 
 }  // namespace mnedc::relay

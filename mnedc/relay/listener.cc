@@ -1,0 +1,63 @@
+// The listener: accepting connections on the relay's ports, the connection
+// limit, and the transport handshakes (TLS, WebSocket) before a session.
+#include "mnedc/relay/relay.h"
+
+#include <glog/logging.h>
+
+#include "mnedc/base/coro.h"
+#include "mnedc/transport/accept.h"
+#include "mnedc/transport/accept_loop.h"
+#include "mnedc/transport/endpoint.h"
+#include "mnedc/transport/tcp_stream.h"
+
+namespace mnedc::relay {
+namespace asio = boost::asio;
+using base::Ipv4ToString;
+using protocol::ControlMessage;
+
+namespace {
+std::string LocalEndpointText(const asio::ip::tcp::acceptor& acceptor) {
+  boost::system::error_code ec;
+  const auto endpoint = acceptor.local_endpoint(ec);
+  if (ec) return "?";
+  return transport::HostPort{endpoint.address().to_string(), endpoint.port()}.ToString();
+}
+}  // namespace
+
+asio::awaitable<void> Relay::AcceptLoop(asio::ip::tcp::acceptor& acceptor) {
+  // On EMFILE and friends it pauses and keeps serving the members we have.
+  transport::AcceptLoopOptions options;
+  options.what = "relay port " + LocalEndpointText(acceptor);
+  options.errors = &counters_.accept_errors;
+  auto serve = [this](asio::ip::tcp::socket socket) { return ServeSocket(std::move(socket)); };
+  // Named, not temporaries in the co_await: GCC 12 may destroy those twice.
+  co_await transport::AcceptLoop(acceptor, std::move(serve), std::move(options));
+}
+
+asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
+  const std::string peer = transport::PeerText(socket);
+  if (shutting_down_) co_return;
+  if (connection_count() >= options_.max_connections) {
+    ++counters_.connections_refused;
+    LOG_EVERY_N(WARNING, 100) << peer << ": refused: already serving " << connection_count()
+                              << " connections (the limit)";
+    co_return;
+  }
+  const int fd = socket.native_handle();
+  handshaking_.insert(fd);
+  auto accept = options_.accept;
+  accept.timeout = options_.link.handshake_timeout;
+  auto outcome = co_await transport::AcceptStream(std::move(socket), accept);
+  handshaking_.erase(fd);
+  if (outcome.stream && shutting_down_) co_return;
+  if (!outcome.stream) {
+    ++counters_.connections_refused;
+    // Scanners hit exposed relays all day: log the first of every 20 (all are counted).
+    LOG_EVERY_N(INFO, 20) << peer << ": refused: " << outcome.refused << " (refusal #"
+                          << google::COUNTER << ")";
+    co_return;
+  }
+  co_await Serve(std::move(outcome.stream));
+}
+
+}  // namespace mnedc::relay

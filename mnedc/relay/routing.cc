@@ -1,0 +1,69 @@
+// Routing: each packet from a member (or the relay's own TUN) goes to the
+// member that owns its destination, to every other member for broadcast and
+// multicast, or is dropped and counted with its reason.
+#include "mnedc/relay/relay.h"
+
+#include <glog/logging.h>
+
+#include "mnedc/relay/ip_packet.h"
+#include "mnedc/relay/session.h"
+
+namespace mnedc::relay {
+namespace asio = boost::asio;
+using base::Ipv4ToString;
+using protocol::ControlMessage;
+
+bool Relay::Forward(Session& to, std::span<const uint8_t> packet, bool may_wait) {
+  if (may_wait && to.link_.data_queue_full() && !to.pushback_.stalled() && !to.link_.closing()) return false;
+  // Counted as forwarded when the receiver's writer takes it (OnDataTaken).
+  switch (to.link_.SendData(packet)) {
+    case transport::FramedLink::Push::kQueuedDroppedOldest:
+      Drop(DropReason::kQueueFull);
+      break;
+    case transport::FramedLink::Push::kQueued:
+      break;
+    case transport::FramedLink::Push::kClosed:
+      Drop(DropReason::kReceiverClosing);
+      break;
+  }
+  return true;
+}
+
+Session* Relay::Route(Session* from, std::span<const uint8_t> packet) {
+  auto drop = [this](DropReason reason) -> Session* {
+    Drop(reason);
+    return nullptr;
+  };
+  const PacketAddresses addresses = ParsePacketAddresses(packet);
+  if (addresses.version == PacketAddresses::Version::kIpv6) return drop(DropReason::kIpv6);
+  if (addresses.version != PacketAddresses::Version::kIpv4) return drop(DropReason::kMalformed);
+  const uint32_t expected_source = from ? from->address_ : options_.prefix.relay_address();
+  if (addresses.source != expected_source) return drop(DropReason::kSpoofedSource);
+
+  const uint32_t destination = addresses.destination;
+  if (destination == options_.prefix.broadcast() || destination == 0xffffffffu ||
+      IsIpv4Multicast(destination)) {
+    // Fan-out never waits: one slow member must not hold the others back.
+    ++counters_.broadcast_packets;
+    for (const auto& [id, member] : by_device_) {
+      if (member != from) Forward(*member, packet, false);
+    }
+    if (from && local_port_) local_port_->Deliver(packet);
+    return nullptr;
+  }
+  if (destination == options_.prefix.relay_address()) {
+    if (!local_port_ || !from) return drop(DropReason::kNoLocalTun);
+    ++counters_.packets_forwarded;
+    counters_.bytes_forwarded += packet.size();
+    local_port_->Deliver(packet);
+    return nullptr;
+  }
+  const auto owner = by_address_.find(destination);
+  if (owner == by_address_.end()) return drop(DropReason::kUnknownDestination);
+  // Only a member's packets can wait; the relay's own TUN has no reader to pause.
+  return Forward(*owner->second, packet, from != nullptr) ? nullptr : owner->second;
+}
+
+void Relay::SendFromLocal(std::span<const uint8_t> packet) { Route(nullptr, packet); }
+
+}  // namespace mnedc::relay

@@ -1,0 +1,67 @@
+#include "mnedc/relay/session.h"
+
+#include <glog/logging.h>
+
+namespace mnedc::relay {
+
+Session::Session(Relay& relay, std::unique_ptr<transport::Stream> stream)
+    : relay_(relay),
+      link_(relay.executor_, std::move(stream), relay.options_.link),
+      pushback_(relay.executor_, device_id_),
+      connected_since_(std::chrono::system_clock::now()) {
+  // What the writer takes from the queue is what was delivered; and the
+  // queue has room again for whoever waited.
+  link_.OnDataTaken([this](std::size_t packets, std::size_t bytes) {
+    relay_.counters_.packets_forwarded += packets;
+    relay_.counters_.bytes_forwarded += bytes;
+    pushback_.Drained();
+  });
+}
+
+transport::DataVerdict Session::OnData(std::span<const uint8_t> packet) {
+  if (superseded_) return transport::DataVerdict::kAccepted;  // The newer connection owns it.
+  if (!joined_) {
+    relay_.Drop(DropReason::kNotJoined);
+    return transport::DataVerdict::kAccepted;
+  }
+  Session* full = relay_.Route(this, packet);
+  if (!full) return transport::DataVerdict::kAccepted;
+  ++relay_.counters_.pushbacks;
+  pushback_.WaitOn(full->pushback_);
+  return transport::DataVerdict::kRetryLater;
+}
+
+boost::asio::awaitable<void> Session::WaitToRetry() {
+  const std::string stalled = co_await pushback_.WaitForRoom(relay_.options_.max_pushback);
+  if (stalled.empty()) co_return;
+  ++relay_.counters_.stalled_receivers;
+  LOG(WARNING) << "device " << stalled << " is not draining its queue; dropping packets to it "
+               << "until it does";
+}
+
+bool Session::OnControl(const protocol::ControlMessage& message) {
+  if (message.has_hello()) {
+    if (joined_) {
+      link_.SendErrorAndClose(protocol::Error::BAD_REQUEST, "Hello after the join");
+      return false;
+    }
+    relay_.Join(*this, message.hello());
+    return !link_.closing();
+  }
+  // Lease, PeerAnnounce, ... are relay-to-client messages: ignore them.
+  return true;
+}
+
+void Session::Supersede() {
+  superseded_ = true;
+  link_.set_end_reason("superseded by a newer connection of the same device");
+  link_.SendErrorAndClose(protocol::Error::SUPERSEDED,
+                          "device " + device_id_ + " joined again on a newer connection");
+}
+
+MemberInfo Session::Info() const {
+  return MemberInfo{device_id_, address_, std::string(stream_kind()), seen_from(),
+                    connected_since_, link_.counters()};
+}
+
+}  // namespace mnedc::relay

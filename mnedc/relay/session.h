@@ -1,0 +1,46 @@
+#pragma once
+// One connection to the relay: its link, its join state and its part in
+// pushback. Owned by the Relay::Serve() coroutine; the relay's maps point at
+// it only between Join and Leave, and Leave runs before it is destroyed.
+// Private to the relay library.
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "mnedc/relay/join_policy.h"
+#include "mnedc/relay/pushback.h"
+#include "mnedc/relay/relay.h"
+#include "mnedc/transport/framed_link.h"
+
+namespace mnedc::relay {
+
+class Session final : public transport::FrameSink {
+ public:
+  Session(Relay& relay, std::unique_ptr<transport::Stream> stream);
+
+  // FrameSink: packets are routed (a full receiver pauses this reader),
+  // a Hello joins.
+  transport::DataVerdict OnData(std::span<const uint8_t> packet) override;
+  boost::asio::awaitable<void> WaitToRetry() override;
+  bool OnControl(const protocol::ControlMessage& message) override;
+
+  // The relay found a newer connection for this device.
+  void Supersede();
+
+  MemberInfo Info() const;
+  std::string_view stream_kind() const { return link_.stream().kind(); }
+  const std::string& seen_from() const { return link_.stream().peer(); }
+
+  Relay& relay_;
+  transport::FramedLink link_;
+  std::string device_id_;  // Before Pushback, which names the session by it.
+  Pushback pushback_;
+  std::chrono::system_clock::time_point connected_since_;
+  uint32_t address_ = 0;
+  TokenDigest credentials_{};  // SHA-256 of what the Hello presented.
+  bool presented_credentials_ = false;
+  bool joined_ = false;
+  bool superseded_ = false;
+};
+
+}  // namespace mnedc::relay
