@@ -1,6 +1,7 @@
-// The client binary's data path with fakes: packets go TUN -> client -> relay
-// -> client -> TUN over real loopback TCP, leases land on the port, and a port
-// that fails for good stops the client with a reason.
+// Both binaries' data paths with fakes: packets go TUN -> client -> relay ->
+// client -> TUN over real loopback TCP, leases land on the port, a port that
+// fails for good stops the client with a reason, and the relay's own TUN is a
+// PacketPort too.
 #include "mnedc/client/tun_bridge.h"
 
 #include <gtest/gtest.h>
@@ -94,6 +95,37 @@ TEST_F(TunBridgeTest, ALeaseThePortRefusesStopsTheClient) {
   EXPECT_FALSE(a->bridge_result);
   EXPECT_NE(a->bridge->failure().find("refused by the test"), std::string::npos) << a->bridge->failure();
   EXPECT_TRUE(a->port->closed());
+}
+
+// The relay's own address is its PacketPort: a member's packet to 10.0.0.1
+// comes out of it, and what it reads reaches the member.
+TEST_F(TunBridgeTest, TheRelaysOwnTunIsAPacketPort) {
+  FakePacketPort relay_tun(net_.io().get_executor(), "mnedc-relay");
+  bool served = false;
+  boost::system::error_code served_result;
+  asio::co_spawn(net_.io(), net_.relay().ServeTun(relay_tun),
+                 [&](std::exception_ptr, boost::system::error_code ec) {
+                   served = true;
+                   served_result = ec;
+                 });
+  auto a = AddDevice("a");
+  ASSERT_TRUE(net_.RunUntil([&] { return a->port->config().has_value(); }));
+  const uint32_t relay_address = 0x0a000001;
+  a->port->Inject(MakeIpv4Packet(a->node->address(), relay_address, 100, 1));
+  ASSERT_TRUE(net_.RunUntil([&] { return relay_tun.written().size() == 1; }));
+  EXPECT_EQ(PacketSequence(relay_tun.written()[0]), 1u);
+  relay_tun.Inject(MakeIpv4Packet(relay_address, a->node->address(), 100, 2));
+  ASSERT_TRUE(net_.RunUntil([&] { return a->port->written().size() == 1; }));
+  EXPECT_EQ(PacketSource(a->port->written()[0]), relay_address);
+
+  // The TUN fails for good: the relay goes on without an address of its own.
+  relay_tun.Fail(boost::system::error_code(EBADFD, boost::system::system_category()));
+  ASSERT_TRUE(net_.RunUntil([&] { return served; }));
+  EXPECT_EQ(served_result.value(), EBADFD);
+  a->port->Inject(MakeIpv4Packet(a->node->address(), relay_address, 100, 3));
+  ASSERT_TRUE(net_.RunUntil(
+      [&] { return net_.relay().counters().drop(relay::DropReason::kNoLocalTun) == 1; }));
+  EXPECT_EQ(relay_tun.written().size(), 1u);
 }
 
 }  // namespace

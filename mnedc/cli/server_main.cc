@@ -110,16 +110,6 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
   return options;
 }
 
-// Packets for the relay's own address go to its TUN.
-class TunLocalPort final : public mnedc::relay::LocalPort {
- public:
-  explicit TunLocalPort(mnedc::tun::PacketPort& tun) : tun_(tun) {}
-  void Deliver(std::span<const uint8_t> packet) override { tun_.Write(packet); }
-
- private:
-  mnedc::tun::PacketPort& tun_;
-};
-
 asio::ip::tcp::endpoint EndpointFlag(const char* flag, const std::string& value, uint16_t port) {
   std::string error;
   const auto listen = mnedc::transport::ParseHostPort(value, port, &error);
@@ -276,7 +266,6 @@ int main(int argc, char** argv) {
     LOG(INFO) << "join tokens: " << PolicySummary(policy) << " (SIGHUP re-reads them)";
   }
 
-  std::unique_ptr<TunLocalPort> local_port;
   if (FLAGS_tun) {
     std::string error;
     // Created again with the relay's address if its interface is deleted.
@@ -288,17 +277,13 @@ int main(int argc, char** argv) {
     if (!tun) {
       LOG(WARNING) << "running as a pure relay, without an address of its own: " << error;
     } else {
-      local_port = std::make_unique<TunLocalPort>(*tun);
-      relay.SetLocalPort(local_port.get());
       asio::co_spawn(
           io,
           [&]() -> asio::awaitable<void> {
-            const auto failure = co_await tun->ReadLoop(
-                [&](std::span<const uint8_t> packet) { relay.SendFromLocal(packet); });
+            const auto failure = co_await relay.ServeTun(*tun);
             if (!failure) co_return;
             LOG(ERROR) << "TUN " << tun->name() << " is gone (" << failure.message()
                        << "): relaying on without an address of its own";
-            relay.SetLocalPort(nullptr);
           },
           asio::detached);
       LOG(INFO) << "relay host is " << mnedc::base::Ipv4ToString(options.prefix.relay_address())
@@ -326,10 +311,7 @@ int main(int argc, char** argv) {
     for (auto& acceptor : acceptors) acceptor->close();
     boost::system::error_code ignored;
     admin_acceptor.close(ignored);
-    if (tun) {
-      relay.SetLocalPort(nullptr);
-      tun->Close();
-    }
+    if (tun) tun->Close();  // Ends ServeTun.
   });
   const char* transports = !options.accept.tls          ? "tcp, ws"
                            : options.accept.allow_plaintext ? "tcp, ws, tls, wss"

@@ -24,6 +24,7 @@
 #include "mnedc/transport/accept.h"
 #include "mnedc/transport/framed_link.h"
 #include "mnedc/transport/stream.h"
+#include "mnedc/tun/packet_port.h"
 
 namespace mnedc::relay {
 
@@ -101,13 +102,6 @@ struct MemberInfo {
   transport::LinkCounters link;
 };
 
-// Receives packets addressed to the relay's own virtual address (its TUN).
-class LocalPort {
- public:
-  virtual ~LocalPort() = default;
-  virtual void Deliver(std::span<const uint8_t> packet) = 0;
-};
-
 class Session;
 
 class Relay {
@@ -124,8 +118,13 @@ class Relay {
   // Loads options().lease_file (a missing file is fine). Call once, before serving.
   bool RestoreLeases(std::string* error);
 
-  // The relay's own TUN, if any: what it receives and what it sends.
-  void SetLocalPort(LocalPort* port) { local_port_ = port; }
+  // The relay's own address: serves `tun` (configured with the relay's
+  // address) until it is closed (returns no error) or fails for good (the
+  // error); meanwhile packets to the relay's address go into it and what it
+  // reads is routed like a member's packet. Without it, packets to the
+  // relay's address are dropped (no_local_tun).
+  boost::asio::awaitable<boost::system::error_code> ServeTun(tun::PacketPort& tun);
+  // Routes one packet as if the relay's TUN had read it.
   void SendFromLocal(std::span<const uint8_t> packet);
 
   // Tells every member the relay is going away, and closes their connections.
@@ -168,7 +167,7 @@ class Relay {
   LeaseKeeper leases_;
   RelayCounters counters_;
   JoinPolicy policy_;
-  LocalPort* local_port_ = nullptr;
+  tun::PacketPort* local_port_ = nullptr;  // While ServeTun runs.
   std::unordered_map<std::string, Session*> by_device_;
   std::unordered_map<uint32_t, Session*> by_address_;
   std::unordered_set<Session*> all_sessions_;  // Joined or not, for Shutdown().

@@ -48,14 +48,14 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet) {
     for (const auto& [id, member] : by_device_) {
       if (member != from) Forward(*member, packet, false);
     }
-    if (from && local_port_) local_port_->Deliver(packet);
+    if (from && local_port_) local_port_->Write(packet);
     return nullptr;
   }
   if (destination == options_.prefix.relay_address()) {
     if (!local_port_ || !from) return drop(DropReason::kNoLocalTun);
     ++counters_.packets_forwarded;
     counters_.bytes_forwarded += packet.size();
-    local_port_->Deliver(packet);
+    local_port_->Write(packet);
     return nullptr;
   }
   const auto owner = by_address_.find(destination);
@@ -65,5 +65,13 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet) {
 }
 
 void Relay::SendFromLocal(std::span<const uint8_t> packet) { Route(nullptr, packet); }
+
+asio::awaitable<boost::system::error_code> Relay::ServeTun(tun::PacketPort& tun) {
+  local_port_ = &tun;
+  const boost::system::error_code failure =
+      co_await tun.ReadLoop([this](std::span<const uint8_t> packet) { SendFromLocal(packet); });
+  if (local_port_ == &tun) local_port_ = nullptr;
+  co_return failure;
+}
 
 }  // namespace mnedc::relay
