@@ -19,7 +19,8 @@
 
 #include "mnedc/base/coro.h"
 #include "mnedc/transport/deadline.h"
-#include "mnedc/transport/secure_streams.h"
+#include "mnedc/transport/tls_stream.h"
+#include "mnedc/transport/websocket_stream.h"
 #include "mnedc/transport/tcp_stream.h"
 
 namespace mnedc::transport {

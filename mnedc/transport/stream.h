@@ -1,7 +1,7 @@
 #pragma once
 // A bidirectional byte stream that carries mnedc frames: the one seam between the
 // relay/client logic and the concrete transports: TCP, TLS, WebSocket and
-// WebSocket over TLS (tcp_stream.h, secure_streams.h).
+// WebSocket over TLS (tcp_stream.h, tls_stream.h, websocket_stream.h).
 // Over message-based transports each write is one message holding whole frames, so
 // the reader can treat what it reads as the same byte stream of frames.
 #include <boost/asio/awaitable.hpp>
