@@ -84,7 +84,7 @@ void Fail(const std::string& message) {
 }
 
 void ApplyKeepaliveFlags(int keepalive_seconds, int dead_after_seconds,
-                         transport::LinkOptions& link) {
+                         link::LinkOptions& link) {
   if (keepalive_seconds < 1) Fail("--keepalive_seconds must be at least 1");
   if (dead_after_seconds <= keepalive_seconds) {
     Fail("--dead_after_seconds must be larger than --keepalive_seconds");

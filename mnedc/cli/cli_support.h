@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "mnedc/transport/framed_link.h"
+#include "mnedc/link/framed_link.h"
 
 namespace mnedc::cli {
 
@@ -30,6 +30,6 @@ std::string ReadTokenFile(const std::string& flag, const std::string& path);
 // Checks --keepalive_seconds and --dead_after_seconds (as both binaries name
 // them) and puts them into `link`; fails with one line on nonsense.
 void ApplyKeepaliveFlags(int keepalive_seconds, int dead_after_seconds,
-                         transport::LinkOptions& link);
+                         link::LinkOptions& link);
 
 }  // namespace mnedc::cli

@@ -40,16 +40,16 @@ bool Client::SendPacket(std::span<const uint8_t> packet) {
     return false;
   }
   switch (link_->SendData(packet)) {
-    case transport::FramedLink::Push::kQueued:
+    case link::FramedLink::Push::kQueued:
       ++counters_.packets_sent;
       counters_.bytes_sent += packet.size();
       return true;
-    case transport::FramedLink::Push::kQueuedDroppedOldest:
+    case link::FramedLink::Push::kQueuedDroppedOldest:
       ++counters_.packets_sent;
       counters_.bytes_sent += packet.size();
       ++counters_.dropped_queue_full;
       return true;
-    case transport::FramedLink::Push::kClosed:
+    case link::FramedLink::Push::kClosed:
       break;
   }
   ++counters_.dropped_not_connected;
@@ -107,7 +107,7 @@ asio::awaitable<void> Client::Run() {
       const std::string relay = stream->peer();
       relay_peer_ = relay;
       transport_ = std::string(stream->kind());
-      link_ = std::make_unique<transport::FramedLink>(executor_, std::move(stream), options_.link);
+      link_ = std::make_unique<link::FramedLink>(executor_, std::move(stream), options_.link);
       link_->OnDataTaken([this](std::size_t, std::size_t) { room_timer_.cancel(); });
       ControlMessage hello;
       hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
@@ -134,11 +134,11 @@ asio::awaitable<void> Client::Run() {
   peers_.Clear();
 }
 
-transport::DataVerdict Client::OnData(std::span<const uint8_t> packet) {
+link::DataVerdict Client::OnData(std::span<const uint8_t> packet) {
   ++counters_.packets_received;
   counters_.bytes_received += packet.size();
   if (packet_handler_) packet_handler_(packet);
-  return transport::DataVerdict::kAccepted;
+  return link::DataVerdict::kAccepted;
 }
 
 bool Client::OnControl(const ControlMessage& message) {

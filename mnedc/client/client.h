@@ -17,7 +17,7 @@
 
 #include "mnedc/discovery/peer_table.h"
 #include "mnedc/transport/endpoint.h"
-#include "mnedc/transport/framed_link.h"
+#include "mnedc/link/framed_link.h"
 #include "mnedc/transport/dial.h"
 #include "mnedc/transport/server_address.h"
 
@@ -36,7 +36,7 @@ struct ClientOptions {
   transport::DialOptions dial;  // TLS settings, proxy, connect timeout.
   std::string device_id;
   std::string credentials;  // Join token, if the relay wants one.
-  transport::LinkOptions link;
+  link::LinkOptions link;
   std::chrono::steady_clock::duration backoff_initial = std::chrono::milliseconds(250);
   std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(30);
 };
@@ -53,7 +53,7 @@ struct ClientCounters {
   uint64_t dropped_queue_full = 0;     // Sent faster than the connection drains.
 };
 
-class Client final : private transport::FrameSink {
+class Client final : private link::FrameSink {
  public:
   // Opens a connection to the relay; defaults to transport::Dial(options.server, options.dial).
   using Dialer = std::function<boost::asio::awaitable<transport::DialOutcome>()>;
@@ -97,7 +97,7 @@ class Client final : private transport::FrameSink {
   const std::string& last_error() const { return last_error_; }
 
  private:
-  transport::DataVerdict OnData(std::span<const uint8_t> packet) override;
+  link::DataVerdict OnData(std::span<const uint8_t> packet) override;
   bool OnControl(const protocol::ControlMessage& message) override;
   std::chrono::steady_clock::duration NextBackoff();
   boost::asio::awaitable<transport::DialOutcome> DialUnlessStopped();
@@ -105,7 +105,7 @@ class Client final : private transport::FrameSink {
   boost::asio::any_io_executor executor_;
   ClientOptions options_;
   Dialer dialer_;
-  std::unique_ptr<transport::FramedLink> link_;
+  std::unique_ptr<link::FramedLink> link_;
   boost::asio::steady_timer backoff_timer_;
   boost::asio::steady_timer room_timer_;
   boost::asio::steady_timer stop_timer_;  // Never expires; Stop() cancels it.

@@ -22,7 +22,7 @@
 #include "mnedc/relay/lease_keeper.h"
 #include "mnedc/relay/lease_pool.h"
 #include "mnedc/transport/accept.h"
-#include "mnedc/transport/framed_link.h"
+#include "mnedc/link/framed_link.h"
 #include "mnedc/transport/stream.h"
 #include "mnedc/tun/packet_port.h"
 
@@ -67,7 +67,7 @@ struct RelayCounters {
 struct RelayOptions {
   Prefix prefix{0x0a000000, 24};  // 10.0.0.0/24
   uint32_t mtu = 1400;
-  transport::LinkOptions link;
+  link::LinkOptions link;
   // When a receiver's queue is full, the relay stops reading from the sender for
   // up to this long, so TCP inside the tunnel slows down instead of losing
   // packets (as it would on a real link). A receiver that does not drain within
@@ -99,7 +99,7 @@ struct MemberInfo {
   std::string transport;  // "tcp", ...
   std::string seen_from;  // ip:port
   std::chrono::system_clock::time_point connected_since;
-  transport::LinkCounters link;
+  link::LinkCounters link;
 };
 
 class Session;

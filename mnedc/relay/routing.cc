@@ -17,12 +17,12 @@ bool Relay::Forward(Session& to, std::span<const uint8_t> packet, bool may_wait)
   if (may_wait && to.link_.data_queue_full() && !to.pushback_.stalled() && !to.link_.closing()) return false;
   // Counted as forwarded when the receiver's writer takes it (OnDataTaken).
   switch (to.link_.SendData(packet)) {
-    case transport::FramedLink::Push::kQueuedDroppedOldest:
+    case link::FramedLink::Push::kQueuedDroppedOldest:
       Drop(DropReason::kQueueFull);
       break;
-    case transport::FramedLink::Push::kQueued:
+    case link::FramedLink::Push::kQueued:
       break;
-    case transport::FramedLink::Push::kClosed:
+    case link::FramedLink::Push::kClosed:
       Drop(DropReason::kReceiverClosing);
       break;
   }

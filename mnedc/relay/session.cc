@@ -18,17 +18,17 @@ Session::Session(Relay& relay, std::unique_ptr<transport::Stream> stream)
   });
 }
 
-transport::DataVerdict Session::OnData(std::span<const uint8_t> packet) {
-  if (superseded_) return transport::DataVerdict::kAccepted;  // The newer connection owns it.
+link::DataVerdict Session::OnData(std::span<const uint8_t> packet) {
+  if (superseded_) return link::DataVerdict::kAccepted;  // The newer connection owns it.
   if (!joined_) {
     relay_.Drop(DropReason::kNotJoined);
-    return transport::DataVerdict::kAccepted;
+    return link::DataVerdict::kAccepted;
   }
   Session* full = relay_.Route(this, packet);
-  if (!full) return transport::DataVerdict::kAccepted;
+  if (!full) return link::DataVerdict::kAccepted;
   ++relay_.counters_.pushbacks;
   pushback_.WaitOn(full->pushback_);
-  return transport::DataVerdict::kRetryLater;
+  return link::DataVerdict::kRetryLater;
 }
 
 boost::asio::awaitable<void> Session::WaitToRetry() {

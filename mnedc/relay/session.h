@@ -10,17 +10,17 @@
 #include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/pushback.h"
 #include "mnedc/relay/relay.h"
-#include "mnedc/transport/framed_link.h"
+#include "mnedc/link/framed_link.h"
 
 namespace mnedc::relay {
 
-class Session final : public transport::FrameSink {
+class Session final : public link::FrameSink {
  public:
   Session(Relay& relay, std::unique_ptr<transport::Stream> stream);
 
   // FrameSink: packets are routed (a full receiver pauses this reader),
   // a Hello joins.
-  transport::DataVerdict OnData(std::span<const uint8_t> packet) override;
+  link::DataVerdict OnData(std::span<const uint8_t> packet) override;
   boost::asio::awaitable<void> WaitToRetry() override;
   bool OnControl(const protocol::ControlMessage& message) override;
 
@@ -32,7 +32,7 @@ class Session final : public transport::FrameSink {
   const std::string& seen_from() const { return link_.stream().peer(); }
 
   Relay& relay_;
-  transport::FramedLink link_;
+  link::FramedLink link_;
   std::string device_id_;  // Before Pushback, which names the session by it.
   Pushback pushback_;
   std::chrono::system_clock::time_point connected_since_;

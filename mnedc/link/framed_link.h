@@ -21,11 +21,14 @@
 #include <string>
 #include <vector>
 
+#include "mnedc/link/frame_queue.h"
+#include "mnedc/link/frame_reader.h"
 #include "mnedc/protocol/control.pb.h"
-#include "mnedc/transport/frame_queue.h"
 #include "mnedc/transport/stream.h"
 
-namespace mnedc::transport {
+namespace mnedc::link {
+
+using transport::Stream;
 
 enum class DataVerdict {
   kAccepted,
@@ -134,7 +137,7 @@ class FramedLink {
   // Storage the writer swaps with the queues; sized once to their capacities.
   std::vector<std::vector<uint8_t>> inflight_;
   std::vector<boost::asio::const_buffer> gather_;
-  std::vector<uint8_t> read_buffer_;
+  FrameReader reader_;
   std::vector<uint8_t> encode_scratch_;
   protocol::ControlMessage decoded_;
   boost::asio::steady_timer wake_writer_;
@@ -158,4 +161,4 @@ class FramedLink {
   bool watchdog_idle_ = false;
 };
 
-}  // namespace mnedc::transport
+}  // namespace mnedc::link

@@ -1,4 +1,4 @@
-#include "mnedc/transport/framed_link.h"
+#include "mnedc/link/framed_link.h"
 
 #include <gtest/gtest.h>
 
@@ -14,8 +14,9 @@
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/transport/tcp_stream.h"
 
-namespace mnedc::transport {
+namespace mnedc::link {
 namespace {
+using transport::MakeTcpStream;
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -284,4 +285,4 @@ TEST_F(LinkTest, APeerThatTakesNothingIsCutOffAfterTheWriteTimeout) {
 }
 
 }  // namespace
-}  // namespace mnedc::transport
+}  // namespace mnedc::link

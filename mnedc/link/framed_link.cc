@@ -1,4 +1,4 @@
-#include "mnedc/transport/framed_link.h"
+#include "mnedc/link/framed_link.h"
 
 #include <glog/logging.h>
 
@@ -14,7 +14,7 @@
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/protocol/frame.h"
 
-namespace mnedc::transport {
+namespace mnedc::link {
 namespace {
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -37,7 +37,7 @@ FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> s
       control_queue_(16, options.control_queue_frames),
       data_queue_(options.data_queue_frames),
       inflight_(control_queue_.capacity() + data_queue_.capacity()),
-      read_buffer_(std::max<std::size_t>(options.initial_read_buffer, protocol::kFrameHeaderSize)),
+      reader_(options.initial_read_buffer),
       wake_writer_(executor, Clock::time_point::max()),
       linger_(executor),
       timers_(executor),
@@ -224,13 +224,10 @@ asio::awaitable<void> FramedLink::RunWriter() {
 
 asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
   co_await NoThrowOnCancel();
-  std::size_t begin = 0;
-  std::size_t end = 0;
   for (;;) {
     // Hand over every complete frame already buffered.
     for (;;) {
-      const protocol::ParseResult frame =
-          protocol::ParseFrame(std::span(read_buffer_.data() + begin, end - begin));
+      const protocol::ParseResult frame = reader_.Next();
       if (frame.status == protocol::ParseStatus::kNeedMore) break;
       if (frame.status == protocol::ParseStatus::kOversize) {
         const std::string why = "frame of " + std::to_string(frame.announced_length) +
@@ -240,7 +237,6 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
         SendErrorAndClose(protocol::Error::BAD_REQUEST, why);
         co_return;
       }
-      begin += frame.consumed;
       ++counters_.frames_in;
       if (frame.status == protocol::ParseStatus::kUnknownType) {
         // A newer peer's frame type: skip it, as the protocol promises.
@@ -253,9 +249,7 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
         // The payload stays valid while paused: nothing is read meanwhile.
         while (verdict == DataVerdict::kRetryLater && !closing_) {
           co_await sink.WaitToRetry();
-          if (co_await base::Cancelled()) {
-            co_return;
-          }
+          if (co_await base::Cancelled()) co_return;
           verdict = sink.OnData(frame.payload);
         }
         keep_going = verdict != DataVerdict::kStop;
@@ -267,24 +261,12 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
         co_return;
       }
     }
-    // Keep the partial frame at the front; grow once if it cannot fit.
-    if (begin > 0) {
-      std::memmove(read_buffer_.data(), read_buffer_.data() + begin, end - begin);
-      end -= begin;
-      begin = 0;
-    }
-    if (end >= protocol::kFrameHeaderSize) {
-      const std::size_t length = (std::size_t{read_buffer_[1]} << 24) |
-                                 (std::size_t{read_buffer_[2]} << 16) |
-                                 (std::size_t{read_buffer_[3]} << 8) | read_buffer_[4];
-      const std::size_t frame_size = protocol::kFrameHeaderSize + length;
-      if (frame_size > read_buffer_.size()) read_buffer_.resize(frame_size);
-    }
-    auto [ec, n] = co_await stream_->ReadSome(
-        asio::buffer(read_buffer_.data() + end, read_buffer_.size() - end));
+    const std::span<uint8_t> space = reader_.Space();
+    auto [ec, n] = co_await stream_->ReadSome(asio::buffer(space.data(), space.size()));
     if (ec) {
       if (ec == asio::error::eof) {
-        set_end_reason(end == 0 ? "closed by peer" : "closed by peer in the middle of a frame");
+        set_end_reason(reader_.mid_frame() ? "closed by peer in the middle of a frame"
+                                           : "closed by peer");
       } else if (ec == asio::error::operation_aborted) {
         set_end_reason("closed locally");
       } else {
@@ -292,7 +274,7 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
       }
       co_return;
     }
-    end += n;
+    reader_.Commit(n);
     counters_.bytes_in += n;
     last_receive_ = Clock::now();
   }
@@ -368,4 +350,4 @@ asio::awaitable<void> FramedLink::RunTimers() {
   }
 }
 
-}  // namespace mnedc::transport
+}  // namespace mnedc::link

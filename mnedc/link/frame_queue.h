@@ -8,7 +8,7 @@
 
 #include "mnedc/protocol/frame.h"
 
-namespace mnedc::transport {
+namespace mnedc::link {
 
 class FrameQueue {
  public:
@@ -46,4 +46,4 @@ class FrameQueue {
   std::size_t max_capacity_;
 };
 
-}  // namespace mnedc::transport
+}  // namespace mnedc::link

@@ -1,9 +1,9 @@
-#include "mnedc/transport/frame_queue.h"
+#include "mnedc/link/frame_queue.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace mnedc::transport {
+namespace mnedc::link {
 
 FrameQueue::FrameQueue(std::size_t capacity, std::size_t max_capacity)
     : slots_(std::max<std::size_t>(capacity, 1)),
@@ -56,4 +56,4 @@ std::size_t FrameQueue::TakeAll(std::vector<std::vector<uint8_t>>& out, std::siz
   return n;
 }
 
-}  // namespace mnedc::transport
+}  // namespace mnedc::link

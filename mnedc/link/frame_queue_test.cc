@@ -1,10 +1,10 @@
-#include "mnedc/transport/frame_queue.h"
+#include "mnedc/link/frame_queue.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 
-namespace mnedc::transport {
+namespace mnedc::link {
 namespace {
 
 using protocol::FrameType;
@@ -56,4 +56,4 @@ TEST(FrameQueue, WarmQueueReusesStorage) {
 }
 
 }  // namespace
-}  // namespace mnedc::transport
+}  // namespace mnedc::link
