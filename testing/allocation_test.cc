@@ -7,8 +7,10 @@
 #include <cstdlib>
 #include <new>
 
+#include "mnedc/transport/tls_context.h"
 #include "testing/ip_packets.h"
 #include "testing/loopback_net.h"
+#include "testing/test_pki.h"
 
 namespace {
 std::atomic<uint64_t> allocations{0};
@@ -46,12 +48,33 @@ bool Pump(LoopbackNet& net, Node& a, Node& b, int count, int size) {
   return b.received.size() == target;
 }
 
-class Allocation : public ::testing::TestWithParam<transport::Scheme> {};
+class Allocation : public ::testing::TestWithParam<transport::Scheme> {
+ protected:
+  static void SetUpTestSuite() {
+    const char* dir = std::getenv("TEST_TMPDIR");
+    pki_ = MakeTestPki(dir ? dir : "/tmp");
+  }
+  static TestPki pki_;
+};
+TestPki Allocation::pki_;
 
 TEST_P(Allocation, NoneAfterWarmUpOnTheDataPath) {
   LoopbackNet net;
-  net.StartRelay();
-  auto via = [](client::ClientOptions& options) { options.server.scheme = GetParam(); };
+  relay::RelayOptions relay_options;
+  std::string error;
+  relay_options.accept.tls =
+      transport::MakeTlsServerContext({pki_.server_cert, pki_.server_key, ""}, &error);
+  ASSERT_TRUE(relay_options.accept.tls) << error;
+  net.StartRelay(relay_options);
+  auto via = [](client::ClientOptions& options) {
+    options.server.scheme = GetParam();
+    options.server.path = "/mnedc";
+    if (options.server.uses_tls()) {
+      std::string error;
+      options.dial.tls = transport::MakeTlsClientContext({.ca_file = pki_.ca_cert}, &error);
+      ASSERT_TRUE(options.dial.tls) << error;
+    }
+  };
   Node& a = net.AddClient("a", via);
   Node& b = net.AddClient("b", via);
   ASSERT_TRUE(net.RunUntil([&] { return a.client->joined() && b.client->joined(); }));
@@ -75,7 +98,8 @@ TEST_P(Allocation, NoneAfterWarmUpOnTheDataPath) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, Allocation,
-                         ::testing::Values(transport::Scheme::kTcp, transport::Scheme::kWs),
+                         ::testing::Values(transport::Scheme::kTcp, transport::Scheme::kWs,
+                                           transport::Scheme::kTls, transport::Scheme::kWss),
                          [](const auto& info) {
                            return std::string(transport::SchemeName(info.param));
                          });
