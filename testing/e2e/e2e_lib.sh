@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # What the end-to-end tests share (source it with $root set to the repository
-# or runfiles root). The caller sets P (namespace prefix) and work (temp dir).
+# or runfiles root), then call mnedc_e2e_start.
 source "$root/testing/netns/topology.sh"
 source "$root/testing/netns/helpers.sh"
 source "$root/testing/netns/pki.sh"
@@ -35,4 +35,23 @@ finish() {
   if ((failed > 0)); then for f in "$work"/*.log; do echo "--- $f"; tail -30 "$f"; done; fi
   echo "$passed passed, $failed failed"
   ((failed == 0))
+}
+
+# mnedc_e2e_start NAME PREFIX [REASON]: skips (exit 0, saying why) when the
+# test network cannot be built here or REASON is not empty; otherwise sets P
+# (namespace prefix) and work (a temp dir others may enter), tears both down
+# on exit, and builds the two-level NAT network.
+mnedc_e2e_start() {
+  local name=$1 prefix=$2 why=${3:-}
+  [[ -z $why ]] && why=$(mnedc_net_unavailable)
+  if [[ -n $why ]]; then
+    echo "SKIPPED: $name $why"
+    exit 0
+  fi
+  P=$prefix$$-
+  work=$(mktemp -d)
+  chmod 755 "$work"  # Unprivileged checks must reach the sockets inside.
+  trap 'mnedc_net_down "$P"; rm -rf "$work"' EXIT
+  trap 'exit 130' INT TERM
+  mnedc_net_up "$P" || { echo "FAIL could not build the test network"; exit 1; }
 }

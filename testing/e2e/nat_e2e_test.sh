@@ -8,23 +8,7 @@ root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
 root=${root:-$(cd "$here/../.." && pwd)}
 source "$root/testing/e2e/e2e_lib.sh"
 
-why=$(mnedc_net_unavailable)
-if [[ -n $why ]]; then
-  echo "SKIPPED: nat_e2e_test $why"
-  exit 0
-fi
-
-P=mne$$-
-work=$(mktemp -d)
-cleanup() {
-  mnedc_net_down "$P"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-
-mnedc_net_up "$P" || { echo "FAIL could not build the test network"; exit 1; }
+mnedc_e2e_start nat_e2e_test mne
 
 echo "== without mnedc"
 check "device A reaches the relay host (outbound through NAT A)" ping_ok deva "$MNEDC_RELAY_IP"

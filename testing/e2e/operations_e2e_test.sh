@@ -11,22 +11,7 @@ root=${root:-$(cd "$here/../.." && pwd)}
 source "$root/testing/e2e/e2e_lib.sh"
 CTL=$root/mnedc/cli/ctl
 
-why=$(mnedc_net_unavailable)
-if [[ -n $why ]]; then
-  echo "SKIPPED: operations_e2e_test $why"
-  exit 0
-fi
-
-P=mno$$-
-work=$(mktemp -d)
-chmod 755 "$work"  # nobody must reach the sockets' directory to be refused by the socket
-cleanup() {
-  mnedc_net_down "$P"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-mnedc_net_up "$P" || { echo "FAIL could not build the test network"; exit 1; }
+mnedc_e2e_start operations_e2e_test mno
 
 printf '# device_id token\ndeva token-for-a\ndevb token-for-b\n' >"$work/tokens"
 printf 'token-for-a\n' >"$work/a-token"

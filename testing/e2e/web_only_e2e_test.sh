@@ -9,23 +9,10 @@ root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
 root=${root:-$(cd "$here/../.." && pwd)}
 source "$root/testing/e2e/e2e_lib.sh"
 
-why=$(mnedc_net_unavailable)
-[[ -z $why ]] && ! command -v tinyproxy >/dev/null && why="tinyproxy is not installed (tools/install-deps)"
-[[ -z $why ]] && ! command -v openssl >/dev/null && why="openssl is not installed"
-if [[ -n $why ]]; then
-  echo "SKIPPED: web_only_e2e_test $why"
-  exit 0
-fi
-
-P=mnw$$-
-work=$(mktemp -d)
-chmod 755 "$work"
-cleanup() { mnedc_net_down "$P"; rm -rf "$work"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-
-mnedc_net_up "$P" || { echo "FAIL could not build the test network"; exit 1; }
+why=""
+! command -v tinyproxy >/dev/null && why="tinyproxy is not installed (tools/install-deps)"
+! command -v openssl >/dev/null && why="openssl is not installed"
+mnedc_e2e_start web_only_e2e_test mnw "$why"
 mnedc_make_pki "$work" "$MNEDC_RELAY_IP" || { echo "FAIL could not make certificates"; exit 1; }
 printf 'the-right-token\n' >"$work/token"
 printf 'a-wrong-token\n' >"$work/wrong-token"
