@@ -399,6 +399,27 @@ TEST_F(RelayLoopbackTest, ConnectionLimitAndSilentConnectionsAreBounded) {
   EXPECT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
 }
 
+// The deadline counts from accept: a connection that sends its first byte
+// late gets no second full timeout for its Hello (slow-loris).
+TEST_F(RelayLoopbackTest, TheJoinDeadlineCountsFromAccept) {
+  net_.StopRelay();
+  relay::RelayOptions options;
+  options.link.handshake_timeout = 1000ms;
+  net_.StartRelay(options);
+  asio::ip::tcp::socket trickle(net_.io());
+  trickle.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
+  const auto connected = std::chrono::steady_clock::now();
+  ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().connection_count() == 1; }));
+  net_.RunFor(600ms);
+  const uint8_t first_byte_of_a_control_frame = 2;
+  asio::write(trickle, asio::buffer(&first_byte_of_a_control_frame, 1));  // And no more.
+  ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().connection_count() == 0; }, 5s));
+  const auto cut_after = std::chrono::steady_clock::now() - connected;
+  // With a fresh deadline after the transport handshake it was cut at 1.6 s.
+  EXPECT_LT(cut_after, 1400ms) << std::chrono::duration_cast<std::chrono::milliseconds>(cut_after).count()
+                               << " ms";
+}
+
 TEST_F(RelayLoopbackTest, WrongProtocolVersionIsRefused) {
   asio::ip::tcp::socket raw(net_.io());
   raw.connect({asio::ip::make_address("127.0.0.1"), net_.port()});

@@ -43,6 +43,7 @@ FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> s
       timers_(executor),
       watchdog_(executor),
       last_receive_(Clock::now()),
+      handshake_deadline_(last_receive_ + options.handshake_timeout),
       jitter_(static_cast<unsigned>(reinterpret_cast<uintptr_t>(this) ^
                                     Clock::now().time_since_epoch().count())) {
   gather_.reserve(inflight_.size());
@@ -312,7 +313,7 @@ Clock::duration FramedLink::Jittered(Clock::duration d) {
 
 asio::awaitable<void> FramedLink::RunTimers() {
   co_await NoThrowOnCancel();
-  const Clock::time_point handshake_deadline = Clock::now() + options_.handshake_timeout;
+  const Clock::time_point handshake_deadline = handshake_deadline_;
   // Ping only after the peer has been silent for an interval (anything it
   // sends, a Pong included, counts), and not again before another interval:
   // a busy link sends no pings at all, and an idle one a ping and a pong per

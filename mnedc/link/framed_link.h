@@ -113,6 +113,12 @@ class FramedLink {
 
   // After this, the handshake deadline no longer applies and keepalive starts.
   void MarkEstablished();
+  // The join must complete by then; by default handshake_timeout after the
+  // link was made. The relay counts it from accept, so a peer that trickles
+  // its transport handshake gets no second full timeout for its Hello.
+  void SetHandshakeDeadline(std::chrono::steady_clock::time_point deadline) {
+    handshake_deadline_ = deadline;
+  }
   bool closing() const { return closing_; }
 
   Stream& stream() { return *stream_; }
@@ -147,6 +153,7 @@ class FramedLink {
   std::chrono::steady_clock::time_point write_started_at_;
   std::chrono::steady_clock::time_point closing_at_;
   std::chrono::steady_clock::time_point last_receive_;
+  std::chrono::steady_clock::time_point handshake_deadline_;
   std::minstd_rand jitter_;
   LinkCounters counters_;
   std::string end_reason_;

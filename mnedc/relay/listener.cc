@@ -35,6 +35,7 @@ asio::awaitable<void> Relay::AcceptLoop(asio::ip::tcp::acceptor& acceptor) {
 }
 
 asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
+  const auto accepted_at = std::chrono::steady_clock::now();
   const std::string peer = transport::PeerText(socket);
   if (shutting_down_) co_return;
   if (connection_count() >= options_.max_connections) {
@@ -57,7 +58,7 @@ asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
                           << google::COUNTER << ")";
     co_return;
   }
-  co_await Serve(std::move(outcome.stream));
+  co_await Serve(std::move(outcome.stream), accepted_at);
 }
 
 }  // namespace mnedc::relay

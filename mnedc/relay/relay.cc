@@ -52,9 +52,12 @@ Relay::~Relay() = default;
 
 bool Relay::RestoreLeases(std::string* error) { return leases_.Restore(error); }
 
-asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream) {
+asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream,
+                                   std::chrono::steady_clock::time_point accepted_at) {
   if (shutting_down_) co_return;
   Session session(*this, std::move(stream));
+  // One deadline from accept to join: the transport handshake used part of it.
+  session.link_.SetHandshakeDeadline(accepted_at + options_.link.handshake_timeout);
   all_sessions_.insert(&session);
   VLOG(1) << session.seen_from() << ": connected over " << session.stream_kind();
   co_await session.link_.Run(session);

@@ -112,8 +112,11 @@ class Relay {
   // Accepts connections until the acceptor is closed: native TCP, TLS, ws and
   // wss on the same port, as options().accept allows.
   boost::asio::awaitable<void> AcceptLoop(boost::asio::ip::tcp::acceptor& acceptor);
-  // Serves one connection, of any transport, until it ends.
-  boost::asio::awaitable<void> Serve(std::unique_ptr<transport::Stream> stream);
+  // Serves one connection, of any transport, until it ends. The join must
+  // complete within options().link.handshake_timeout of `accepted_at`.
+  boost::asio::awaitable<void> Serve(
+      std::unique_ptr<transport::Stream> stream,
+      std::chrono::steady_clock::time_point accepted_at = std::chrono::steady_clock::now());
 
   // Loads options().lease_file (a missing file is fine). Call once, before serving.
   bool RestoreLeases(std::string* error);
