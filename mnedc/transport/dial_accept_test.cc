@@ -7,9 +7,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <optional>
+#include <boost/asio/write.hpp>
+
+#include <boost/asio/ssl.hpp>
 
 #include "mnedc/transport/accept.h"
 #include "mnedc/transport/dial.h"
+#include "mnedc/transport/tls_context.h"
+#include "testing/test_pki.h"
 
 namespace mnedc::transport {
 namespace {
@@ -109,6 +114,50 @@ TEST(DialAcceptTest, ASlowConnectLeavesTheHandshakeOnlyWhatRemains) {
   EXPECT_LT(took, 2100ms) << "the dial took "
                           << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                           << " ms for a 1500 ms timeout";
+}
+
+// "Only TLS 1.2 and 1.3 are offered": a client that speaks at most TLS 1.1
+// is refused, and the same client allowed TLS 1.2 gets in.
+TEST(DialAcceptTest, ATls11ClientIsRefused) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const testing::TestPki pki = testing::MakeTestPki(dir ? dir : "/tmp");
+  std::string error;
+  AcceptOptions options;
+  options.tls = MakeTlsServerContext({pki.server_cert, pki.server_key, ""}, &error);
+  ASSERT_TRUE(options.tls) << error;
+  for (const int max_version : {TLS1_1_VERSION, TLS1_2_VERSION}) {
+    asio::io_context io;
+    tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    asio::ssl::context client_context(asio::ssl::context::tls_client);
+    // Let the client offer old versions at all (OpenSSL 3 refuses them by default).
+    SSL_CTX_set_security_level(client_context.native_handle(), 0);
+    SSL_CTX_set_min_proto_version(client_context.native_handle(), TLS1_VERSION);
+    SSL_CTX_set_max_proto_version(client_context.native_handle(), max_version);
+    asio::ssl::stream<tcp::socket> client(io, client_context);
+    client.next_layer().connect(acceptor.local_endpoint());
+    Result<AcceptOutcome> taken;
+    Start(io, AcceptStream(acceptor.accept(), options), taken);
+    bool handshaken = false;
+    boost::system::error_code client_error;
+    client.async_handshake(asio::ssl::stream_base::client, [&](boost::system::error_code ec) {
+      handshaken = true;
+      client_error = ec;
+      if (!ec) {  // Send something, so the relay can tell TLS-native from wss.
+        static const uint8_t kData = 1;
+        asio::write(client, asio::buffer(&kData, 1));
+      }
+    });
+    ASSERT_TRUE(RunOneUntil(io, [&] { return taken.value && handshaken; }, 5s));
+    if (max_version == TLS1_1_VERSION) {
+      EXPECT_TRUE(client_error);
+      EXPECT_FALSE(taken.value->stream);
+      EXPECT_NE(taken.value->refused.find("TLS handshake failed"), std::string::npos)
+          << taken.value->refused;
+    } else {
+      EXPECT_FALSE(client_error) << client_error.message();
+      EXPECT_TRUE(taken.value->stream) << taken.value->refused;
+    }
+  }
 }
 
 }  // namespace
