@@ -34,6 +34,8 @@ template <class Acceptor, class Serve>
 boost::asio::awaitable<void> AcceptLoop(Acceptor& acceptor, Serve serve, AcceptLoopOptions options) {
   namespace asio = boost::asio;
   auto executor = co_await asio::this_coro::executor;
+  // Made before anything can fail: under EMFILE nothing new is created.
+  asio::steady_timer pause(executor);
   auto last_log = std::chrono::steady_clock::time_point{};
   uint64_t unlogged = 0;
   for (;;) {
@@ -52,7 +54,7 @@ boost::asio::awaitable<void> AcceptLoop(Acceptor& acceptor, Serve serve, AcceptL
       } else {
         ++unlogged;
       }
-      asio::steady_timer pause(executor, options.pause_after_error);
+      pause.expires_after(options.pause_after_error);
       co_await pause.async_wait(base::kUse);
       continue;
     }
