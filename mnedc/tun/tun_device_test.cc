@@ -7,6 +7,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/if.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -16,7 +19,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -164,6 +166,36 @@ TEST_F(TunDeviceTest, ReadsWhatTheKernelRoutesAndWritesWhatItAnswers) {
   io_.run_for(10ms);
 }
 
+// Deletes interface `name` as `ip link del` would, through rtnetlink
+// (RTM_DELLINK), and waits for the kernel's acknowledgement. True on success.
+bool DeleteLink(const char* name) {
+  const int index = static_cast<int>(if_nametoindex(name));
+  if (index == 0) return false;
+  const int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (s < 0) return false;
+  struct {
+    nlmsghdr header;
+    ifinfomsg info;
+  } request{};
+  request.header.nlmsg_len = sizeof(request);
+  request.header.nlmsg_type = RTM_DELLINK;
+  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  request.header.nlmsg_seq = 1;
+  request.info.ifi_family = AF_UNSPEC;
+  request.info.ifi_index = index;
+  bool deleted = false;
+  if (send(s, &request, sizeof(request), 0) == static_cast<ssize_t>(sizeof(request))) {
+    alignas(nlmsghdr) char answer[1024];
+    const ssize_t n = recv(s, answer, sizeof(answer), 0);
+    const auto* reply = reinterpret_cast<const nlmsghdr*>(answer);
+    if (n >= static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr))) && reply->nlmsg_type == NLMSG_ERROR) {
+      deleted = static_cast<const nlmsgerr*>(NLMSG_DATA(reply))->error == 0;
+    }
+  }
+  close(s);
+  return deleted;
+}
+
 uint32_t InterfaceAddress(const char* name) {
   const int s = socket(AF_INET, SOCK_DGRAM, 0);
   ifreq request{};
@@ -185,7 +217,7 @@ void SendUdpTo(uint32_t address) {
   close(s);
 }
 
-// Deleting the interface under a reader (ip link del) leaves the device
+// Deleting the interface under a reader (as `ip link del` does) leaves the device
 // readable forever with EBADFD: the loop must end with that error after one
 // failed read, not spin.
 TEST_F(TunDeviceTest, ADeletedInterfaceEndsTheReadLoopWithItsError) {
@@ -201,7 +233,7 @@ TEST_F(TunDeviceTest, ADeletedInterfaceEndsTheReadLoopWithItsError) {
                    result = ec;
                  });
   io_.run_for(20ms);
-  ASSERT_EQ(std::system("ip link del mnedct2"), 0);
+  ASSERT_TRUE(DeleteLink("mnedct2"));
   io_.run_for(300ms);
   EXPECT_TRUE(done);
   EXPECT_EQ(result.value(), EBADFD) << result.message();
@@ -220,7 +252,7 @@ TEST_F(TunDeviceTest, ALastingTunComesBackWithItsAddressWhenDeleted) {
     read.emplace_back(p.begin(), p.end());
   }), [&](std::exception_ptr, boost::system::error_code) { done = true; });
   io_.run_for(20ms);
-  ASSERT_EQ(std::system("ip link del mnedct3"), 0);
+  ASSERT_TRUE(DeleteLink("mnedct3"));
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (InterfaceAddress("mnedct3") != kOwn && std::chrono::steady_clock::now() < deadline) {
     io_.run_for(10ms);
