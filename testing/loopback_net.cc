@@ -84,7 +84,8 @@ void LoopbackNet::StopClient(Node& node) {
   RunUntil([&] { return !node.running; }, 5s);
 }
 
-asio::ip::tcp::socket LoopbackNet::JoinRaw(const std::string& device_id, int receive_buffer) {
+asio::ip::tcp::socket LoopbackNet::JoinRaw(const std::string& device_id, int receive_buffer,
+                                           protocol::PeerMode peers) {
   asio::ip::tcp::socket socket(io_);
   socket.open(asio::ip::tcp::v4());
   if (receive_buffer > 0) socket.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
@@ -92,6 +93,7 @@ asio::ip::tcp::socket LoopbackNet::JoinRaw(const std::string& device_id, int rec
   protocol::ControlMessage hello;
   hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
   hello.mutable_hello()->set_device_id(device_id);
+  hello.mutable_hello()->set_peers(peers);
   std::vector<uint8_t> frame;
   protocol::EncodeControlFrame(hello, frame);
   asio::write(socket, asio::buffer(frame));

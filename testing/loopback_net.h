@@ -49,7 +49,8 @@ class LoopbackNet {
 
   // A raw TCP member that sent its Hello and does nothing else: the test reads
   // (or never reads) its socket by hand. `receive_buffer` shrinks its window.
-  boost::asio::ip::tcp::socket JoinRaw(const std::string& device_id, int receive_buffer = 0);
+  boost::asio::ip::tcp::socket JoinRaw(const std::string& device_id, int receive_buffer = 0,
+                                       protocol::PeerMode peers = protocol::PEERS_EACH);
   // Reads `socket` until the other side closes it (bounded by the usual deadline).
   std::string ReadUntilClosed(boost::asio::ip::tcp::socket& socket);
 

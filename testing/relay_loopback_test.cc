@@ -1,11 +1,13 @@
 // Real relay, real clients, real TCP on 127.0.0.1: the relay core end to end.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <set>
@@ -389,14 +391,74 @@ TEST_F(RelayLoopbackTest, ConnectionLimitAndSilentConnectionsAreBounded) {
     silent.back().connect({asio::ip::make_address("127.0.0.1"), net_.port()});
   }
   ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().connection_count() == 3; }));
-  // ...so a fourth is refused at once...
+  // ...so a fourth is refused at once, and told why (BUSY: retry later)...
   asio::ip::tcp::socket extra(net_.io());
   extra.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
   ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().counters().connections_refused >= 1; }));
+  const std::string refusal = net_.ReadUntilClosed(extra);
+  const auto frame = protocol::ParseFrame(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(refusal.data()), refusal.size()));
+  ASSERT_EQ(frame.status, protocol::ParseStatus::kFrame);
+  protocol::ControlMessage error;
+  ASSERT_TRUE(protocol::DecodeControl(frame.payload, error));
+  EXPECT_EQ(error.error().code(), protocol::Error::BUSY);
+  EXPECT_NE(error.error().text().find("maximum of 3 connections"), std::string::npos)
+      << error.error().text();
   // ...and the silent ones are dropped at the handshake deadline, making room.
   ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().connection_count() == 0; }, 3s));
   Node& a = net_.AddClient("a");
   EXPECT_TRUE(net_.RunUntil([&] { return a.client->joined(); }));
+}
+
+// Out of file descriptors, the relay answers who waits in its accept queue
+// (BUSY, through a descriptor it keeps in reserve) instead of leaving them
+// hanging, does not spin on the failing accept, and keeps serving its members.
+TEST_F(RelayLoopbackTest, AtTheFileLimitNewcomersAreToldBusyAndMembersAreStillServed) {
+  net_.StopRelay();
+  relay::RelayOptions options;
+  options.link.handshake_timeout = 1s;
+  net_.StartRelay(options);
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b}); }));
+  constexpr int kNewcomers = 20;
+  std::vector<asio::ip::tcp::socket> newcomers;
+  for (int i = 0; i < kNewcomers; ++i) {
+    newcomers.emplace_back(net_.io());
+    newcomers.back().open(asio::ip::tcp::v4());  // Made before the limit drops.
+  }
+  int open_fds = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++open_fds;
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(open_fds + 2);  // Room for two more connections.
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  for (auto& socket : newcomers) socket.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
+  const uint64_t errors_before = net_.relay().counters().accept_errors;
+  int busy = 0;
+  for (auto& socket : newcomers) {
+    const std::string answer = net_.ReadUntilClosed(socket);
+    const auto frame = protocol::ParseFrame(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(answer.data()), answer.size()));
+    if (frame.status != protocol::ParseStatus::kFrame) continue;
+    protocol::ControlMessage error;
+    if (protocol::DecodeControl(frame.payload, error) && error.error().code() == protocol::Error::BUSY) {
+      ++busy;
+    }
+  }
+  // The two that fit are cut at the handshake deadline (they never sent a
+  // Hello), and say nothing; every other one was told BUSY.
+  EXPECT_GE(busy, kNewcomers - 3);
+  // Members are still served meanwhile.
+  const auto packet = MakeIpv4Packet(a.address(), b.address(), 100, 1);
+  ASSERT_TRUE(a.client->SendPacket(packet));
+  EXPECT_TRUE(net_.RunUntil([&] { return b.received.size() == 1; }));
+  // At the limit accept fails even with nobody waiting (Linux takes the
+  // descriptor first): the relay then waits for an arrival, it does not retry.
+  net_.RunFor(1000ms);
+  EXPECT_LE(net_.relay().counters().accept_errors - errors_before, 3u);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
 }
 
 // The deadline counts from accept: a connection that sends its first byte

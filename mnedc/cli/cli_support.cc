@@ -1,5 +1,9 @@
 #include "mnedc/cli/cli_support.h"
 
+#include <sys/resource.h>
+
+#include <fstream>
+
 #include "mnedc/relay/join_policy.h"
 
 #include <gflags/gflags.h>
@@ -91,6 +95,25 @@ void ApplyKeepaliveFlags(int keepalive_seconds, int dead_after_seconds,
   }
   link.keepalive_interval = std::chrono::seconds(keepalive_seconds);
   link.dead_after = std::chrono::seconds(dead_after_seconds);
+}
+
+std::size_t RaiseFileLimit(std::size_t reserved, unsigned long* soft_limit) {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0) return 0;
+  if (files.rlim_cur < files.rlim_max) {
+    rlimit raised = files;
+    raised.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) files = raised;
+  }
+  *soft_limit = static_cast<unsigned long>(files.rlim_cur);
+  return files.rlim_cur > reserved ? static_cast<std::size_t>(files.rlim_cur - reserved) : 0;
+}
+
+int KernelListenBacklogCap() {
+  std::ifstream in("/proc/sys/net/core/somaxconn");
+  int cap = 0;
+  if (!(in >> cap)) return 0;
+  return cap;
 }
 
 }  // namespace mnedc::cli

@@ -32,4 +32,13 @@ std::string ReadTokenFile(const std::string& flag, const std::string& path);
 void ApplyKeepaliveFlags(int keepalive_seconds, int dead_after_seconds,
                          link::LinkOptions& link);
 
+// Raises this process's soft limit on open files to its hard limit, and
+// returns how many connections fit under it once `reserved` descriptors are
+// set aside for everything else (listening sockets, the TUN, files, hooks).
+std::size_t RaiseFileLimit(std::size_t reserved, unsigned long* soft_limit);
+
+// The kernel's cap on a listening socket's queue of connections not yet
+// accepted (net.core.somaxconn); 0 if unknown.
+int KernelListenBacklogCap();
+
 }  // namespace mnedc::cli

@@ -62,7 +62,12 @@ DEFINE_string(on_peer, "",
               "MNEDC_PEER_ID and MNEDC_PEER_ADDR in its environment. Runs one at a time, in order.");
 DEFINE_string(peers_file, "",
               "If set, this file always holds the current peer table (device id, virtual "
-              "address, address seen by the relay), rewritten atomically on every change.");
+              "address, address seen by the relay), rewritten atomically within 0.2 s of a "
+              "change.");
+DEFINE_bool(peers, true,
+            "Hear about the other devices (peer table, --on_peer, --peers_file, ctl peers). "
+            "--nopeers asks the relay for no peer messages at all: for a device that only "
+            "talks to the relay host or to addresses it already knows, in a large fleet.");
 DEFINE_string(status_socket, "",
               "Unix socket for the local status endpoint that 'ctl status' reads (JSON status, "
               "Prometheus /metrics); owner-only. Default: /run/mnedc/<--tun_name>.sock; 'none' "
@@ -184,6 +189,10 @@ int main(int argc, char** argv) {
     options.credentials = mnedc::cli::ReadTokenFile("--token_file", FLAGS_token_file);
   }
   options.device_id = FLAGS_device_id.empty() ? mnedc::cli::DefaultDeviceId() : FLAGS_device_id;
+  options.want_peers = FLAGS_peers;
+  if (!FLAGS_peers && (!FLAGS_on_peer.empty() || !FLAGS_peers_file.empty())) {
+    Fail("--nopeers leaves --on_peer and --peers_file with nothing to report: drop one or the other");
+  }
   if (!mnedc::base::IsValidDeviceId(options.device_id)) {
     Fail("--device_id='" + options.device_id + "': " + mnedc::base::kDeviceIdRule);
   }
@@ -202,11 +211,22 @@ int main(int argc, char** argv) {
   mnedc::client::Client client(io.get_executor(), options);
   mnedc::client::TunBridge bridge(client, *tun);
   mnedc::cli::PeerHook hook(io.get_executor(), FLAGS_on_peer);
+  // The peers file is rewritten at most five times a second while the table
+  // changes, so joining a fleet of N costs O(N) file writes, not one per peer.
+  asio::steady_timer peers_file_timer(io);
+  bool peers_file_due = false;
   client.peers().Subscribe([&](mnedc::discovery::PeerEvent event, const mnedc::discovery::Peer& peer) {
     LOG(INFO) << "peer " << mnedc::discovery::PeerEventName(event) << ": " << peer.device_id << " "
               << Ipv4ToString(peer.address) << " (from " << peer.seen_from << ")";
     hook.OnEvent(event, peer);
-    WritePeersFile(client.peers().Snapshot());
+    if (FLAGS_peers_file.empty() || peers_file_due) return;
+    peers_file_due = true;
+    peers_file_timer.expires_after(std::chrono::milliseconds(200));
+    peers_file_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      peers_file_due = false;
+      WritePeersFile(client.peers().Snapshot());
+    });
   });
   WritePeersFile({});
 
@@ -237,6 +257,8 @@ int main(int argc, char** argv) {
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     co_await client.Run();
     hook.Stop();
+    peers_file_timer.cancel();
+    WritePeersFile(client.peers().Snapshot());
     tun->Close();
     if (status_acceptor.is_open()) {
       boost::system::error_code ignored;

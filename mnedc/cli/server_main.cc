@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <unordered_map>
@@ -36,7 +37,10 @@ DEFINE_int32(max_pushback_ms, 100,
              "How long a sender may be paused for a receiver's full queue before that receiver "
              "counts as stalled and packets to it are dropped instead.");
 DEFINE_int32(max_connections, 20000,
-             "Connections served at once (joined or handshaking); more are closed on accept.");
+             "Connections served at once (joined or handshaking); more are refused on accept with "
+             "an Error (BUSY) that makes devices retry seconds later. Lowered, with a warning, "
+             "to what the open-file limit allows (the relay raises its soft limit to the hard "
+             "one; raise that with LimitNOFILE= or ulimit -Hn).");
 DEFINE_int32(handshake_timeout_seconds, 10, "A connection must join within this many seconds.");
 DEFINE_int32(keepalive_seconds, 15, "Ping each device after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Drop a device that sent nothing for this long.");
@@ -104,6 +108,24 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
   options.max_pushback = std::chrono::milliseconds(FLAGS_max_pushback_ms);
   if (FLAGS_max_connections < 1) Fail("--max_connections must be at least 1");
   options.max_connections = static_cast<std::size_t>(FLAGS_max_connections);
+  // Each connection is a descriptor: what the file limit allows is what the
+  // relay can hold, and beyond it refuses cleanly instead of failing accepts.
+  unsigned long file_limit = 0;
+  const std::size_t fits = mnedc::cli::RaiseFileLimit(/*reserved=*/64, &file_limit);
+  if (fits > 0 && fits < options.max_connections) {
+    LOG(WARNING) << "--max_connections=" << FLAGS_max_connections << " does not fit the open-file "
+                 << "limit of " << file_limit << ": serving up to " << fits
+                 << " connections (raise the hard limit: LimitNOFILE= in the unit, ulimit -Hn)";
+    options.max_connections = fits;
+  }
+  LOG(INFO) << "serving up to " << options.max_connections << " connections (open-file limit "
+            << file_limit << ")";
+  const int backlog_cap = mnedc::cli::KernelListenBacklogCap();
+  if (backlog_cap > 0 && static_cast<std::size_t>(backlog_cap) < std::min<std::size_t>(options.max_connections, 65535)) {
+    LOG(INFO) << "the kernel caps the queue of connections waiting to be accepted at " << backlog_cap
+              << " (net.core.somaxconn); for join storms larger than that, raise it: "
+              << "sysctl -w net.core.somaxconn=" << std::min<std::size_t>(options.max_connections, 65535);
+  }
   if (FLAGS_handshake_timeout_seconds < 1) Fail("--handshake_timeout_seconds must be at least 1");
   options.link.handshake_timeout = std::chrono::seconds(FLAGS_handshake_timeout_seconds);
   mnedc::cli::ApplyKeepaliveFlags(FLAGS_keepalive_seconds, FLAGS_dead_after_seconds, options.link);
@@ -126,7 +148,9 @@ void Listen(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoint& en
   acceptor.open(endpoint.protocol(), ec);
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  // Room for a join storm between two turns of the accept loop; the kernel
+  // caps it at net.core.somaxconn (the relay says so at start).
+  if (!ec) acceptor.listen(std::clamp(FLAGS_max_connections, 4096, 65535), ec);
   if (ec) Fail(std::string("cannot listen on ") + flag + "=" + value + ": " + ec.message());
 }
 

@@ -114,6 +114,8 @@ asio::awaitable<void> Client::Run() {
       hello.mutable_hello()->set_device_id(options_.device_id);
       hello.mutable_hello()->set_previous_address(lease_ ? lease_->address : 0);
       hello.mutable_hello()->set_credentials(options_.credentials);
+      hello.mutable_hello()->set_peers(options_.want_peers ? protocol::PEERS_BATCHED
+                                                           : protocol::PEERS_NONE);
       link_->SendControl(hello);
       co_await link_->Run(*this);
       if (joined_) failures_in_a_row_ = 0;
@@ -162,7 +164,14 @@ bool Client::OnControl(const ControlMessage& message) {
       last_error_.clear();
       ++counters_.joins;
       link_->MarkEstablished();
-      peers_.BeginSync();
+      // A relay older than PeerMode leaves lease.peers() 0 and sends peers one
+      // message each, which we take as well. One that sends none has no
+      // snapshot to sync with: the table stays empty.
+      if (lease.peers() == protocol::PEERS_NONE) {
+        peers_.Clear();
+      } else {
+        peers_.BeginSync();
+      }
       LOG(INFO) << "joined as " << options_.device_id << " with " << Ipv4ToString(info.address)
                 << "/" << info.prefix_length << ", mtu " << info.mtu;
       if (lease_handler_) lease_handler_(info);
@@ -179,6 +188,20 @@ bool Client::OnControl(const ControlMessage& message) {
     case ControlMessage::kPeerGone:
       peers_.Remove(message.peer_gone().device_id());
       return true;
+    case ControlMessage::kPeerList: {
+      const auto& list = message.peer_list();
+      for (const auto& change : list.changes()) {
+        // Our own join comes in the batch that tells the others.
+        if (change.device_id() == options_.device_id) continue;
+        if (change.gone()) {
+          peers_.Remove(change.device_id());
+        } else {
+          peers_.Upsert({change.device_id(), change.address(), change.seen_from()});
+        }
+      }
+      if (list.snapshot_end()) peers_.EndSync();
+      return true;
+    }
     case ControlMessage::kError:
       last_error_ = "relay refused: " + protocol::Error::Code_Name(message.error().code()) + ": " +
                     message.error().text();
@@ -190,6 +213,11 @@ bool Client::OnControl(const ControlMessage& message) {
         // coming straight back helps no one; wait the longest backoff.
         failures_in_a_row_ = 100;
         joined_ = false;
+      }
+      if (message.error().code() == protocol::Error::BUSY) {
+        // The relay is full (or out of descriptors): wait seconds, not
+        // milliseconds, so a crowd of refused devices does not come straight back.
+        failures_in_a_row_ = std::max(failures_in_a_row_, 4);
       }
       return false;
     default:

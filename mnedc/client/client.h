@@ -36,6 +36,10 @@ struct ClientOptions {
   transport::DialOptions dial;  // TLS settings, proxy, connect timeout.
   std::string device_id;
   std::string credentials;  // Join token, if the relay wants one.
+  // Hear about the other members (the peer table). Without, the relay sends
+  // no peer messages at all: for a device that only talks to the relay host
+  // or finds peers by name, in a fleet where the list would be large.
+  bool want_peers = true;
   link::LinkOptions link;
   std::chrono::steady_clock::duration backoff_initial = std::chrono::milliseconds(250);
   std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(30);

@@ -56,4 +56,10 @@ std::size_t FrameQueue::TakeAll(std::vector<std::vector<uint8_t>>& out, std::siz
   return n;
 }
 
+void FrameQueue::ReleaseStorage(std::size_t slots) {
+  if (count_ != 0) return;
+  std::vector<std::vector<uint8_t>>(std::max<std::size_t>(slots, 1)).swap(slots_);
+  head_ = 0;
+}
+
 }  // namespace mnedc::link

@@ -35,6 +35,9 @@ class FrameQueue {
   std::size_t TakeAll(std::vector<std::vector<uint8_t>>& out, std::size_t first = 0);
 
   void Clear() { head_ = count_ = 0; }
+  // Gives back the slots' storage (an idle link), keeping `slots` empty ones.
+  // Only while empty.
+  void ReleaseStorage(std::size_t slots);
 
  private:
   std::vector<uint8_t>& AppendSlot(bool* dropped);

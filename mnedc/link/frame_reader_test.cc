@@ -81,5 +81,50 @@ TEST(FrameReaderTest, ATruncatedFrameIsMidFrame) {
   EXPECT_TRUE(reader.mid_frame());
 }
 
+TEST(FrameReaderTest, StartsSmallGrowsForABurstAndGivesItBackWhenIdle) {
+  using namespace std::chrono_literals;
+  FrameReader reader(/*small_capacity=*/1024, protocol::kMaxFramePayload, /*large_capacity=*/16384,
+                     /*release_after=*/10s);
+  const FrameReader::Clock::time_point t0{};
+  auto space = reader.Space(t0);
+  EXPECT_EQ(space.size(), 1024u);
+  // A burst: the read fills the buffer, so the next one gets the large size.
+  const auto frames = Frame(1, 2000, 7);
+  std::memcpy(space.data(), frames.data(), space.size());
+  reader.Commit(space.size());
+  EXPECT_EQ(reader.Next().status, protocol::ParseStatus::kNeedMore);
+  space = reader.Space(t0);
+  EXPECT_EQ(reader.capacity(), 16384u);
+  std::memcpy(space.data(), frames.data() + 1024, frames.size() - 1024);
+  reader.Commit(frames.size() - 1024);
+  EXPECT_EQ(reader.Next().status, protocol::ParseStatus::kFrame);
+  // Quiet for less than release_after: the large buffer stays (no allocation per read).
+  reader.Space(t0 + 9s);
+  EXPECT_EQ(reader.capacity(), 16384u);
+  reader.Commit(0);
+  // Quiet for release_after: it goes back to small.
+  reader.Space(t0 + 10s);
+  EXPECT_EQ(reader.capacity(), 1024u);
+}
+
+TEST(FrameReaderTest, APartialFrameIsNeverReleased) {
+  using namespace std::chrono_literals;
+  FrameReader reader(64, protocol::kMaxFramePayload, 4096, 1s);
+  const FrameReader::Clock::time_point t0{};
+  const auto frame = Frame(1, 3000, 5);
+  auto space = reader.Space(t0);
+  std::memcpy(space.data(), frame.data(), 10);
+  reader.Commit(10);
+  EXPECT_EQ(reader.Next().status, protocol::ParseStatus::kNeedMore);
+  space = reader.Space(t0 + 100s);
+  ASSERT_GE(space.size(), frame.size() - 10);  // Room for all of it, first bytes kept.
+  std::memcpy(space.data(), frame.data() + 10, frame.size() - 10);
+  reader.Commit(frame.size() - 10);
+  const auto parsed = reader.Next();
+  ASSERT_EQ(parsed.status, protocol::ParseStatus::kFrame);
+  EXPECT_EQ(parsed.payload.size(), 3000u);
+  EXPECT_EQ(parsed.payload[2999], 5);
+}
+
 }  // namespace
 }  // namespace mnedc::link

@@ -23,6 +23,10 @@ using base::kUse;
 
 using base::NoThrowOnCancel;
 
+// Slots the data queue starts with (and keeps when idle); it grows to
+// data_queue_frames as traffic needs.
+constexpr std::size_t kInitialDataSlots = 4;
+
 std::string Seconds(Clock::duration d) {
   char text[32];
   std::snprintf(text, sizeof(text), "%.1fs", std::chrono::duration<double>(d).count());
@@ -34,10 +38,9 @@ FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> s
                        LinkOptions options)
     : stream_(std::move(stream)),
       options_(options),
-      control_queue_(16, options.control_queue_frames),
-      data_queue_(options.data_queue_frames),
-      inflight_(control_queue_.capacity() + data_queue_.capacity()),
-      reader_(options.initial_read_buffer),
+      data_queue_(kInitialDataSlots, options.data_queue_frames),
+      reader_(options.read_buffer_small, protocol::kMaxFramePayload, options.read_buffer_large,
+              options.idle_release),
       wake_writer_(executor, Clock::time_point::max()),
       linger_(executor),
       timers_(executor),
@@ -45,9 +48,7 @@ FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> s
       last_receive_(Clock::now()),
       handshake_deadline_(last_receive_ + options.handshake_timeout),
       jitter_(static_cast<unsigned>(reinterpret_cast<uintptr_t>(this) ^
-                                    Clock::now().time_since_epoch().count())) {
-  gather_.reserve(inflight_.size());
-}
+                                    Clock::now().time_since_epoch().count())) {}
 
 void FramedLink::set_end_reason(std::string reason) {
   if (end_reason_.empty()) end_reason_ = std::move(reason);
@@ -66,20 +67,27 @@ FramedLink::Push FramedLink::SendData(std::span<const uint8_t> packet) {
 
 bool FramedLink::SendControl(const protocol::ControlMessage& message) {
   if (closing_) return false;
-  if (!protocol::EncodeControlFrame(message, encode_scratch_)) {
+  auto frame = std::make_shared<std::vector<uint8_t>>();
+  if (!protocol::EncodeControlFrame(message, *frame)) {
     LOG(ERROR) << "control message too large to send to " << stream_->peer();
     return false;
   }
-  return SendEncodedControl(encode_scratch_);
+  return SendEncodedControl(std::move(frame));
 }
 
-bool FramedLink::SendEncodedControl(std::span<const uint8_t> frame) {
+bool FramedLink::SendEncodedControl(std::span<const uint8_t> frames) {
   if (closing_) return false;
-  if (!control_queue_.PushEncoded(frame)) {
+  return SendEncodedControl(std::make_shared<const std::vector<uint8_t>>(frames.begin(), frames.end()));
+}
+
+bool FramedLink::SendEncodedControl(SharedFrames frames) {
+  if (closing_) return false;
+  if (control_queue_.size() >= options_.control_queue_frames) {
     set_end_reason("control queue full: peer too slow to keep up");
     Close();
     return false;
   }
+  control_queue_.push_back(std::move(frames));
   wake_writer_.cancel();
   return true;
 }
@@ -113,7 +121,7 @@ void FramedLink::Close() {
   if (closed_) return;
   closed_ = true;
   counters_.data_dropped_on_close += data_queue_.size();
-  control_queue_.Clear();
+  control_queue_.clear();
   data_queue_.Clear();
   stream_->Close();
   wake_writer_.cancel();
@@ -170,8 +178,16 @@ asio::awaitable<void> FramedLink::RunReceiveSide(FrameSink& sink) {
 asio::awaitable<void> FramedLink::RunWriter() {
   co_await NoThrowOnCancel();
   while (!closed_) {
+    if (control_queue_.empty() && on_control_drained_ && !closing_) on_control_drained_();
     if (control_queue_.empty() && data_queue_.empty()) {
       if (closing_) break;
+      // Idle for a while (this wake-up was a ping or the like): give back
+      // the storage the last burst of packets left in the queue.
+      if (data_storage_held_ && Clock::now() - last_data_out_ >= options_.idle_release) {
+        data_queue_.ReleaseStorage(kInitialDataSlots);
+        std::vector<std::vector<uint8_t>>().swap(inflight_);
+        data_storage_held_ = false;
+      }
       wake_writer_.expires_at(Clock::time_point::max());
       co_await wake_writer_.async_wait(kUse);
       if (co_await base::Cancelled()) {
@@ -181,29 +197,38 @@ asio::awaitable<void> FramedLink::RunWriter() {
       continue;
     }
     // Control first, so a packet flood cannot delay a Pong or PeerGone.
-    if (inflight_.size() < control_queue_.size() + data_queue_.size()) {
-      inflight_.resize(control_queue_.size() + data_queue_.size());  // After control growth only.
-    }
-    const std::size_t control_count = control_queue_.TakeAll(inflight_, 0);
-    const std::size_t data_count = data_queue_.TakeAll(inflight_, control_count);
     gather_.clear();
     std::size_t bytes = 0;
-    for (std::size_t i = 0; i < control_count + data_count; ++i) {
+    const std::size_t control_count = control_queue_.size();
+    for (auto& frames : control_queue_) {
+      gather_.emplace_back(frames->data(), frames->size());
+      bytes += frames->size();
+      control_inflight_.push_back(std::move(frames));
+    }
+    control_queue_.clear();
+    if (inflight_.size() < data_queue_.size()) inflight_.resize(data_queue_.size());
+    const std::size_t data_count = data_queue_.TakeAll(inflight_, 0);
+    for (std::size_t i = 0; i < data_count; ++i) {
       gather_.emplace_back(inflight_[i].data(), inflight_[i].size());
       bytes += inflight_[i].size();
     }
-    if (data_count > 0 && on_data_taken_) {
-      std::size_t data_bytes = 0;
-      for (std::size_t i = control_count; i < control_count + data_count; ++i) {
-        data_bytes += inflight_[i].size() - protocol::kFrameHeaderSize;
+    if (data_count > 0) {
+      data_storage_held_ = true;
+      if (on_data_taken_) {
+        std::size_t data_bytes = 0;
+        for (std::size_t i = 0; i < data_count; ++i) {
+          data_bytes += inflight_[i].size() - protocol::kFrameHeaderSize;
+        }
+        on_data_taken_(data_count, data_bytes);
       }
-      on_data_taken_(data_count, data_bytes);
     }
     writing_ = true;
     write_started_at_ = Clock::now();
+    if (data_count > 0) last_data_out_ = write_started_at_;
     if (watchdog_idle_) watchdog_.cancel();  // Arm the write deadline.
     const error_code ec = co_await stream_->WriteAll(gather_);
     writing_ = false;
+    control_inflight_.clear();  // Shared buffers go back as soon as they are sent.
     if (ec) {
       set_end_reason("write failed: " + ec.message());
       Close();
@@ -262,7 +287,7 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
         co_return;
       }
     }
-    const std::span<uint8_t> space = reader_.Space();
+    const std::span<uint8_t> space = reader_.Space(last_receive_);
     auto [ec, n] = co_await stream_->ReadSome(asio::buffer(space.data(), space.size()));
     if (ec) {
       if (ec == asio::error::eof) {

@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <random>
@@ -51,11 +52,20 @@ class FrameSink {
 
 struct LinkOptions {
   // Enough to hold what one read of the other side brings (~46 full packets).
+  // Its slots are made as traffic needs them, and given back when idle.
   std::size_t data_queue_frames = 64;
-  // Control frames are never dropped: the queue grows to this bound (enough for
-  // the peer snapshot of a /16) and a peer that lets it fill is disconnected.
-  std::size_t control_queue_frames = 70000;
-  std::size_t initial_read_buffer = 64 * 1024;
+  // Control frames are never dropped: a peer that lets this many queue up is
+  // disconnected. An entry may be shared by many links (an announcement to
+  // every member is one buffer) and may hold several frames; a peer snapshot
+  // is pulled in pieces as the writer drains (OnControlDrained), not queued.
+  std::size_t control_queue_frames = 1024;
+  // The read buffer starts at read_buffer_small, grows to read_buffer_large
+  // for bursts (and to any frame's size), and shrinks back after idle_release
+  // without need; the send queue's storage is given back after idle_release
+  // too. See FrameReader.
+  std::size_t read_buffer_small = 1024;
+  std::size_t read_buffer_large = protocol::kMaxFrameSize;
+  std::chrono::steady_clock::duration idle_release = std::chrono::seconds(10);
   std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(10);
   std::chrono::steady_clock::duration keepalive_interval = std::chrono::seconds(15);
   std::chrono::steady_clock::duration dead_after = std::chrono::seconds(45);
@@ -92,9 +102,16 @@ class FramedLink {
   // peer that cannot keep up with control traffic would hold a wrong view) when
   // the control queue is full, or if the link is closing.
   bool SendControl(const protocol::ControlMessage& message);
-  // The same for a CONTROL frame already encoded (EncodeControlFrame), so a
-  // message fanned out to every member is serialized once, not once each.
-  bool SendEncodedControl(std::span<const uint8_t> frame);
+  // The same for CONTROL frames already encoded (one or more, whole), shared:
+  // a message fanned out to every member is serialized and stored once.
+  using SharedFrames = std::shared_ptr<const std::vector<uint8_t>>;
+  bool SendEncodedControl(SharedFrames frames);
+  bool SendEncodedControl(std::span<const uint8_t> frames);
+  // Called by the writer whenever the control queue is empty, so a sender of
+  // many control frames (the relay's peer snapshot) can queue them a piece at
+  // a time, as the peer takes them, instead of all at once.
+  void OnControlDrained(std::function<void()> callback) { on_control_drained_ = std::move(callback); }
+  std::size_t control_queued() const { return control_queue_.size(); }
   // Queues an Error, then flushes and closes.
   void SendErrorAndClose(int code, const std::string& text);
 
@@ -138,9 +155,12 @@ class FramedLink {
 
   std::unique_ptr<Stream> stream_;
   LinkOptions options_;
-  FrameQueue control_queue_;
+  std::deque<SharedFrames> control_queue_;
   FrameQueue data_queue_;
-  // Storage the writer swaps with the queues; sized once to their capacities.
+  // What the writer took from the queues for the write in progress: control
+  // buffers by reference, data slots swapped with the queue's (so a warm
+  // link moves packets without allocating).
+  std::vector<SharedFrames> control_inflight_;
   std::vector<std::vector<uint8_t>> inflight_;
   std::vector<boost::asio::const_buffer> gather_;
   FrameReader reader_;
@@ -158,6 +178,9 @@ class FramedLink {
   LinkCounters counters_;
   std::string end_reason_;
   DataTaken on_data_taken_;
+  std::function<void()> on_control_drained_;
+  std::chrono::steady_clock::time_point last_data_out_;
+  bool data_storage_held_ = false;
   uint64_t next_ping_nonce_ = 1;
   bool established_ = false;
   bool closing_ = false;

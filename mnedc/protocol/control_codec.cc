@@ -35,6 +35,8 @@ std::string ControlKind(const ControlMessage& message) {
       return "Error";
     case ControlMessage::kSnapshotEnd:
       return "SnapshotEnd";
+    case ControlMessage::kPeerList:
+      return "PeerList";
     case ControlMessage::BODY_NOT_SET:
       break;
   }

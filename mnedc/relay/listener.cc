@@ -3,8 +3,11 @@
 #include "mnedc/relay/relay.h"
 
 #include <glog/logging.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "mnedc/base/coro.h"
+#include "mnedc/protocol/control_codec.h"
 #include "mnedc/transport/accept.h"
 #include "mnedc/transport/accept_loop.h"
 #include "mnedc/transport/endpoint.h"
@@ -16,6 +19,19 @@ using base::Ipv4ToString;
 using protocol::ControlMessage;
 
 namespace {
+// Tells a connection the relay cannot take it (an Error frame, BUSY, sent
+// without waiting: it fits any empty socket buffer) and closes it. A client
+// of this version backs off for seconds; a TLS or WebSocket client sees its
+// handshake fail.
+void RefuseBusy(int fd, const std::string& why) {
+  std::vector<uint8_t> bytes;
+  ControlMessage error;
+  error.mutable_error()->set_code(protocol::Error::BUSY);
+  error.mutable_error()->set_text(why);
+  protocol::EncodeControlFrame(error, bytes);
+  (void)::send(fd, bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 std::string LocalEndpointText(const asio::ip::tcp::acceptor& acceptor) {
   boost::system::error_code ec;
   const auto endpoint = acceptor.local_endpoint(ec);
@@ -29,6 +45,11 @@ asio::awaitable<void> Relay::AcceptLoop(asio::ip::tcp::acceptor& acceptor) {
   transport::AcceptLoopOptions options;
   options.what = "relay port " + LocalEndpointText(acceptor);
   options.errors = &counters_.accept_errors;
+  options.refused = &counters_.connections_refused;
+  options.refuse = [](int fd) {
+    RefuseBusy(fd, "the relay is out of file descriptors: try again later");
+    ::close(fd);
+  };
   auto serve = [this](asio::ip::tcp::socket socket) { return ServeSocket(std::move(socket)); };
   // Named, not temporaries in the co_await: GCC 12 may destroy those twice.
   co_await transport::AcceptLoop(acceptor, std::move(serve), std::move(options));
@@ -42,6 +63,9 @@ asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
     ++counters_.connections_refused;
     LOG_EVERY_N(WARNING, 100) << peer << ": refused: already serving " << connection_count()
                               << " connections (the limit)";
+    RefuseBusy(socket.native_handle(), "the relay serves its maximum of " +
+                                           std::to_string(options_.max_connections) +
+                                           " connections: try again later");
     co_return;
   }
   const int fd = socket.native_handle();

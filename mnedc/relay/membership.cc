@@ -10,10 +10,23 @@
 #include "mnedc/base/device_id.h"
 #include "mnedc/base/ipv4.h"
 #include "mnedc/protocol/control_codec.h"
+#include "mnedc/protocol/peer_frames.h"
 #include "mnedc/relay/session.h"
 
 namespace mnedc::relay {
+namespace {
 namespace asio = boost::asio;
+// A snapshot goes out in pieces of about this many bytes: a member joining a
+// large fleet holds one piece at a time, not one buffer per peer.
+constexpr std::size_t kSnapshotPiece = 32 * 1024;
+
+protocol::PeerMode GrantedMode(protocol::PeerMode asked) {
+  // A mode this version does not know gets the original form, which every
+  // client understands.
+  return asked == protocol::PEERS_BATCHED || asked == protocol::PEERS_NONE ? asked
+                                                                          : protocol::PEERS_EACH;
+}
+}  // namespace
 using base::Ipv4ToString;
 using protocol::ControlMessage;
 
@@ -97,6 +110,7 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
                  << "; closing its older connection from " << old.seen_from();
     by_device_.erase(existing);
     by_address_.erase(old.address_);
+    in_address_order_.erase(old.address_);
     old.Supersede();
     ++counters_.superseded;
   }
@@ -110,8 +124,11 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
   session.device_id_ = id;
   session.address_ = *address;
   session.joined_ = true;
+  session.peer_mode_ = GrantedMode(hello.peers());
+  session.change_ = protocol::EncodePeerChange(id, *address, session.seen_from(), false);
   by_device_[id] = &session;
   by_address_[*address] = &session;
+  in_address_order_[*address] = &session;
   ++counters_.joins;
 
   ControlMessage lease;
@@ -119,26 +136,14 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
   lease.mutable_lease()->set_prefix_length(options_.prefix.length);
   lease.mutable_lease()->set_mtu(options_.mtu);
   lease.mutable_lease()->set_relay_address(options_.prefix.relay_address());
+  lease.mutable_lease()->set_peers(session.peer_mode_);
   session.link_.SendControl(lease);
-
-  ControlMessage announce;
-  for (const auto& [other_id, other] : by_device_) {
-    if (other == &session) continue;
-    auto* peer = announce.mutable_peer_announce();
-    peer->set_device_id(other_id);
-    peer->set_address(other->address_);
-    peer->set_seen_from(other->seen_from());
-    session.link_.SendControl(announce);
-  }
-  ControlMessage snapshot_end;
-  snapshot_end.mutable_snapshot_end();
-  session.link_.SendControl(snapshot_end);
-
-  auto* self = announce.mutable_peer_announce();
-  self->set_device_id(id);
-  self->set_address(*address);
-  self->set_seen_from(session.seen_from());
-  Broadcast(announce, &session);
+  // The snapshot of present members follows, pulled by the writer as the
+  // member takes it (ContinueSnapshot); its own join goes to the others.
+  session.snapshot_next_ = 0;
+  session.snapshot_pending_ = session.peer_mode_ != protocol::PEERS_NONE;
+  Announce(session, false);
+  session.joined_in_round_ = announce_round_;
   session.link_.MarkEstablished();
   LOG(INFO) << "device " << id << " joined from " << session.seen_from() << " over "
             << session.stream_kind() << " as " << Ipv4ToString(*address);
@@ -147,22 +152,94 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
 void Relay::Leave(Session& session) {
   if (!session.joined_ || session.superseded_) return;
   session.joined_ = false;
+  session.snapshot_pending_ = false;
   by_device_.erase(session.device_id_);
   by_address_.erase(session.address_);
+  in_address_order_.erase(session.address_);
   leases_.pool().Release(session.device_id_);
   leases_.Changed();
   ++counters_.leaves;
-  ControlMessage gone;
-  gone.mutable_peer_gone()->set_device_id(session.device_id_);
-  gone.mutable_peer_gone()->set_address(session.address_);
-  Broadcast(gone, nullptr);
+  Announce(session, true);
 }
 
-void Relay::Broadcast(const ControlMessage& message, const Session* except) {
-  if (!protocol::EncodeControlFrame(message, broadcast_scratch_)) return;
+void Relay::Announce(const Session& subject, bool gone) {
+  pending_changes_.push_back(
+      {gone ? protocol::EncodePeerChange(subject.device_id_, subject.address_, {}, true)
+            : subject.change_,
+       subject.device_id_, gone});
+  if (pending_changes_.size() > 1) return;  // The timer is already set.
+  // Gather what else happens meanwhile: the larger the fleet, the longer
+  // (each batch costs a write per member), within max_announce_delay.
+  const auto per_member = std::chrono::microseconds(10) * by_device_.size();
+  const auto delay = std::clamp<std::chrono::steady_clock::duration>(
+      per_member, options_.min_announce_delay,
+      std::max(options_.min_announce_delay, options_.max_announce_delay));
+  announce_timer_.expires_after(delay);
+  announce_timer_.async_wait([weak = std::weak_ptr<Relay*>(alive_)](const boost::system::error_code& ec) {
+    const auto self = weak.lock();
+    if (ec || !self) return;
+    (*self)->SendAnnouncements();
+  });
+}
+
+void Relay::SendAnnouncements() {
+  if (pending_changes_.empty()) return;
+  const uint64_t round = announce_round_++;
+  ++counters_.peer_batches;
+  counters_.peer_changes += pending_changes_.size();
+  // Each form is encoded once and shared by every member that takes it.
+  std::shared_ptr<const std::vector<uint8_t>> batched;
+  std::shared_ptr<const std::vector<uint8_t>> each;
+  auto encode = [this](protocol::PeerMode mode, const std::string* except) {
+    protocol::PeerFrameBuilder builder(mode);
+    for (const PendingChange& pending : pending_changes_) {
+      if (except && pending.device_id == *except) continue;
+      builder.Add(pending.change, pending.gone);
+    }
+    builder.Flush();
+    return std::make_shared<const std::vector<uint8_t>>(std::move(builder.out()));
+  };
   for (const auto& [id, member] : by_device_) {
-    if (member != except) member->link_.SendEncodedControl(broadcast_scratch_);
+    switch (member->peer_mode_) {
+      case protocol::PEERS_NONE:
+        break;
+      case protocol::PEERS_BATCHED:
+        // A member finds its own join in the batch too, and skips it.
+        if (!batched) batched = encode(protocol::PEERS_BATCHED, nullptr);
+        member->link_.SendEncodedControl(batched);
+        break;
+      default:
+        // Clients of the original form would list themselves: a member that
+        // joined in this round gets the batch without its own join.
+        if (member->joined_in_round_ == round) {
+          auto own = encode(protocol::PEERS_EACH, &member->device_id_);
+          if (!own->empty()) member->link_.SendEncodedControl(std::move(own));
+          break;
+        }
+        if (!each) each = encode(protocol::PEERS_EACH, nullptr);
+        member->link_.SendEncodedControl(each);
+        break;
+    }
   }
+  pending_changes_.clear();
+}
+
+void Relay::ContinueSnapshot(Session& session) {
+  if (!session.snapshot_pending_ || !session.joined_) return;
+  protocol::PeerFrameBuilder builder(session.peer_mode_);
+  auto next = in_address_order_.lower_bound(session.snapshot_next_);
+  for (; next != in_address_order_.end() && builder.size() < kSnapshotPiece; ++next) {
+    if (next->second != &session) builder.Add(next->second->change_, false);
+  }
+  if (next == in_address_order_.end()) {
+    builder.EndSnapshot();
+    session.snapshot_pending_ = false;
+  } else {
+    builder.Flush();
+    session.snapshot_next_ = next->first;
+  }
+  session.link_.SendEncodedControl(
+      std::make_shared<const std::vector<uint8_t>>(std::move(builder.out())));
 }
 
 }  // namespace mnedc::relay

@@ -43,7 +43,9 @@ std::string_view DropReasonName(DropReason reason) {
 Relay::Relay(asio::any_io_executor executor, RelayOptions options)
     : executor_(std::move(executor)),
       options_(options),
-      leases_(executor_, options.prefix, options.lease_file) {
+      leases_(executor_, options.prefix, options.lease_file),
+      announce_timer_(executor_),
+      alive_(std::make_shared<Relay*>(this)) {
   policy_.SetSharedToken(options_.join_token);
   if (!options_.device_tokens.empty()) policy_.SetDeviceTokens(options_.device_tokens);
 }

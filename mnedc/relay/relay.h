@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -51,6 +52,10 @@ struct RelayCounters {
   uint64_t connections_refused = 0;  // Failed the transport handshake (TLS, HTTP, ...).
   uint64_t accept_errors = 0;   // accept() failed (EMFILE: out of file descriptors, ...).
   uint64_t superseded = 0;      // Sessions replaced by a newer one of the same device.
+  // Peer discovery: batches of joins and leaves sent (each one encoded once
+  // and shared by every member that receives it), and the changes in them.
+  uint64_t peer_batches = 0;
+  uint64_t peer_changes = 0;
   // Packets a receiver's writer took from its queue (or the relay's TUN got):
   // delivered, not merely queued. Packets queued and then dropped are counted
   // only under their drop reason.
@@ -91,6 +96,11 @@ struct RelayOptions {
   bool bind_device_to_certificate = false;
   // How connections are told apart and upgraded (TLS, WebSocket) on accept.
   transport::AcceptOptions accept;
+  // Joins and leaves are gathered for 10 us per member (within these bounds)
+  // and sent to every member as one batch, so a join storm of N devices costs
+  // each member about N/(batch size) writes, not N.
+  std::chrono::milliseconds min_announce_delay{1};
+  std::chrono::milliseconds max_announce_delay{100};
 };
 
 struct MemberInfo {
@@ -100,6 +110,8 @@ struct MemberInfo {
   std::string seen_from;  // ip:port
   std::chrono::system_clock::time_point connected_since;
   link::LinkCounters link;
+  std::size_t control_queued = 0;  // Control entries waiting for its writer.
+  bool snapshot_pending = false;   // Its peer snapshot is still being sent.
 };
 
 class Session;
@@ -163,7 +175,11 @@ class Relay {
   std::string Authorize(const Session& session, const std::string& device_id) const;
   // Returns false, without queueing, when `may_wait` and `to` is full but not stalled.
   bool Forward(Session& to, std::span<const uint8_t> packet, bool may_wait);
-  void Broadcast(const protocol::ControlMessage& message, const Session* except);
+  // Peer discovery (membership.cc): a change to send to every member soon;
+  // sending the gathered batch; the next piece of a joining member's snapshot.
+  void Announce(const Session& subject, bool gone);
+  void SendAnnouncements();
+  void ContinueSnapshot(Session& session);
 
   boost::asio::any_io_executor executor_;
   RelayOptions options_;
@@ -173,10 +189,21 @@ class Relay {
   tun::PacketPort* local_port_ = nullptr;  // While ServeTun runs.
   std::unordered_map<std::string, Session*> by_device_;
   std::unordered_map<uint32_t, Session*> by_address_;
+  std::map<uint32_t, Session*> in_address_order_;  // Members, for resumable snapshots.
+  struct PendingChange {
+    std::string change;  // Serialized PeerChange.
+    std::string device_id;
+    bool gone = false;
+  };
+  std::vector<PendingChange> pending_changes_;
+  uint64_t announce_round_ = 1;  // Which batch the changes now gathered go out in.
+  boost::asio::steady_timer announce_timer_;
+  // Its callback holds a weak reference: once the relay is gone, an expiry
+  // already queued touches nothing.
+  std::shared_ptr<Relay*> alive_;
   std::unordered_set<Session*> all_sessions_;  // Joined or not, for Shutdown().
   std::unordered_set<int> handshaking_;         // Sockets (fds) still in AcceptStream.
   bool shutting_down_ = false;
-  std::vector<uint8_t> broadcast_scratch_;  // One encoding of a fanned-out control frame.
 };
 
 }  // namespace mnedc::relay

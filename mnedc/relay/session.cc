@@ -16,6 +16,10 @@ Session::Session(Relay& relay, std::unique_ptr<transport::Stream> stream)
     relay_.counters_.bytes_forwarded += bytes;
     pushback_.Drained();
   });
+  // The peer snapshot is queued a piece at a time, as the member takes it.
+  link_.OnControlDrained([this] {
+    if (snapshot_pending_) relay_.ContinueSnapshot(*this);
+  });
 }
 
 link::DataVerdict Session::OnData(std::span<const uint8_t> packet) {
@@ -60,8 +64,9 @@ void Session::Supersede() {
 }
 
 MemberInfo Session::Info() const {
-  return MemberInfo{device_id_, address_, std::string(stream_kind()), seen_from(),
-                    connected_since_, link_.counters()};
+  return MemberInfo{device_id_,        address_,          std::string(stream_kind()),
+                    seen_from(),       connected_since_,  link_.counters(),
+                    link_.control_queued(), snapshot_pending_};
 }
 
 }  // namespace mnedc::relay

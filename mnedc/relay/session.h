@@ -37,6 +37,14 @@ class Session final : public link::FrameSink {
   Pushback pushback_;
   std::chrono::system_clock::time_point connected_since_;
   uint32_t address_ = 0;
+  // Discovery: the form this member hears about peers in, its own PeerChange
+  // (encoded once at join, copied into every snapshot that lists it), and
+  // where its own snapshot goes on (the next address to list).
+  protocol::PeerMode peer_mode_ = protocol::PEERS_EACH;
+  std::string change_;
+  uint32_t snapshot_next_ = 0;
+  bool snapshot_pending_ = false;
+  uint64_t joined_in_round_ = 0;  // The announcement batch that carries its join.
   TokenDigest credentials_{};  // SHA-256 of what the Hello presented.
   bool presented_credentials_ = false;
   bool joined_ = false;

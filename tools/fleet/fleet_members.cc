@@ -1,0 +1,441 @@
+// Simulated members for the fleet and soak benchmarks. One process holds
+// --count connections to a relay from --source (a 127.0.0.x address, so
+// several processes get ports of their own), each a minimal member: it sends
+// a Hello, answers pings, and keeps its peer table as a bitmap of addresses
+// (no strings: ten thousand members each hearing of ten thousand peers must
+// not cost more here than in the relay). It prints one status line a second
+// and a final one; times are seconds since --epoch_ms (wall clock), so the
+// lines of several processes can be compared.
+//
+// Churn (--churn_per_second, for the soak): that many members a second end
+// their connection in one of three ways and join again as a new device:
+// leave (close), vanish (RST: SO_LINGER 0) or go half-open (stop reading and
+// answering, so the relay must find them dead).
+#include <gflags/gflags.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mnedc/link/frame_reader.h"
+#include "mnedc/protocol/control_codec.h"
+#include "mnedc/protocol/frame.h"
+
+DEFINE_string(server, "127.0.0.1:3334", "Relay to join, IPv4:PORT.");
+DEFINE_string(source, "127.0.0.1", "Local address to connect from.");
+DEFINE_int32(count, 100, "Members (connections) in this process.");
+DEFINE_string(id_prefix, "m-", "Device IDs are this prefix and a number.");
+DEFINE_string(peers, "batched", "Peer messages to ask for: batched, each or none.");
+DEFINE_int32(expect_peers, 0,
+             "A member's table is complete when it holds this many peers (the fleet minus one).");
+DEFINE_double(seconds, 60, "Run this long, then close every connection and exit.");
+DEFINE_int64(epoch_ms, 0, "Times are reported from this wall-clock time (ms); default: start.");
+DEFINE_double(connect_per_second, 0, "Open connections at this rate; 0: all at once.");
+DEFINE_double(churn_per_second, 0, "Members per second that end (leave, RST or half-open) and rejoin.");
+DEFINE_int32(prefix_bits, 16, "Prefix length of the relay's network (sizes the peer bitmap).");
+
+namespace {
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using google::protobuf::io::CodedInputStream;
+using google::protobuf::internal::WireFormatLite;
+using mnedc::protocol::ControlMessage;
+using Clock = std::chrono::steady_clock;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Stats {
+  uint64_t connected = 0, leased = 0, complete = 0, closed = 0, connect_failed = 0;
+  uint64_t refused_busy = 0, errors = 0, churned = 0, peer_changes = 0, bytes_in = 0;
+  double last_lease_s = 0, last_complete_s = 0, first_connect_s = -1;
+};
+
+class Fleet;
+
+class Member : public std::enable_shared_from_this<Member> {
+ public:
+  Member(Fleet& fleet, asio::io_context& io, std::string id) : fleet_(fleet), socket_(io), id_(std::move(id)) {}
+  void Start();
+  // How it ends: 0 leave (FIN), 1 vanish (RST), 2 half-open (goes silent).
+  void End(int how);
+  bool leased() const { return address_ != 0; }
+  bool live() const { return live_; }
+
+ private:
+  void Read();
+  void OnFrames();
+  void OnControl(std::span<const uint8_t> payload);
+  void ScanPeerList(CodedInputStream& in);
+  void Apply(uint32_t address, bool gone);
+  void Send(const ControlMessage& message);
+  void Write();
+  void Closed(const char* why);
+
+  Fleet& fleet_;
+  tcp::socket socket_;
+  std::string id_;
+  mnedc::link::FrameReader reader_{1024};
+  std::vector<uint64_t> bitmap_;
+  uint32_t address_ = 0;
+  uint32_t peers_ = 0;
+  std::deque<std::vector<uint8_t>> out_;
+  bool writing_ = false;
+  bool live_ = true;
+  bool complete_ = false;
+  bool silent_ = false;
+  ControlMessage decoded_;
+};
+
+class Fleet {
+ public:
+  explicit Fleet(asio::io_context& io) : io_(io), tick_(io), connect_timer_(io), churn_timer_(io) {
+    epoch_ms_ = FLAGS_epoch_ms ? FLAGS_epoch_ms : NowMs();
+    const auto colon = FLAGS_server.rfind(':');
+    server_ = tcp::endpoint(asio::ip::make_address(FLAGS_server.substr(0, colon)),
+                            static_cast<uint16_t>(std::stoi(FLAGS_server.substr(colon + 1))));
+    source_ = tcp::endpoint(asio::ip::make_address(FLAGS_source), 0);
+    if (FLAGS_peers == "batched") mode_ = mnedc::protocol::PEERS_BATCHED;
+    else if (FLAGS_peers == "each") mode_ = mnedc::protocol::PEERS_EACH;
+    else mode_ = mnedc::protocol::PEERS_NONE;
+  }
+
+  double Now() const { return (NowMs() - epoch_ms_) / 1000.0; }
+  void Run() {
+    ConnectMore();
+    Tick();
+    if (FLAGS_churn_per_second > 0) Churn();
+  }
+  void Stop() {
+    stopping_ = true;
+    tick_.cancel();
+    connect_timer_.cancel();
+    churn_timer_.cancel();
+    for (auto& member : members_) member->End(0);
+    for (auto& member : half_open_) member->End(0);
+    Report("final");
+  }
+
+  Stats stats;
+  mnedc::protocol::PeerMode mode_;
+  tcp::endpoint server_, source_;
+  asio::io_context& io_;
+  bool stopping_ = false;
+
+ private:
+  void ConnectMore() {
+    const int batch = FLAGS_connect_per_second > 0 ? std::max(1, static_cast<int>(FLAGS_connect_per_second / 100)) : FLAGS_count;
+    for (int i = 0; i < batch && started_ < FLAGS_count; ++i) StartOne();
+    if (started_ < FLAGS_count) {
+      connect_timer_.expires_after(std::chrono::milliseconds(10));
+      connect_timer_.async_wait([this](boost::system::error_code ec) { if (!ec) ConnectMore(); });
+    }
+  }
+  void StartOne() {
+    auto member = std::make_shared<Member>(*this, io_, FLAGS_id_prefix + std::to_string(next_id_++));
+    ++started_;
+    members_.push_back(member);
+    member->Start();
+  }
+  void Churn() {
+    churn_timer_.expires_after(std::chrono::milliseconds(100));
+    churn_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      churn_budget_ += FLAGS_churn_per_second / 10;
+      std::uniform_int_distribution<std::size_t> pick(0, members_.size() - 1);
+      while (churn_budget_ >= 1 && !members_.empty()) {
+        churn_budget_ -= 1;
+        const std::size_t i = pick(random_);
+        const int how = static_cast<int>(random_() % 3);
+        members_[i]->End(how);
+        // A half-open member keeps its socket (unread) until the relay gives up on it.
+        if (how == 2) half_open_.push_back(members_[i]);
+        ++stats.churned;
+        // A new device takes its place.
+        auto member = std::make_shared<Member>(*this, io_, FLAGS_id_prefix + std::to_string(next_id_++));
+        members_[i] = member;
+        member->Start();
+      }
+      Churn();
+    });
+  }
+  void Tick() {
+    tick_.expires_after(std::chrono::seconds(1));
+    tick_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      Report("status");
+      Tick();
+    });
+  }
+  void Report(const char* kind) {
+    std::printf(
+        "%s t=%.2f source=%s members=%d connected=%lu leased=%lu complete=%lu closed=%lu "
+        "connect_failed=%lu refused_busy=%lu errors=%lu churned=%lu peer_changes=%lu bytes_in=%lu "
+        "first_connect_s=%.3f last_lease_s=%.3f last_complete_s=%.3f\n",
+        kind, Now(), FLAGS_source.c_str(), FLAGS_count, stats.connected, stats.leased, stats.complete,
+        stats.closed, stats.connect_failed, stats.refused_busy, stats.errors, stats.churned,
+        stats.peer_changes, stats.bytes_in, stats.first_connect_s, stats.last_lease_s,
+        stats.last_complete_s);
+    std::fflush(stdout);
+  }
+
+  asio::steady_timer tick_, connect_timer_, churn_timer_;
+  std::vector<std::shared_ptr<Member>> members_;
+  std::vector<std::shared_ptr<Member>> half_open_;
+  int64_t epoch_ms_;
+  int started_ = 0;
+  uint64_t next_id_ = 0;
+  double churn_budget_ = 0;
+  std::minstd_rand random_{12345};
+};
+
+void Member::Start() {
+  boost::system::error_code ec;
+  socket_.open(tcp::v4(), ec);
+  if (!ec) socket_.bind(fleet_.source_, ec);
+  if (ec) {
+    ++fleet_.stats.connect_failed;
+    live_ = false;
+    return;
+  }
+  socket_.async_connect(fleet_.server_, [self = shared_from_this()](boost::system::error_code ec) {
+    if (!self->live_) return;
+    if (ec) {
+      ++self->fleet_.stats.connect_failed;
+      self->live_ = false;
+      return;
+    }
+    auto& stats = self->fleet_.stats;
+    ++stats.connected;
+    if (stats.first_connect_s < 0) stats.first_connect_s = self->fleet_.Now();
+    ControlMessage hello;
+    hello.mutable_hello()->set_protocol_version(mnedc::protocol::kProtocolVersion);
+    hello.mutable_hello()->set_device_id(self->id_);
+    hello.mutable_hello()->set_peers(self->fleet_.mode_);
+    self->Send(hello);
+    self->Read();
+  });
+}
+
+void Member::End(int how) {
+  if (!live_) return;
+  if (how == 2) {  // Half-open: stop reading and answering, keep the socket.
+    silent_ = true;
+    return;
+  }
+  live_ = false;
+  boost::system::error_code ignored;
+  if (how == 1) socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+  socket_.close(ignored);
+}
+
+void Member::Read() {
+  const auto space = reader_.Space();
+  socket_.async_read_some(asio::buffer(space.data(), space.size()),
+                          [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
+                            if (!self->live_) return;
+                            if (ec) return self->Closed(ec.message().c_str());
+                            if (self->silent_) return;  // Half-open: never reads again.
+                            self->fleet_.stats.bytes_in += n;
+                            self->reader_.Commit(n);
+                            self->OnFrames();
+                            if (self->live_) self->Read();
+                          });
+}
+
+void Member::Closed(const char* /*why*/) {
+  if (!live_) return;
+  live_ = false;
+  ++fleet_.stats.closed;
+  if (leased()) --fleet_.stats.leased;
+  if (complete_) --fleet_.stats.complete;
+  --fleet_.stats.connected;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+}
+
+void Member::OnFrames() {
+  for (;;) {
+    const auto frame = reader_.Next();
+    if (frame.status == mnedc::protocol::ParseStatus::kNeedMore) return;
+    if (frame.status != mnedc::protocol::ParseStatus::kFrame) {
+      if (frame.status == mnedc::protocol::ParseStatus::kUnknownType) continue;
+      ++fleet_.stats.errors;
+      return Closed("bad frame");
+    }
+    if (frame.type == mnedc::protocol::FrameType::kControl) OnControl(frame.payload);
+    if (!live_) return;
+  }
+}
+
+void Member::OnControl(std::span<const uint8_t> payload) {
+  CodedInputStream in(payload.data(), static_cast<int>(payload.size()));
+  // PeerList is by far the most common: scanned in place for addresses.
+  const uint32_t tag = in.ReadTag();
+  if (WireFormatLite::GetTagFieldNumber(tag) == ControlMessage::kPeerListFieldNumber &&
+      WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+    uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) return;
+    const auto limit = in.PushLimit(static_cast<int>(length));
+    ScanPeerList(in);
+    in.PopLimit(limit);
+    return;
+  }
+  decoded_.Clear();
+  if (!mnedc::protocol::DecodeControl(payload, decoded_)) {
+    ++fleet_.stats.errors;
+    return;
+  }
+  auto& stats = fleet_.stats;
+  switch (decoded_.body_case()) {
+    case ControlMessage::kLease:
+      address_ = decoded_.lease().address();
+      ++stats.leased;
+      stats.last_lease_s = fleet_.Now();
+      if (fleet_.mode_ != mnedc::protocol::PEERS_NONE) {
+        bitmap_.assign((std::size_t{1} << (32 - FLAGS_prefix_bits)) / 64 + 1, 0);
+      }
+      Apply(0, false);  // A fleet of one is complete at once.
+      break;
+    case ControlMessage::kPing: {
+      ControlMessage pong;
+      pong.mutable_pong()->set_nonce(decoded_.ping().nonce());
+      Send(pong);
+      break;
+    }
+    case ControlMessage::kPeerAnnounce:
+      Apply(decoded_.peer_announce().address(), false);
+      break;
+    case ControlMessage::kPeerGone:
+      Apply(decoded_.peer_gone().address(), true);
+      break;
+    case ControlMessage::kError:
+      if (decoded_.error().code() == mnedc::protocol::Error::BUSY) ++stats.refused_busy;
+      else ++stats.errors;
+      break;
+    default:
+      break;
+  }
+}
+
+void Member::ScanPeerList(CodedInputStream& in) {
+  for (uint32_t tag = in.ReadTag(); tag != 0; tag = in.ReadTag()) {
+    if (WireFormatLite::GetTagFieldNumber(tag) != mnedc::protocol::PeerList::kChangesFieldNumber) {
+      if (!WireFormatLite::SkipField(&in, tag)) return;
+      continue;
+    }
+    uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) return;
+    const auto limit = in.PushLimit(static_cast<int>(length));
+    uint32_t address = 0;
+    uint64_t gone = 0;
+    for (uint32_t inner = in.ReadTag(); inner != 0; inner = in.ReadTag()) {
+      const int field = WireFormatLite::GetTagFieldNumber(inner);
+      if (field == mnedc::protocol::PeerChange::kAddressFieldNumber) {
+        if (!in.ReadLittleEndian32(&address)) return;
+      } else if (field == mnedc::protocol::PeerChange::kGoneFieldNumber) {
+        if (!in.ReadVarint64(&gone)) return;
+      } else if (!WireFormatLite::SkipField(&in, inner)) {
+        return;
+      }
+    }
+    in.PopLimit(limit);
+    Apply(address, gone != 0);
+  }
+}
+
+void Member::Apply(uint32_t address, bool gone) {
+  if (address != 0 && address != address_ && !bitmap_.empty()) {
+    ++fleet_.stats.peer_changes;
+    const uint32_t index = address & ((uint32_t{1} << (32 - FLAGS_prefix_bits)) - 1);
+    uint64_t& word = bitmap_[index / 64];
+    const uint64_t bit = uint64_t{1} << (index % 64);
+    if (!gone && !(word & bit)) {
+      word |= bit;
+      ++peers_;
+    } else if (gone && (word & bit)) {
+      word &= ~bit;
+      --peers_;
+    }
+  }
+  const bool complete = leased() && (fleet_.mode_ == mnedc::protocol::PEERS_NONE ||
+                                     peers_ >= static_cast<uint32_t>(FLAGS_expect_peers));
+  if (complete && !complete_) {
+    complete_ = true;
+    ++fleet_.stats.complete;
+    fleet_.stats.last_complete_s = fleet_.Now();
+  } else if (!complete && complete_) {
+    complete_ = false;
+    --fleet_.stats.complete;
+  }
+}
+
+void Member::Send(const ControlMessage& message) {
+  std::vector<uint8_t> frame;
+  mnedc::protocol::EncodeControlFrame(message, frame);
+  out_.push_back(std::move(frame));
+  if (!writing_) Write();
+}
+
+void Member::Write() {
+  if (out_.empty() || !live_) {
+    writing_ = false;
+    return;
+  }
+  writing_ = true;
+  asio::async_write(socket_, asio::buffer(out_.front()),
+                    [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                      self->out_.pop_front();
+                      if (ec) {
+                        self->writing_ = false;
+                        return;
+                      }
+                      self->Write();
+                    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage("fleet_members --server=IP:PORT --source=127.0.0.2 --count=N [flags]");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  asio::io_context io(1);
+  Fleet fleet(io);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer deadline(io);
+  auto stop = [&] {
+    if (fleet.stopping_) return;
+    signals.cancel();
+    deadline.cancel();
+    fleet.Stop();
+    io.stop();
+  };
+  signals.async_wait([&](boost::system::error_code ec, int) { if (!ec) stop(); });
+  deadline.expires_after(std::chrono::milliseconds(static_cast<int64_t>(FLAGS_seconds * 1000)));
+  deadline.async_wait([&](boost::system::error_code ec) { if (!ec) stop(); });
+  fleet.Run();
+  io.run();
+  return 0;
+}
