@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdio>
@@ -42,9 +42,8 @@ FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> s
       reader_(options.read_buffer_small, protocol::kMaxFramePayload, options.read_buffer_large,
               options.idle_release),
       wake_writer_(executor, Clock::time_point::max()),
-      linger_(executor),
       timers_(executor),
-      watchdog_(executor),
+      joined_(executor),
       last_receive_(Clock::now()),
       handshake_deadline_(last_receive_ + options.handshake_timeout),
       jitter_(static_cast<unsigned>(reinterpret_cast<uintptr_t>(this) ^
@@ -105,12 +104,17 @@ void FramedLink::MarkEstablished() {
   timers_.cancel();  // Re-plan: keepalive now instead of the handshake deadline.
 }
 
+void FramedLink::Replan(Clock::time_point deadline) {
+  if (deadline < timers_planned_) timers_.cancel();
+}
+
 void FramedLink::CloseAfterFlush() {
   if (!closing_ && !closed_) {
     // A peer that stopped reading would keep the writer blocked forever: the
-    // watchdog closes the link if the flush is not done by then.
+    // timers close the link if the flush is not done by then.
     closing_at_ = Clock::now();
-    watchdog_.cancel();
+    closing_ = true;
+    Replan(closing_at_ + options_.flush_timeout);
   }
   closing_ = true;
   wake_writer_.cancel();
@@ -125,54 +129,27 @@ void FramedLink::Close() {
   data_queue_.Clear();
   stream_->Close();
   wake_writer_.cancel();
-  linger_.cancel();
   timers_.cancel();
-  watchdog_.cancel();
 }
 
 asio::awaitable<void> FramedLink::Run(FrameSink& sink) {
-  using namespace asio::experimental::awaitable_operators;
   // Every timer of the link lives in this tree: when Run returns, nothing the
   // link started is still pending, and the owner may destroy it at once.
-  co_await (RunWriter() && RunReceiveSide(sink) && RunWatchdog());
-  Close();
-}
-
-asio::awaitable<void> FramedLink::RunWatchdog() {
-  co_await NoThrowOnCancel();
-  while (!closed_) {
-    // Re-planned when a write starts while idle (RunWriter) or on
-    // CloseAfterFlush; otherwise it wakes at most once per write_timeout.
-    Clock::time_point next = Clock::time_point::max();
-    if (writing_) next = write_started_at_ + options_.write_timeout;
-    if (closing_ && !flushed_) next = std::min(next, closing_at_ + options_.flush_timeout);
-    watchdog_idle_ = next == Clock::time_point::max();
-    watchdog_.expires_at(next);
-    co_await watchdog_.async_wait(kUse);
-    watchdog_idle_ = false;
-    if (closed_) break;
-    const Clock::time_point now = Clock::now();
-    if (closing_ && !flushed_ && now >= closing_at_ + options_.flush_timeout) {
-      set_end_reason("peer did not read the last frames within " + Seconds(options_.flush_timeout));
-      Close();
-      break;
-    }
-    if (writing_ && now >= write_started_at_ + options_.write_timeout) {
-      set_end_reason("peer took nothing for " + Seconds(now - write_started_at_) +
-                     " (write stalled)");
-      Close();
-      break;
-    }
+  auto executor = co_await asio::this_coro::executor;
+  writer_running_ = true;
+  asio::co_spawn(executor, RunWriter(), [this](std::exception_ptr) {
+    writer_running_ = false;
+    joined_.cancel();
+  });
+  ping_interval_ = Jittered(options_.keepalive_interval);
+  ArmTimers();
+  co_await RunReader(sink);
+  // The reader is done; the writer flushes and closes (or the timers do).
+  while (writer_running_ || timers_armed_) {
+    joined_.expires_at(Clock::time_point::max());
+    co_await joined_.async_wait(kUse);
   }
-}
-
-asio::awaitable<void> FramedLink::RunReceiveSide(FrameSink& sink) {
-  using namespace asio::experimental::awaitable_operators;
-  co_await NoThrowOnCancel();
-  co_await (RunReader(sink) || RunTimers());
-  reading_done_ = true;
-  linger_.cancel();
-  CloseAfterFlush();
+  Close();
 }
 
 asio::awaitable<void> FramedLink::RunWriter() {
@@ -200,12 +177,11 @@ asio::awaitable<void> FramedLink::RunWriter() {
     gather_.clear();
     std::size_t bytes = 0;
     const std::size_t control_count = control_queue_.size();
-    for (auto& frames : control_queue_) {
+    control_queue_.swap(control_inflight_);  // control_inflight_ was empty.
+    for (const auto& frames : control_inflight_) {
       gather_.emplace_back(frames->data(), frames->size());
       bytes += frames->size();
-      control_inflight_.push_back(std::move(frames));
     }
-    control_queue_.clear();
     if (inflight_.size() < data_queue_.size()) inflight_.resize(data_queue_.size());
     const std::size_t data_count = data_queue_.TakeAll(inflight_, 0);
     for (std::size_t i = 0; i < data_count; ++i) {
@@ -225,7 +201,7 @@ asio::awaitable<void> FramedLink::RunWriter() {
     writing_ = true;
     write_started_at_ = Clock::now();
     if (data_count > 0) last_data_out_ = write_started_at_;
-    if (watchdog_idle_) watchdog_.cancel();  // Arm the write deadline.
+    Replan(write_started_at_ + options_.write_timeout);
     const error_code ec = co_await stream_->WriteAll(gather_);
     writing_ = false;
     control_inflight_.clear();  // Shared buffers go back as soon as they are sent.
@@ -237,22 +213,40 @@ asio::awaitable<void> FramedLink::RunWriter() {
     counters_.frames_out += control_count + data_count;
     counters_.bytes_out += bytes;
   }
-  // Closing with everything flushed: FIN, give the peer a moment to read it and
-  // close its side (our reader then sees EOF), then close regardless.
+  if (closed_) co_return;
+  // Closing with everything flushed: FIN, and give the peer a moment to read
+  // it and close its side (our reader then sees EOF and closes); the timers
+  // close regardless after flush_timeout.
   flushed_ = true;
+  flushed_at_ = Clock::now();
   stream_->ShutdownSend();
-  if (!reading_done_ && !closed_) {
-    linger_.expires_after(options_.flush_timeout);
-    co_await linger_.async_wait(kUse);
+  if (reading_done_) {
+    Close();
+  } else {
+    Replan(flushed_at_ + options_.flush_timeout);
   }
-  Close();
 }
 
 asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
   co_await NoThrowOnCancel();
+  co_await ReadFrames(sink);
+  // Reading ended: flush what is queued, then close (at once if the flush is done).
+  reading_done_ = true;
+  if (flushed_) {
+    Close();
+  } else {
+    CloseAfterFlush();
+  }
+}
+
+asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
   for (;;) {
     // Hand over every complete frame already buffered.
     for (;;) {
+      if (closing_) {
+        set_end_reason("ended by the session");
+        co_return;
+      }
       const protocol::ParseResult frame = reader_.Next();
       if (frame.status == protocol::ParseStatus::kNeedMore) break;
       if (frame.status == protocol::ParseStatus::kOversize) {
@@ -336,43 +330,79 @@ Clock::duration FramedLink::Jittered(Clock::duration d) {
   return d * percent(jitter_) / 100;
 }
 
-asio::awaitable<void> FramedLink::RunTimers() {
-  co_await NoThrowOnCancel();
-  const Clock::time_point handshake_deadline = handshake_deadline_;
+void FramedLink::ArmTimers() {
   // Ping only after the peer has been silent for an interval (anything it
   // sends, a Pong included, counts), and not again before another interval:
   // a busy link sends no pings at all, and an idle one a ping and a pong per
   // interval (the side that pings first keeps the other quiet).
-  Clock::duration interval = Jittered(options_.keepalive_interval);
-  Clock::time_point last_ping{};
-  auto ping_due = [&] { return std::max(last_receive_ + interval, last_ping + interval); };
-  for (;;) {
-    const Clock::time_point next_check =
-        established_ ? std::min(ping_due(), last_receive_ + options_.dead_after) : handshake_deadline;
-    timers_.expires_at(next_check);
-    co_await timers_.async_wait(kUse);
-    if (co_await base::Cancelled()) {
-      co_return;
+  Clock::time_point next = Clock::time_point::max();
+  if (!closing_) {
+    const Clock::time_point ping_due =
+        std::max(last_receive_ + ping_interval_, last_ping_ + ping_interval_);
+    next = established_ ? std::min(ping_due, last_receive_ + options_.dead_after)
+                        : handshake_deadline_;
+  }
+  if (writing_) next = std::min(next, write_started_at_ + options_.write_timeout);
+  if (closing_ && !flushed_) next = std::min(next, closing_at_ + options_.flush_timeout);
+  if (flushed_ && !reading_done_) next = std::min(next, flushed_at_ + options_.flush_timeout);
+  timers_planned_ = next;
+  timers_armed_ = true;
+  timers_.expires_at(next);
+  // Run() does not return while this is pending, so `this` outlives it.
+  timers_.async_wait([this](const boost::system::error_code&) {
+    timers_armed_ = false;
+    timers_planned_ = Clock::time_point::min();  // Running: nothing to cancel.
+    if (closed_) {
+      joined_.cancel();
+      return;
     }
-    const Clock::time_point now = Clock::now();
-    if (!established_) {
-      if (now < handshake_deadline) continue;
-      const std::string why = "no handshake within " + Seconds(options_.handshake_timeout);
-      set_end_reason(why);
-      SendErrorAndClose(protocol::Error::HANDSHAKE_TIMEOUT, why);
-      co_return;
+    OnTimers();
+    if (closed_) {
+      joined_.cancel();
+    } else if (!timers_armed_) {
+      ArmTimers();
     }
-    if (now - last_receive_ >= options_.dead_after) {
-      set_end_reason("nothing received for " + Seconds(now - last_receive_) + ": peer is gone");
-      co_return;
-    }
-    if (now >= ping_due()) {
-      protocol::ControlMessage ping;
-      ping.mutable_ping()->set_nonce(next_ping_nonce_++);
-      SendControl(ping);
-      last_ping = now;
-      interval = Jittered(options_.keepalive_interval);
-    }
+  });
+}
+
+void FramedLink::OnTimers() {
+  const Clock::time_point now = Clock::now();
+  if (flushed_ && !reading_done_ && now >= flushed_at_ + options_.flush_timeout) {
+    Close();  // The peer did not close its side after our FIN: enough.
+    return;
+  }
+  if (closing_ && !flushed_ && now >= closing_at_ + options_.flush_timeout) {
+    set_end_reason("peer did not read the last frames within " + Seconds(options_.flush_timeout));
+    Close();
+    return;
+  }
+  if (writing_ && now >= write_started_at_ + options_.write_timeout) {
+    set_end_reason("peer took nothing for " + Seconds(now - write_started_at_) +
+                   " (write stalled)");
+    Close();
+    return;
+  }
+  if (closing_) return;
+  if (!established_) {
+    if (now < handshake_deadline_) return;
+    const std::string why = "no handshake within " + Seconds(options_.handshake_timeout);
+    set_end_reason(why);
+    reading_done_ = true;  // Nothing more is read: close once the Error is out.
+    SendErrorAndClose(protocol::Error::HANDSHAKE_TIMEOUT, why);
+    return;
+  }
+  if (now - last_receive_ >= options_.dead_after) {
+    set_end_reason("nothing received for " + Seconds(now - last_receive_) + ": peer is gone");
+    reading_done_ = true;  // No FIN will come back from a dead peer.
+    CloseAfterFlush();
+    return;
+  }
+  if (now >= std::max(last_receive_ + ping_interval_, last_ping_ + ping_interval_)) {
+    protocol::ControlMessage ping;
+    ping.mutable_ping()->set_nonce(next_ping_nonce_++);
+    SendControl(ping);
+    last_ping_ = now;
+    ping_interval_ = Jittered(options_.keepalive_interval);
   }
 }
 

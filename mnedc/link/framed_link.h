@@ -1,20 +1,25 @@
 #pragma once
 // FramedLink runs one connection: a reader that parses frames and hands them to a
 // FrameSink, a writer that drains two bounded queues (control first, then data) in
-// one gather write, timers for the handshake deadline and keepalive, and a
-// watchdog for the write and flush deadlines, all inside Run's coroutine tree. The relay
-// session and the client both use it, so both ends behave the same.
+// one gather write, and one timer coroutine for every deadline (the handshake,
+// keepalive, a dead peer, a stalled write, an unfinished flush), all inside Run's
+// coroutine tree. The relay session and the client both use it, so both ends
+// behave the same. Three coroutines and one timer per link: a relay holds tens of
+// thousands of them.
 //
-// Run() = writer && (reader || timers) && watchdog. When reading ends (EOF, bad input, dead
-// peer, the sink said stop) the writer flushes what is queued - typically an Error
-// explaining why - and then the stream is closed. Nothing here throws on the data
-// path; every end has a reason, readable through end_reason().
+// Run() reads in its own coroutine, with the writer spawned beside it and the
+// deadlines on one timer's callbacks (a parallel group of coroutines costs a
+// relay kilobytes per member), and returns only when all three are done. When
+// reading ends (EOF, bad input, the sink said stop) or a deadline passes, the
+// writer flushes what is queued - typically an Error explaining why - and then
+// the stream is closed, which ends the reader.
+// Nothing here throws on the data path; every end has a reason, readable through
+// end_reason().
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <random>
@@ -63,7 +68,7 @@ struct LinkOptions {
   // for bursts (and to any frame's size), and shrinks back after idle_release
   // without need; the send queue's storage is given back after idle_release
   // too. See FrameReader.
-  std::size_t read_buffer_small = 1024;
+  std::size_t read_buffer_small = 256;
   std::size_t read_buffer_large = protocol::kMaxFrameSize;
   std::chrono::steady_clock::duration idle_release = std::chrono::seconds(10);
   std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(10);
@@ -111,6 +116,8 @@ class FramedLink {
   // many control frames (the relay's peer snapshot) can queue them a piece at
   // a time, as the peer takes them, instead of all at once.
   void OnControlDrained(std::function<void()> callback) { on_control_drained_ = std::move(callback); }
+  // Makes an idle writer look again (it calls OnControlDrained's callback).
+  void WakeWriter() { wake_writer_.cancel(); }
   std::size_t control_queued() const { return control_queue_.size(); }
   // Queues an Error, then flushes and closes.
   void SendErrorAndClose(int code, const std::string& text);
@@ -146,16 +153,21 @@ class FramedLink {
 
  private:
   boost::asio::awaitable<void> RunWriter();
-  boost::asio::awaitable<void> RunReceiveSide(FrameSink& sink);
   boost::asio::awaitable<void> RunReader(FrameSink& sink);
-  boost::asio::awaitable<void> RunTimers();
-  boost::asio::awaitable<void> RunWatchdog();
+  boost::asio::awaitable<void> ReadFrames(FrameSink& sink);
+  // The deadlines: ArmTimers() waits until the next one, OnTimers() acts on
+  // what is due and arms again, until the link is closed.
+  void ArmTimers();
+  void OnTimers();
+  // The timer sleeps until then; a write that starts with an earlier
+  // deadline (or a close) wakes it to plan again.
+  void Replan(std::chrono::steady_clock::time_point deadline);
   bool HandleControl(std::span<const uint8_t> payload, FrameSink& sink);
   std::chrono::steady_clock::duration Jittered(std::chrono::steady_clock::duration d);
 
   std::unique_ptr<Stream> stream_;
   LinkOptions options_;
-  std::deque<SharedFrames> control_queue_;
+  std::vector<SharedFrames> control_queue_;  // The writer takes it whole each time.
   FrameQueue data_queue_;
   // What the writer took from the queues for the write in progress: control
   // buffers by reference, data slots swapped with the queue's (so a warm
@@ -166,12 +178,18 @@ class FramedLink {
   FrameReader reader_;
   std::vector<uint8_t> encode_scratch_;
   protocol::ControlMessage decoded_;
-  boost::asio::steady_timer wake_writer_;
-  boost::asio::steady_timer linger_;
+  boost::asio::steady_timer wake_writer_;  // Never expires: cancelled to wake it.
   boost::asio::steady_timer timers_;
-  boost::asio::steady_timer watchdog_;  // Write and flush deadlines.
+  boost::asio::steady_timer joined_;  // Run() waits on it for the writer and the timers.
+  std::chrono::steady_clock::time_point timers_planned_;
+  // Keepalive: the current interval (jittered) and the last ping sent.
+  std::chrono::steady_clock::duration ping_interval_{};
+  std::chrono::steady_clock::time_point last_ping_{};
+  bool timers_armed_ = false;
+  bool writer_running_ = false;
   std::chrono::steady_clock::time_point write_started_at_;
   std::chrono::steady_clock::time_point closing_at_;
+  std::chrono::steady_clock::time_point flushed_at_;
   std::chrono::steady_clock::time_point last_receive_;
   std::chrono::steady_clock::time_point handshake_deadline_;
   std::minstd_rand jitter_;
@@ -185,10 +203,9 @@ class FramedLink {
   bool established_ = false;
   bool closing_ = false;
   bool closed_ = false;
-  bool reading_done_ = false;
+  bool reading_done_ = false;  // Or not to be waited for: close once flushed.
   bool writing_ = false;
   bool flushed_ = false;  // Closing, and everything queued was written.
-  bool watchdog_idle_ = false;
 };
 
 }  // namespace mnedc::link

@@ -4,6 +4,7 @@
 #include "mnedc/relay/relay.h"
 
 #include <glog/logging.h>
+#include <malloc.h>
 
 #include <algorithm>
 
@@ -19,6 +20,10 @@ namespace asio = boost::asio;
 // A snapshot goes out in pieces of about this many bytes: a member joining a
 // large fleet holds one piece at a time, not one buffer per peer.
 constexpr std::size_t kSnapshotPiece = 32 * 1024;
+// Members whose snapshot is being sent at once; the others wait their turn
+// (they hear of changes meanwhile). Keeps the loop's queue short in a join
+// storm, so Hellos are read promptly while snapshots stream.
+constexpr std::size_t kSnapshotsAtOnce = 64;
 
 protocol::PeerMode GrantedMode(protocol::PeerMode asked) {
   // A mode this version does not know gets the original form, which every
@@ -111,6 +116,7 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
     by_device_.erase(existing);
     by_address_.erase(old.address_);
     in_address_order_.erase(old.address_);
+    SnapshotDone(old);
     old.Supersede();
     ++counters_.superseded;
   }
@@ -129,6 +135,7 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
   by_device_[id] = &session;
   by_address_[*address] = &session;
   in_address_order_[*address] = &session;
+  members_at_trim_ = std::max(members_at_trim_, by_device_.size());
   ++counters_.joins;
 
   ControlMessage lease;
@@ -140,8 +147,7 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
   session.link_.SendControl(lease);
   // The snapshot of present members follows, pulled by the writer as the
   // member takes it (ContinueSnapshot); its own join goes to the others.
-  session.snapshot_next_ = 0;
-  session.snapshot_pending_ = session.peer_mode_ != protocol::PEERS_NONE;
+  if (session.peer_mode_ != protocol::PEERS_NONE) StartSnapshot(session);
   Announce(session, false);
   session.joined_in_round_ = announce_round_;
   session.link_.MarkEstablished();
@@ -152,7 +158,7 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
 void Relay::Leave(Session& session) {
   if (!session.joined_ || session.superseded_) return;
   session.joined_ = false;
-  session.snapshot_pending_ = false;
+  SnapshotDone(session);
   by_device_.erase(session.device_id_);
   by_address_.erase(session.address_);
   in_address_order_.erase(session.address_);
@@ -170,7 +176,7 @@ void Relay::Announce(const Session& subject, bool gone) {
   if (pending_changes_.size() > 1) return;  // The timer is already set.
   // Gather what else happens meanwhile: the larger the fleet, the longer
   // (each batch costs a write per member), within max_announce_delay.
-  const auto per_member = std::chrono::microseconds(10) * by_device_.size();
+  const auto per_member = std::chrono::microseconds(100) * by_device_.size();
   const auto delay = std::clamp<std::chrono::steady_clock::duration>(
       per_member, options_.min_announce_delay,
       std::max(options_.min_announce_delay, options_.max_announce_delay));
@@ -222,6 +228,43 @@ void Relay::SendAnnouncements() {
     }
   }
   pending_changes_.clear();
+  if (pending_changes_.capacity() > 4096) pending_changes_.shrink_to_fit();
+  // Most of a large fleet left (a mass disconnect): give the memory its
+  // sessions used back to the system, rather than hold the peak for good.
+  // At most once per halving of the membership.
+  if (members_at_trim_ >= 1024 && by_device_.size() * 2 < members_at_trim_) {
+    ::malloc_trim(0);
+    VLOG(1) << "membership fell from " << members_at_trim_ << " to " << by_device_.size()
+            << ": returned free memory to the system";
+    members_at_trim_ = by_device_.size();
+  }
+}
+
+void Relay::StartSnapshot(Session& session) {
+  session.snapshot_next_ = 0;
+  if (snapshots_sending_ >= kSnapshotsAtOnce) {
+    session.snapshot_queued_ = snapshot_queue_.insert(snapshot_queue_.end(), &session);
+    return;
+  }
+  ++snapshots_sending_;
+  session.snapshot_pending_ = true;
+  session.link_.WakeWriter();
+}
+
+void Relay::SnapshotDone(Session& session) {
+  if (session.snapshot_queued_) {
+    snapshot_queue_.erase(*session.snapshot_queued_);
+    session.snapshot_queued_.reset();
+  }
+  if (!session.snapshot_pending_) return;
+  session.snapshot_pending_ = false;
+  --snapshots_sending_;
+  while (!snapshot_queue_.empty() && snapshots_sending_ < kSnapshotsAtOnce) {
+    Session& next = *snapshot_queue_.front();
+    snapshot_queue_.pop_front();
+    next.snapshot_queued_.reset();
+    StartSnapshot(next);
+  }
 }
 
 void Relay::ContinueSnapshot(Session& session) {
@@ -231,15 +274,16 @@ void Relay::ContinueSnapshot(Session& session) {
   for (; next != in_address_order_.end() && builder.size() < kSnapshotPiece; ++next) {
     if (next->second != &session) builder.Add(next->second->change_, false);
   }
-  if (next == in_address_order_.end()) {
+  const bool done = next == in_address_order_.end();
+  if (done) {
     builder.EndSnapshot();
-    session.snapshot_pending_ = false;
   } else {
     builder.Flush();
     session.snapshot_next_ = next->first;
   }
   session.link_.SendEncodedControl(
       std::make_shared<const std::vector<uint8_t>>(std::move(builder.out())));
+  if (done) SnapshotDone(session);
 }
 
 }  // namespace mnedc::relay

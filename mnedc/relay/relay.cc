@@ -68,6 +68,7 @@ asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream,
   counters_.drops[static_cast<std::size_t>(DropReason::kReceiverClosing)] +=
       session.link_.counters().data_dropped_on_close;
   Leave(session);
+  SnapshotDone(session);  // Superseded sessions do not Leave; nothing may point at it now.
   if (!session.device_id_.empty()) {
     LOG(INFO) << "device " << session.device_id_ << " (" << Ipv4ToString(session.address_)
               << ", " << session.seen_from() << ") left: " << session.link_.end_reason();

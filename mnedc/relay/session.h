@@ -4,6 +4,8 @@
 // it only between Join and Leave, and Leave runs before it is destroyed.
 // Private to the relay library.
 #include <chrono>
+#include <list>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,7 +45,9 @@ class Session final : public link::FrameSink {
   protocol::PeerMode peer_mode_ = protocol::PEERS_EACH;
   std::string change_;
   uint32_t snapshot_next_ = 0;
-  bool snapshot_pending_ = false;
+  bool snapshot_pending_ = false;  // Being sent now.
+  // Waiting its turn (Relay::snapshot_queue_); the position to erase on leave.
+  std::optional<std::list<Session*>::iterator> snapshot_queued_;
   uint64_t joined_in_round_ = 0;  // The announcement batch that carries its join.
   TokenDigest credentials_{};  // SHA-256 of what the Hello presented.
   bool presented_credentials_ = false;

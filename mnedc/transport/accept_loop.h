@@ -58,6 +58,11 @@ boost::asio::awaitable<void> AcceptLoop(Acceptor& acceptor, Serve serve, AcceptL
   auto executor = co_await asio::this_coro::executor;
   // Made before anything can fail: under EMFILE nothing new is created.
   asio::steady_timer pause(executor);
+  constexpr int kAcceptBurst = 64;
+  {
+    boost::system::error_code ignored;
+    acceptor.non_blocking(true, ignored);  // The burst below must not block.
+  }
   auto last_log = std::chrono::steady_clock::time_point{};
   uint64_t unlogged = 0;
   int reserve = options.refuse ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
@@ -114,6 +119,15 @@ boost::asio::awaitable<void> AcceptLoop(Acceptor& acceptor, Serve serve, AcceptL
       continue;
     }
     asio::co_spawn(executor, serve(std::move(socket)), asio::detached);
+    // A storm of connects: take what else waits now, in this turn, instead of
+    // one per turn of a loop that also runs every member's writer (the
+    // kernel's queue overflows, and resets devices, when accepting lags).
+    for (int i = 0; i < kAcceptBurst; ++i) {
+      boost::system::error_code more_error;
+      auto more = acceptor.accept(more_error);
+      if (more_error) break;  // Nobody else waits (or an error the next accept reports).
+      asio::co_spawn(executor, serve(std::move(more)), asio::detached);
+    }
   }
 }
 
