@@ -4,20 +4,44 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <sstream>
 
 namespace mnedc::cli {
+namespace {
+constexpr std::size_t kMaxClientConfigBytes = 64 * 1024;
+}  // namespace
 
 std::optional<transport::HostPort> LoadClientConfig(const std::string& path, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = path + ": cannot read the file";
+    return std::nullopt;
+  }
+  std::ostringstream content;
+  content << in.rdbuf();
+  auto result = ParseClientConfig(content.str(), error);
+  if (!result) *error = path + ": " + *error;
+  return result;
+}
+
+std::optional<transport::HostPort> ParseClientConfig(std::string_view content, std::string* error) {
   auto fail = [&](const std::string& why) -> std::optional<transport::HostPort> {
-    *error = path + ": " + why;
+    *error = why;
     return std::nullopt;
   };
+  // The file holds two short keys. yaml-cpp parses nesting by recursion, so
+  // a file of many brackets would exhaust the stack: such input is refused
+  // before it is parsed.
+  if (content.size() > kMaxClientConfigBytes) return fail("larger than 64 KiB: not a client config");
+  int depth = 0;
+  for (const char c : content) {
+    if (c == '[' || c == '{') ++depth;
+    if (depth > 16) return fail("nested more than 16 levels deep: not a client config");
+  }
   YAML::Node root;
   try {
     // yaml-cpp reports problems only by exception; it is caught here, at start-up.
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return fail("cannot read the file");
+    root = YAML::Load(std::string(content));
   } catch (const YAML::Exception& e) {
     return fail("not valid YAML: " + e.msg);
   }

@@ -4,6 +4,7 @@
 //   port: "3334"
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "mnedc/transport/endpoint.h"
 
@@ -14,6 +15,8 @@ inline constexpr uint16_t kDefaultPort = 3334;
 
 // Returns the relay named by the file, or nullopt with a one-line `error`.
 std::optional<transport::HostPort> LoadClientConfig(const std::string& path, std::string* error);
+// The same for the file's content (`error` without the path).
+std::optional<transport::HostPort> ParseClientConfig(std::string_view content, std::string* error);
 
 // A stable ID for this machine: hostname plus the start of /etc/machine-id.
 std::string DefaultDeviceId();

@@ -21,19 +21,29 @@ bool LoadLeaseFile(const std::string& path, LeasePool& pool, int* skipped, std::
     *error = "cannot read lease file '" + path + "': " + std::strerror(errno);
     return false;
   }
-  std::string line;
-  while (std::getline(in, line)) {
+  std::ostringstream content;
+  content << in.rdbuf();
+  *skipped = ParseLeases(content.str(), pool);
+  return true;
+}
+
+int ParseLeases(std::string_view content, LeasePool& pool) {
+  int skipped = 0;
+  while (!content.empty()) {
+    const std::size_t end = content.find('\n');
+    const std::string_view line = content.substr(0, end);
+    content = end == std::string_view::npos ? std::string_view() : content.substr(end + 1);
     if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line);
+    std::istringstream fields{std::string(line)};
     std::string address_text, device_id, extra;
     fields >> address_text >> device_id >> extra;
     const auto address = ParseIpv4(address_text);
     if (!address || !base::IsValidDeviceId(device_id) || !extra.empty() ||
         !pool.Remember(device_id, *address)) {
-      ++*skipped;
+      ++skipped;
     }
   }
-  return true;
+  return skipped;
 }
 
 bool SaveLeaseFile(const std::string& path, const LeasePool& pool, std::string* error) {

@@ -9,6 +9,11 @@ std::string HostPort::ToString() const {
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+namespace {
+constexpr char kNameCharacters[] =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+}  // namespace
+
 std::optional<HostPort> ParseHostPort(std::string_view text, uint16_t default_port,
                                       std::string* error) {
   auto fail = [&](std::string why) -> std::optional<HostPort> {
@@ -17,7 +22,8 @@ std::optional<HostPort> ParseHostPort(std::string_view text, uint16_t default_po
   };
   HostPort result;
   std::string_view port_text;
-  if (text.starts_with('[')) {
+  const bool bracketed = text.starts_with('[');
+  if (bracketed) {
     const auto close = text.find(']');
     if (close == std::string_view::npos) return fail("missing ']' after IPv6 address");
     result.host = std::string(text.substr(1, close - 1));
@@ -39,6 +45,20 @@ std::optional<HostPort> ParseHostPort(std::string_view text, uint16_t default_po
     }
   }
   if (result.host.empty()) return fail("empty host");
+  if (bracketed) {
+    // An IPv6 literal, maybe with a zone: hex digits, ':' and '.', then %zone.
+    const auto zone = result.host.find('%');
+    const std::string_view address = std::string_view(result.host).substr(0, zone);
+    const bool literal = address.find(':') != std::string_view::npos &&
+                         address.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
+    const bool zone_ok = zone == std::string::npos ||
+                         (zone + 1 < result.host.size() &&
+                          result.host.find_first_not_of(kNameCharacters, zone + 1) == std::string::npos);
+    if (!literal || !zone_ok) return fail("only an IPv6 address goes in brackets");
+  } else if (result.host.size() > 253 ||
+             result.host.find_first_not_of(kNameCharacters) != std::string::npos) {
+    return fail("a host is a name or an address: letters, digits, '.', '-' and '_' (IPv6 in brackets)");
+  }
   result.port = default_port;
   if (!port_text.empty()) {
     unsigned value = 0;

@@ -36,5 +36,23 @@ TEST(HostPort, RejectsWithAReason) {
   EXPECT_FALSE(ParseHostPort("[::1", 1, &error));
 }
 
+// Found by //fuzz:address_fuzz: a host with brackets, slashes or bytes no
+// name has was accepted, and printed back as something that did not parse.
+TEST(HostPort, AHostIsANameOrAnAddressNothingElse) {
+  std::string error;
+  EXPECT_FALSE(ParseHostPort("[[t\xf5\xf1//l]", 1, &error));
+  EXPECT_NE(error.find("only an IPv6 address goes in brackets"), std::string::npos) << error;
+  EXPECT_FALSE(ParseHostPort("relay/path:80", 1, &error));
+  EXPECT_NE(error.find("letters, digits"), std::string::npos) << error;
+  EXPECT_FALSE(ParseHostPort("re lay:80", 1, &error));
+  EXPECT_FALSE(ParseHostPort("[relay.example]:80", 1, &error));
+  EXPECT_FALSE(ParseHostPort("[fe80::1%]:80", 1, &error));
+  const auto zoned = ParseHostPort("[fe80::1%eth0]:80", 1, &error);
+  ASSERT_TRUE(zoned) << error;
+  EXPECT_EQ(zoned->host, "fe80::1%eth0");
+  EXPECT_TRUE(ParseHostPort("relay_1.example-net.test:80", 1, &error)) << error;
+  EXPECT_TRUE(ParseHostPort("[::ffff:10.0.0.1]", 1, &error)) << error;
+}
+
 }  // namespace
 }  // namespace mnedc::transport

@@ -1,0 +1,20 @@
+// The relay's IP header parsing: what decides where a member's packet goes.
+#include <cstdlib>
+
+#include "mnedc/relay/ip_packet.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
+  using mnedc::relay::PacketAddresses;
+  const PacketAddresses parsed = mnedc::relay::ParsePacketAddresses({data, size});
+  // An IPv4 verdict needs a whole header, and a total length within the
+  // packet that covers the header (bytes after it are padding).
+  if (parsed.version == PacketAddresses::Version::kIpv4) {
+    const std::size_t header = std::size_t{data[0] & 0x0fu} * 4;
+    const std::size_t total = (std::size_t{data[2]} << 8) | data[3];
+    if (size < 20 || (data[0] >> 4) != 4 || header < 20 || total < header || total > size) std::abort();
+  }
+  if (parsed.version == PacketAddresses::Version::kIpv6 && (size < 40 || (data[0] >> 4) != 6)) {
+    std::abort();
+  }
+  return 0;
+}
