@@ -120,6 +120,22 @@ int main(int argc, char** argv) {
   Write("relay_session_fuzz", "tls_client_hello_start", {0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c, 0x03, 0x03});
   Write("relay_session_fuzz", "oversize_frame", {0x01, 0x7f, 0xff, 0xff, 0xff});
 
+  // A client, from what answers it: byte 0 picks tcp (0), ws (1) or tcp through
+  // a CONNECT proxy (2), the rest is the answer.
+  const Bytes relay_answer = Cat({Control(lease), batch.out(), Control(ping), packet, Control(error)});
+  Write("client_session_fuzz", "tcp_lease_and_peers", Cat({{0}, relay_answer}));
+  const std::string switching =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+  Bytes server_message = {0x82, static_cast<uint8_t>(Control(lease).size())};
+  const Bytes lease_frame = Control(lease);
+  server_message.insert(server_message.end(), lease_frame.begin(), lease_frame.end());
+  Write("client_session_fuzz", "ws_upgrade_and_lease", Cat({{1}, Bytes(switching.begin(), switching.end()), server_message}));
+  const std::string connected = "HTTP/1.1 200 Connection established\r\n\r\n";
+  Write("client_session_fuzz", "proxy_connect_then_relay", Cat({{2}, Bytes(connected.begin(), connected.end()), relay_answer}));
+  const std::string refused = "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n";
+  Write("client_session_fuzz", "proxy_refuses", Cat({{2}, Bytes(refused.begin(), refused.end())}));
+
   // IP packets.
   Write("ip_packet_fuzz", "ipv4_udp", Ipv4(0x0a000002, 0x0a000003, 28));
   Bytes v6(40, 0);

@@ -34,7 +34,8 @@ struct World {
   std::vector<uint8_t> sink = std::vector<uint8_t>(65536);
 
   World() {
-    FLAGS_minloglevel = 3;  // Quiet: a log line per input would be most of the work.
+    // Quiet: a log line per input would be most of the work. GLOG_minloglevel=0 to debug.
+    if (!std::getenv("GLOG_minloglevel")) FLAGS_minloglevel = 3;
     const std::string dir = std::filesystem::temp_directory_path() / ("mnedc-fuzz-pki-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
     const mnedc::testing::TestPki pki = mnedc::testing::MakeTestPki(dir);
@@ -71,6 +72,7 @@ struct World {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   static World* world = new World();
+  world->io.restart();  // run_for() stops the context when it runs out of work.
   tcp::socket stranger(world->io);
   stranger.connect(world->acceptor.local_endpoint());
   boost::system::error_code ec;
