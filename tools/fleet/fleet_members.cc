@@ -47,6 +47,9 @@ DEFINE_int64(epoch_ms, 0, "Times are reported from this wall-clock time (ms); de
 DEFINE_double(connect_per_second, 0, "Open connections at this rate; 0: all at once.");
 DEFINE_double(churn_per_second, 0, "Members per second that end (leave, RST or half-open) and rejoin.");
 DEFINE_int32(prefix_bits, 16, "Prefix length of the relay's network (sizes the peer bitmap).");
+DEFINE_double(packets_per_second, 0,
+              "Packets (100-byte IPv4/UDP) sent a second in all, each from a random joined member "
+              "to another random member of this process.");
 
 namespace {
 namespace asio = boost::asio;
@@ -65,6 +68,7 @@ int64_t NowMs() {
 struct Stats {
   uint64_t connected = 0, leased = 0, complete = 0, closed = 0, connect_failed = 0;
   uint64_t refused_busy = 0, errors = 0, churned = 0, peer_changes = 0, bytes_in = 0;
+  uint64_t packets_sent = 0, packets_in = 0;
   double last_lease_s = 0, last_complete_s = 0, first_connect_s = -1;
 };
 
@@ -77,6 +81,9 @@ class Member : public std::enable_shared_from_this<Member> {
   // How it ends: 0 leave (FIN), 1 vanish (RST), 2 half-open (goes silent).
   void End(int how);
   bool leased() const { return address_ != 0; }
+  uint32_t address() const { return address_; }
+  // Sends one IPv4/UDP packet to `destination` (if joined and not silent).
+  void SendPacket(uint32_t destination);
   bool live() const { return live_; }
 
  private:
@@ -122,12 +129,14 @@ class Fleet {
     ConnectMore();
     Tick();
     if (FLAGS_churn_per_second > 0) Churn();
+    if (FLAGS_packets_per_second > 0) Traffic();
   }
   void Stop() {
     stopping_ = true;
     tick_.cancel();
     connect_timer_.cancel();
     churn_timer_.cancel();
+    traffic_timer_.cancel();
     for (auto& member : members_) member->End(0);
     for (auto& member : half_open_) member->End(0);
     Report("final");
@@ -176,6 +185,19 @@ class Fleet {
       Churn();
     });
   }
+  void Traffic() {
+    traffic_timer_.expires_after(std::chrono::milliseconds(10));
+    traffic_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_ || members_.empty()) return;
+      traffic_budget_ += FLAGS_packets_per_second / 100;
+      std::uniform_int_distribution<std::size_t> pick(0, members_.size() - 1);
+      while (traffic_budget_ >= 1) {
+        traffic_budget_ -= 1;
+        members_[pick(random_)]->SendPacket(members_[pick(random_)]->address());
+      }
+      Traffic();
+    });
+  }
   void Tick() {
     tick_.expires_after(std::chrono::seconds(1));
     tick_.async_wait([this](boost::system::error_code ec) {
@@ -188,15 +210,16 @@ class Fleet {
     std::printf(
         "%s t=%.2f source=%s members=%d connected=%lu leased=%lu complete=%lu closed=%lu "
         "connect_failed=%lu refused_busy=%lu errors=%lu churned=%lu peer_changes=%lu bytes_in=%lu "
-        "first_connect_s=%.3f last_lease_s=%.3f last_complete_s=%.3f\n",
+        "packets_sent=%lu packets_in=%lu first_connect_s=%.3f last_lease_s=%.3f last_complete_s=%.3f\n",
         kind, Now(), FLAGS_source.c_str(), FLAGS_count, stats.connected, stats.leased, stats.complete,
         stats.closed, stats.connect_failed, stats.refused_busy, stats.errors, stats.churned,
-        stats.peer_changes, stats.bytes_in, stats.first_connect_s, stats.last_lease_s,
+        stats.peer_changes, stats.bytes_in, stats.packets_sent, stats.packets_in, stats.first_connect_s, stats.last_lease_s,
         stats.last_complete_s);
     std::fflush(stdout);
   }
 
-  asio::steady_timer tick_, connect_timer_, churn_timer_;
+  asio::steady_timer tick_, connect_timer_, churn_timer_, traffic_timer_{io_};
+  double traffic_budget_ = 0;
   std::vector<std::shared_ptr<Member>> members_;
   std::vector<std::shared_ptr<Member>> half_open_;
   int64_t epoch_ms_;
@@ -281,6 +304,7 @@ void Member::OnFrames() {
       return Closed("bad frame");
     }
     if (frame.type == mnedc::protocol::FrameType::kControl) OnControl(frame.payload);
+    if (frame.type == mnedc::protocol::FrameType::kData) ++fleet_.stats.packets_in;
     if (!live_) return;
   }
 }
@@ -385,6 +409,24 @@ void Member::Apply(uint32_t address, bool gone) {
     complete_ = false;
     --fleet_.stats.complete;
   }
+}
+
+void Member::SendPacket(uint32_t destination) {
+  if (!live_ || silent_ || !leased() || destination == 0) return;
+  std::vector<uint8_t> frame(mnedc::protocol::kFrameHeaderSize + 100, 0);
+  mnedc::protocol::WriteFrameHeader(mnedc::protocol::FrameType::kData, 100, frame.data());
+  uint8_t* ip = frame.data() + mnedc::protocol::kFrameHeaderSize;
+  ip[0] = 0x45;
+  ip[3] = 100;
+  ip[8] = 64;
+  ip[9] = 17;
+  for (int i = 0; i < 4; ++i) {
+    ip[12 + i] = static_cast<uint8_t>(address_ >> (24 - 8 * i));
+    ip[16 + i] = static_cast<uint8_t>(destination >> (24 - 8 * i));
+  }
+  ++fleet_.stats.packets_sent;
+  out_.push_back(std::move(frame));
+  if (!writing_) Write();
 }
 
 void Member::Send(const ControlMessage& message) {
