@@ -189,6 +189,9 @@ TEST_F(RelayLoopbackTest, StuckReceiverDoesNotSlowOthers) {
   for (int i = 0; i < b_sent; ++i) ASSERT_EQ(PacketSequence(c.received[i]), static_cast<uint32_t>(i));
   EXPECT_GT(net_.relay().counters().drop(DropReason::kQueueFull), 0u);
   EXPECT_GE(net_.relay().counters().stalled_receivers, 1u);
+  // A's packets all went to the stalled member: the relay stopped reading A
+  // for a while at a time instead of reading and dropping at full speed.
+  EXPECT_GE(net_.relay().counters().flood_pauses, 1u);
   EXPECT_EQ(net_.relay().member_count(), 4u);
 
   // Every packet that reached the relay is either forwarded (taken by a
@@ -203,6 +206,27 @@ TEST_F(RelayLoopbackTest, StuckReceiverDoesNotSlowOthers) {
                                       << " counts packets that were dropped";
   EXPECT_GE(accounted + 64, reached_relay);
   EXPECT_LT(counters.packets_forwarded, reached_relay / 2) << "the stuck member took almost nothing";
+}
+
+// --rate_limit: a device over its rate is read more slowly; nothing is lost.
+TEST_F(RelayLoopbackTest, ARateLimitedSenderIsSlowedNotDropped) {
+  net_.StopRelay();
+  relay::RelayOptions options;
+  options.rate_limit = 1'000'000;  // Bytes a second; bursts of 100 KB.
+  net_.StartRelay(options);
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b}); }));
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::vector<uint8_t>> sent;
+  // 1.5 MB: 100 KB of burst, then 1.4 MB at 1 MB/s.
+  ASSERT_TRUE(SendPaced(a, b, std::vector<std::size_t>(1500, 1000), &sent));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(b.received, sent);
+  EXPECT_GT(net_.relay().counters().rate_limited, 0u);
+  EXPECT_EQ(net_.relay().counters().drop(DropReason::kQueueFull), 0u);
+  // A lower bound: the limit held (a slow machine only makes it longer).
+  EXPECT_GE(took, 1200ms) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
 }
 
 // A packet for a member whose session is closing is not an unknown destination.

@@ -65,6 +65,11 @@ std::string RenderMetrics(const relay::Relay& relay, const tun::PortCounters* tu
   Metric(out, "mnedc_kicked_total", "counter", "Members disconnected by an operator.", c.kicked);
   Metric(out, "mnedc_stalled_receivers_total", "counter",
          "Times a receiver did not drain in time and was dropped to.", c.stalled_receivers);
+  Metric(out, "mnedc_flood_pauses_total", "counter",
+         "Times a sender whose packets only went to stalled receivers was not read for a while.",
+         c.flood_pauses);
+  Metric(out, "mnedc_rate_limited_total", "counter",
+         "Times a sender was read more slowly for its --rate_limit.", c.rate_limited);
   out << "# HELP mnedc_drops_total Packets dropped, by reason.\n# TYPE mnedc_drops_total counter\n";
   for (std::size_t i = 0; i < c.drops.size(); ++i) {
     out << "mnedc_drops_total{reason=\"" << relay::DropReasonName(static_cast<relay::DropReason>(i))

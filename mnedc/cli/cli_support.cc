@@ -116,4 +116,37 @@ int KernelListenBacklogCap() {
   return cap;
 }
 
+std::optional<uint64_t> ParseRate(const std::string& text, std::string* error) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {  // Start-up only: a flag that is not a number.
+    *error = "expected a rate such as 10mbit, 2MB or 1000000";
+    return std::nullopt;
+  }
+  const std::string unit = text.substr(used);
+  double bytes = 0;
+  if (unit.empty() || unit == "B") bytes = value;
+  else if (unit == "kbit") bytes = value * 1e3 / 8;
+  else if (unit == "mbit") bytes = value * 1e6 / 8;
+  else if (unit == "gbit") bytes = value * 1e9 / 8;
+  else if (unit == "KB") bytes = value * 1e3;
+  else if (unit == "MB") bytes = value * 1e6;
+  else if (unit == "GB") bytes = value * 1e9;
+  else {
+    *error = "unknown unit '" + unit + "' (kbit, mbit, gbit, KB, MB, GB)";
+    return std::nullopt;
+  }
+  if (!(bytes >= 0) || bytes > 1e12) {
+    *error = "must be from 0 to 8000gbit";
+    return std::nullopt;
+  }
+  if (bytes > 0 && bytes < 1000) {
+    *error = "below 8kbit a device could not even send one full packet a second";
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(bytes);
+}
+
 }  // namespace mnedc::cli

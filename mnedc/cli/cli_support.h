@@ -1,6 +1,8 @@
 #pragma once
 // What both binaries share: flag parsing with a --help that lists only mnedc's
 // own flags, one-line fatal errors, and log set-up.
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +38,10 @@ void ApplyKeepaliveFlags(int keepalive_seconds, int dead_after_seconds,
 // returns how many connections fit under it once `reserved` descriptors are
 // set aside for everything else (listening sockets, the TUN, files, hooks).
 std::size_t RaiseFileLimit(std::size_t reserved, unsigned long* soft_limit);
+
+// "10mbit", "500kbit", "1gbit" (bits), "2MB", "100KB", "1GB" (bytes, powers of
+// 1000) or a bare number of bytes, as bytes a second; nullopt with `error`.
+std::optional<uint64_t> ParseRate(const std::string& text, std::string* error);
 
 // The kernel's cap on a listening socket's queue of connections not yet
 // accepted (net.core.somaxconn); 0 if unknown.

@@ -36,6 +36,11 @@ DEFINE_int32(queue_packets, 64,
 DEFINE_int32(max_pushback_ms, 100,
              "How long a sender may be paused for a receiver's full queue before that receiver "
              "counts as stalled and packets to it are dropped instead.");
+DEFINE_string(rate_limit, "0",
+              "Most each device may send into the relay, per second: 10mbit, 500kbit, 1gbit, "
+              "2MB, 100KB, or bytes (0: no limit). A device over it is read more slowly, so "
+              "TCP inside the tunnel slows down; nothing is dropped. Bursts of a tenth of a "
+              "second (at least 64 KiB) pass at once.");
 DEFINE_int32(max_connections, 20000,
              "Connections served at once (joined or handshaking); more are refused on accept with "
              "an Error (BUSY) that makes devices retry seconds later. Lowered, with a warning, "
@@ -106,6 +111,12 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
     Fail("--max_pushback_ms must be from 0 to 10000");
   }
   options.max_pushback = std::chrono::milliseconds(FLAGS_max_pushback_ms);
+  {
+    std::string why;
+    const auto rate = mnedc::cli::ParseRate(FLAGS_rate_limit, &why);
+    if (!rate) Fail("--rate_limit=" + FLAGS_rate_limit + ": " + why);
+    options.rate_limit = *rate;
+  }
   if (FLAGS_max_connections < 1) Fail("--max_connections must be at least 1");
   options.max_connections = static_cast<std::size_t>(FLAGS_max_connections);
   // Each connection is a descriptor: what the file limit allows is what the

@@ -272,6 +272,10 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
           if (co_await base::Cancelled()) co_return;
           verdict = sink.OnData(frame.payload);
         }
+        if (verdict == DataVerdict::kPause && !closing_) {
+          co_await sink.WaitToRetry();
+          if (co_await base::Cancelled()) co_return;
+        }
         keep_going = verdict != DataVerdict::kStop;
       } else {
         keep_going = HandleControl(frame.payload, sink);

@@ -40,6 +40,7 @@ enum class DataVerdict {
   kAccepted,
   kStop,        // End the connection (the sink has queued an Error or logged why).
   kRetryLater,  // Not taken: the reader awaits WaitToRetry() and offers it again.
+  kPause,       // Taken, but the reader awaits WaitToRetry() before reading on.
 };
 
 // Receives what the reader parsed. Ending the connection: the sink should first

@@ -65,6 +65,10 @@ struct RelayCounters {
   uint64_t broadcast_packets = 0;
   uint64_t pushbacks = 0;          // Times a sender was paused for a full receiver.
   uint64_t stalled_receivers = 0;  // Times a receiver failed to drain in max_pushback.
+  // Times the relay stopped reading a sender for a while because its packets
+  // only went to stalled receivers (a flood at a member that takes nothing).
+  uint64_t flood_pauses = 0;
+  uint64_t rate_limited = 0;  // Times a sender was paused for its --rate_limit.
   std::array<uint64_t, static_cast<std::size_t>(DropReason::kCount)> drops{};
 
   uint64_t drop(DropReason reason) const { return drops[static_cast<std::size_t>(reason)]; }
@@ -80,6 +84,14 @@ struct RelayOptions {
   // it is marked stalled: packets to it are then dropped oldest-first, and
   // nobody waits for it, until it drains again.
   std::chrono::milliseconds max_pushback{100};
+  // A sender whose last 64 packets all went to stalled receivers (and were
+  // dropped there) is not read for this long: a flood at a member that takes
+  // nothing costs the relay a read every so often, not one per packet.
+  std::chrono::milliseconds flood_pause{10};
+  // Bytes a second each device may send into the relay (0: no limit), with a
+  // burst of a tenth of a second (at least 64 KiB). Over it, the relay reads
+  // that device more slowly (TCP inside the tunnel slows down); nothing is dropped.
+  uint64_t rate_limit = 0;
   // Connections served at once, handshaking ones included; more are closed on
   // accept (counted in connections_refused), so a flood cannot exhaust memory.
   std::size_t max_connections = 20000;
@@ -177,8 +189,10 @@ class Relay {
   boost::asio::awaitable<void> ServeSocket(boost::asio::ip::tcp::socket socket);
   // Empty when the session may join as `device_id`; otherwise why not.
   std::string Authorize(const Session& session, const std::string& device_id) const;
-  // Returns false, without queueing, when `may_wait` and `to` is full but not stalled.
-  bool Forward(Session& to, std::span<const uint8_t> packet, bool may_wait);
+  // Returns false, without queueing, when `may_wait` and `to` is full but not
+  // stalled. `from` (null for the relay's TUN) learns whether a stalled
+  // receiver dropped it.
+  bool Forward(Session* from, Session& to, std::span<const uint8_t> packet, bool may_wait);
   // Peer discovery (membership.cc): a change to send to every member soon;
   // sending the gathered batch; the next piece of a joining member's snapshot.
   void Announce(const Session& subject, bool gone);

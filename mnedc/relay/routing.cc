@@ -13,14 +13,16 @@ namespace asio = boost::asio;
 using base::Ipv4ToString;
 using protocol::ControlMessage;
 
-bool Relay::Forward(Session& to, std::span<const uint8_t> packet, bool may_wait) {
+bool Relay::Forward(Session* from, Session& to, std::span<const uint8_t> packet, bool may_wait) {
   if (may_wait && to.link_.data_queue_full() && !to.pushback_.stalled() && !to.link_.closing()) return false;
   // Counted as forwarded when the receiver's writer takes it (OnDataTaken).
   switch (to.link_.SendData(packet)) {
     case link::FramedLink::Push::kQueuedDroppedOldest:
       Drop(DropReason::kQueueFull);
+      if (from && may_wait && to.pushback_.stalled()) ++from->drops_at_stalled_;
       break;
     case link::FramedLink::Push::kQueued:
+      if (from && may_wait) from->drops_at_stalled_ = 0;
       break;
     case link::FramedLink::Push::kClosed:
       Drop(DropReason::kReceiverClosing);
@@ -46,7 +48,7 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet) {
     // Fan-out never waits: one slow member must not hold the others back.
     ++counters_.broadcast_packets;
     for (const auto& [id, member] : by_device_) {
-      if (member != from) Forward(*member, packet, false);
+      if (member != from) Forward(from, *member, packet, false);
     }
     if (from && local_port_) local_port_->Write(packet);
     return nullptr;
@@ -61,7 +63,7 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet) {
   const auto owner = by_address_.find(destination);
   if (owner == by_address_.end()) return drop(DropReason::kUnknownDestination);
   // Only a member's packets can wait; the relay's own TUN has no reader to pause.
-  return Forward(*owner->second, packet, from != nullptr) ? nullptr : owner->second;
+  return Forward(from, *owner->second, packet, from != nullptr) ? nullptr : owner->second;
 }
 
 void Relay::SendFromLocal(std::span<const uint8_t> packet) { Route(nullptr, packet); }

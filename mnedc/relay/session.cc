@@ -2,13 +2,18 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
+
+#include "mnedc/base/coro.h"
+
 namespace mnedc::relay {
 
 Session::Session(Relay& relay, std::unique_ptr<transport::Stream> stream)
     : relay_(relay),
       link_(relay.executor_, std::move(stream), relay.options_.link),
       pushback_(relay.executor_, device_id_),
-      connected_since_(std::chrono::system_clock::now()) {
+      connected_since_(std::chrono::system_clock::now()),
+      pause_(relay.executor_) {
   // What the writer takes from the queue is what was delivered; and the
   // queue has room again for whoever waited.
   link_.OnDataTaken([this](std::size_t packets, std::size_t bytes) {
@@ -28,14 +33,50 @@ link::DataVerdict Session::OnData(std::span<const uint8_t> packet) {
     relay_.Drop(DropReason::kNotJoined);
     return link::DataVerdict::kAccepted;
   }
+  if (relay_.options_.rate_limit > 0 && !WithinRateLimit(packet.size())) {
+    ++relay_.counters_.rate_limited;
+    return link::DataVerdict::kRetryLater;  // Offered again once it fits.
+  }
   Session* full = relay_.Route(this, packet);
-  if (!full) return link::DataVerdict::kAccepted;
+  if (!full) {
+    if (drops_at_stalled_ < kFloodRun) return link::DataVerdict::kAccepted;
+    // All of the last packets went to receivers that take nothing: reading
+    // this sender at full speed would only feed drops.
+    drops_at_stalled_ = 0;
+    ++relay_.counters_.flood_pauses;
+    paused_until_ = std::chrono::steady_clock::now() + relay_.options_.flood_pause;
+    return link::DataVerdict::kPause;
+  }
   ++relay_.counters_.pushbacks;
   pushback_.WaitOn(full->pushback_);
   return link::DataVerdict::kRetryLater;
 }
 
+bool Session::WithinRateLimit(std::size_t bytes) {
+  const double rate = static_cast<double>(relay_.options_.rate_limit);
+  const double burst = std::max(rate / 10, 65536.0);
+  const auto now = std::chrono::steady_clock::now();
+  if (rate_refilled_ == std::chrono::steady_clock::time_point{}) rate_tokens_ = burst;
+  rate_tokens_ = std::min(burst, rate_tokens_ + rate * std::chrono::duration<double>(now - rate_refilled_).count());
+  rate_refilled_ = now;
+  if (rate_tokens_ >= static_cast<double>(bytes)) {
+    rate_tokens_ -= static_cast<double>(bytes);
+    return true;
+  }
+  paused_until_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>((static_cast<double>(bytes) - rate_tokens_) / rate));
+  return false;
+}
+
 boost::asio::awaitable<void> Session::WaitToRetry() {
+  const auto now = std::chrono::steady_clock::now();
+  if (paused_until_ > now) {
+    // At most 100 ms at a time, so a link that closes meanwhile is not held
+    // up by a long rate-limit wait: the reader looks again after each.
+    pause_.expires_at(std::min(paused_until_, now + std::chrono::milliseconds(100)));
+    co_await pause_.async_wait(base::kUse);
+    co_return;
+  }
   const std::string stalled = co_await pushback_.WaitForRoom(relay_.options_.max_pushback);
   if (stalled.empty()) co_return;
   ++relay_.counters_.stalled_receivers;

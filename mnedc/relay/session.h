@@ -3,6 +3,7 @@
 // pushback. Owned by the Relay::Serve() coroutine; the relay's maps point at
 // it only between Join and Leave, and Leave runs before it is destroyed.
 // Private to the relay library.
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <list>
 #include <optional>
@@ -28,6 +29,11 @@ class Session final : public link::FrameSink {
 
   // The relay found a newer connection for this device.
   void Supersede();
+  // --rate_limit: takes `bytes` from the bucket, or sets paused_until_ to when
+  // they will be there and returns false.
+  bool WithinRateLimit(std::size_t bytes);
+  // Packets in a row dropped at stalled receivers before a flood pause.
+  static constexpr uint32_t kFloodRun = 64;
 
   MemberInfo Info() const;
   std::string_view stream_kind() const { return link_.stream().kind(); }
@@ -53,6 +59,14 @@ class Session final : public link::FrameSink {
   bool presented_credentials_ = false;
   bool joined_ = false;
   bool superseded_ = false;
+  // Fair share: packets in a row that stalled receivers dropped, and until
+  // when this sender is not read (a flood pause or its rate limit).
+  uint32_t drops_at_stalled_ = 0;
+  std::chrono::steady_clock::time_point paused_until_{};
+  boost::asio::steady_timer pause_;
+  // --rate_limit: bytes this sender may send now, refilled with time.
+  double rate_tokens_ = 0;
+  std::chrono::steady_clock::time_point rate_refilled_{};
 };
 
 }  // namespace mnedc::relay
