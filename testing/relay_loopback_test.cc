@@ -528,5 +528,30 @@ TEST_F(RelayLoopbackTest, WrongProtocolVersionIsRefused) {
   EXPECT_EQ(net_.relay().member_count(), 0u);
 }
 
+// A device ID that is not text (invalid UTF-8) is refused by the device-ID
+// rule, with a reason - not dropped as an unparsable message, and not logged
+// by protobuf for every such Hello.
+TEST_F(RelayLoopbackTest, ADeviceIdThatIsNotTextIsRefusedWithTheRule) {
+  const std::string refusal = [&] {
+    asio::ip::tcp::socket raw(net_.io());
+    raw.connect({asio::ip::make_address("127.0.0.1"), net_.port()});
+    protocol::ControlMessage hello;
+    hello.mutable_hello()->set_protocol_version(protocol::kProtocolVersion);
+    hello.mutable_hello()->set_device_id(std::string("\xff\xfe\x80", 3));
+    std::vector<uint8_t> frame;
+    EXPECT_TRUE(protocol::EncodeControlFrame(hello, frame));
+    asio::write(raw, asio::buffer(frame));
+    return net_.ReadUntilClosed(raw);
+  }();
+  const auto frame = protocol::ParseFrame(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(refusal.data()), refusal.size()));
+  ASSERT_EQ(frame.status, protocol::ParseStatus::kFrame);
+  protocol::ControlMessage answer;
+  ASSERT_TRUE(protocol::DecodeControl(frame.payload, answer));
+  EXPECT_EQ(answer.error().code(), protocol::Error::BAD_REQUEST);
+  EXPECT_NE(answer.error().text().find("device id must be"), std::string::npos) << answer.error().text();
+  EXPECT_EQ(net_.relay().counters().joins_rejected, 1u);
+}
+
 }  // namespace
 }  // namespace mnedc::testing
