@@ -39,14 +39,6 @@ bool FrameQueue::PushDropOldest(protocol::FrameType type, std::span<const uint8_
   return dropped;
 }
 
-bool FrameQueue::PushEncoded(std::span<const uint8_t> frame) {
-  if (full()) return false;
-  bool dropped = false;
-  auto& slot = AppendSlot(&dropped);
-  slot.assign(frame.begin(), frame.end());
-  return true;
-}
-
 std::size_t FrameQueue::TakeAll(std::vector<std::vector<uint8_t>>& out, std::size_t first) {
   const std::size_t n = count_;
   for (std::size_t i = 0; i < n; ++i) {

@@ -26,9 +26,6 @@ class FrameQueue {
   // late packet is worth less than a fresh one); returns true if that happened.
   bool PushDropOldest(protocol::FrameType type, std::span<const uint8_t> payload);
 
-  // Appends an already encoded frame if there is room; returns false if full.
-  bool PushEncoded(std::span<const uint8_t> frame);
-
   // Moves every queued frame into out[first..first+n) by swapping storage with
   // it, and returns n. `out` must hold first + size() vectors; whatever they
   // held becomes the queue's spare storage.

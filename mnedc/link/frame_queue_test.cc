@@ -26,13 +26,6 @@ TEST(FrameQueue, KeepsOrderAndDropsOldestWhenFull) {
   EXPECT_TRUE(queue.empty());
 }
 
-TEST(FrameQueue, EncodedPushRefusesWhenFull) {
-  FrameQueue queue(1);
-  const uint8_t frame[] = {2, 0, 0, 0, 0};
-  EXPECT_TRUE(queue.PushEncoded(frame));
-  EXPECT_FALSE(queue.PushEncoded(frame));
-}
-
 TEST(FrameQueue, WarmQueueReusesStorage) {
   FrameQueue queue(2);
   std::vector<std::vector<uint8_t>> out(2);

@@ -74,11 +74,6 @@ bool FramedLink::SendControl(const protocol::ControlMessage& message) {
   return SendEncodedControl(std::move(frame));
 }
 
-bool FramedLink::SendEncodedControl(std::span<const uint8_t> frames) {
-  if (closing_) return false;
-  return SendEncodedControl(std::make_shared<const std::vector<uint8_t>>(frames.begin(), frames.end()));
-}
-
 bool FramedLink::SendEncodedControl(SharedFrames frames) {
   if (closing_) return false;
   if (control_queue_.size() >= options_.control_queue_frames) {

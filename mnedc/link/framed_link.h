@@ -84,7 +84,7 @@ struct LinkOptions {
 struct LinkCounters {
   uint64_t frames_in = 0;
   uint64_t bytes_in = 0;
-  uint64_t frames_out = 0;
+  uint64_t frames_out = 0;  // Data frames, and control buffers (a peer batch counts once).
   uint64_t bytes_out = 0;
   uint64_t data_dropped_queue_full = 0;
   uint64_t data_dropped_on_close = 0;  // Still queued when the link closed.
@@ -112,7 +112,6 @@ class FramedLink {
   // a message fanned out to every member is serialized and stored once.
   using SharedFrames = std::shared_ptr<const std::vector<uint8_t>>;
   bool SendEncodedControl(SharedFrames frames);
-  bool SendEncodedControl(std::span<const uint8_t> frames);
   // Called by the writer whenever the control queue is empty, so a sender of
   // many control frames (the relay's peer snapshot) can queue them a piece at
   // a time, as the peer takes them, instead of all at once.
@@ -177,7 +176,6 @@ class FramedLink {
   std::vector<std::vector<uint8_t>> inflight_;
   std::vector<boost::asio::const_buffer> gather_;
   FrameReader reader_;
-  std::vector<uint8_t> encode_scratch_;
   protocol::ControlMessage decoded_;
   boost::asio::steady_timer wake_writer_;  // Never expires: cancelled to wake it.
   boost::asio::steady_timer timers_;
