@@ -74,10 +74,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   static World* world = new World();
   world->io.restart();  // run_for() stops the context when it runs out of work.
   tcp::socket stranger(world->io);
-  stranger.connect(world->acceptor.local_endpoint());
-  boost::system::error_code ec;
-  asio::write(stranger, asio::buffer(data, size), ec);
-  stranger.shutdown(tcp::socket::shutdown_send, ec);
+  // Asynchronously: libFuzzer's timer signals interrupt blocking calls (a
+  // blocking connect here once failed with EINTR and aborted the run).
+  bool sent = false;
+  stranger.async_connect(world->acceptor.local_endpoint(), [&](boost::system::error_code connect_error) {
+    if (connect_error) std::abort();  // Our own relay on 127.0.0.1 must take the connection.
+    asio::async_write(stranger, asio::buffer(data, size), [&](boost::system::error_code, std::size_t) {
+      boost::system::error_code ignored;
+      stranger.shutdown(tcp::socket::shutdown_send, ignored);
+      sent = true;
+    });
+  });
+  while (!sent) world->io.run_for(1ms);
   // Read (and drop) whatever the relay answers until it closes the connection.
   std::vector<uint8_t> answer(4096);
   bool closed = false;
