@@ -8,8 +8,14 @@
 // address is left, so a pool of 65k addresses serves any number of devices over
 // time while active ones are never disturbed. Memory grows with the devices seen,
 // not with the size of the prefix.
+//
+// Its entries live in a pool of their own, packed together: they outlast the
+// sessions of the devices they remember, and scattered among those sessions'
+// memory they would keep the relay from giving it back after a mass leave.
 #include <cstdint>
+#include <functional>
 #include <list>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,10 +60,20 @@ class LeasePool {
   uint64_t generation() const { return generation_; }
 
  private:
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  struct StringEqual {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+  };
+  // Looked up by string_view: no pmr::string made per lookup.
+  using DeviceMap = std::pmr::unordered_map<std::pmr::string, uint32_t, StringHash, StringEqual>;
   struct Entry {
-    std::string device_id;
+    const std::pmr::string* device_id;  // The key of its by_device_ node (nodes do not move).
     bool active = true;
-    std::list<uint32_t>::iterator released_position;  // Valid while !active.
+    std::pmr::list<uint32_t>::iterator released_position;  // Valid while !active.
   };
   uint32_t Bind(const std::string& device_id, uint32_t address);
   bool IsHostAddress(uint32_t address) const;
@@ -67,9 +83,10 @@ class LeasePool {
   uint32_t capacity_;
   uint32_t next_unused_;  // Every address below it has been leased at some time.
   std::size_t active_ = 0;
-  std::unordered_map<uint32_t, Entry> by_address_;
-  std::unordered_map<std::string, uint32_t> by_device_;
-  std::list<uint32_t> released_;  // Oldest release first.
+  std::pmr::unsynchronized_pool_resource storage_;  // Before the containers that use it.
+  std::pmr::unordered_map<uint32_t, Entry> by_address_{&storage_};
+  DeviceMap by_device_{&storage_};
+  std::pmr::list<uint32_t> released_{&storage_};  // Oldest release first.
   uint64_t generation_ = 0;
 };
 

@@ -68,6 +68,10 @@ asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
                                            " connections: try again later");
     co_return;
   }
+  // The states of the sockets still to come, made together (see
+  // SocketStateReserve), ahead of the burst the accept loop may take next.
+  constexpr std::size_t kAhead = transport::kAcceptBurst + 1;
+  socket_states_.Ensure(connection_count() + kAhead, options_.max_connections + kAhead);
   const int fd = socket.native_handle();
   handshaking_.insert(fd);
   auto accept = options_.accept;

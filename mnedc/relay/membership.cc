@@ -231,8 +231,10 @@ void Relay::SendAnnouncements() {
   if (pending_changes_.capacity() > 4096) pending_changes_.shrink_to_fit();
   // Most of a large fleet left (a mass disconnect): give the memory its
   // sessions used back to the system, rather than hold the peak for good.
-  // At most once per halving of the membership.
-  if (members_at_trim_ >= 1024 && by_device_.size() * 2 < members_at_trim_) {
+  // At most once per halving of the membership, down to the last 64 members
+  // (about 0.5 MiB of sessions): a mass leave costs about log2(N) trims.
+  const std::size_t members = by_device_.size();
+  if (members_at_trim_ >= 64 && members * 2 <= members_at_trim_) {
     ::malloc_trim(0);
     VLOG(1) << "membership fell from " << members_at_trim_ << " to " << by_device_.size()
             << ": returned free memory to the system";

@@ -45,7 +45,8 @@ Relay::Relay(asio::any_io_executor executor, RelayOptions options)
       options_(options),
       leases_(executor_, options.prefix, options.lease_file),
       announce_timer_(executor_),
-      alive_(std::make_shared<Relay*>(this)) {
+      alive_(std::make_shared<Relay*>(this)),
+      socket_states_(executor_) {
   policy_.SetSharedToken(options_.join_token);
   if (!options_.device_tokens.empty()) policy_.SetDeviceTokens(options_.device_tokens);
 }

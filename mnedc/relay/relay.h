@@ -23,6 +23,7 @@
 #include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/lease_keeper.h"
 #include "mnedc/relay/lease_pool.h"
+#include "mnedc/transport/socket_state_reserve.h"
 #include "mnedc/transport/accept.h"
 #include "mnedc/link/framed_link.h"
 #include "mnedc/transport/stream.h"
@@ -228,6 +229,7 @@ class Relay {
   std::shared_ptr<Relay*> alive_;
   std::unordered_set<Session*> all_sessions_;  // Joined or not, for Shutdown().
   std::unordered_set<int> handshaking_;         // Sockets (fds) still in AcceptStream.
+  transport::SocketStateReserve socket_states_;  // asio's per-socket state, kept together.
   bool shutting_down_ = false;
 };
 

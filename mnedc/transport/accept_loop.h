@@ -43,6 +43,10 @@ struct AcceptLoopOptions {
   uint64_t* refused = nullptr;
 };
 
+// Connections a loop accepts in one turn beyond the one it awaited: that many
+// can be open before the first of them is served.
+inline constexpr int kAcceptBurst = 64;
+
 namespace accept_detail {
 inline bool OutOfDescriptors(const boost::system::error_code& ec) {
   return ec == boost::system::errc::too_many_files_open ||
@@ -58,7 +62,6 @@ boost::asio::awaitable<void> AcceptLoop(Acceptor& acceptor, Serve serve, AcceptL
   auto executor = co_await asio::this_coro::executor;
   // Made before anything can fail: under EMFILE nothing new is created.
   asio::steady_timer pause(executor);
-  constexpr int kAcceptBurst = 64;
   {
     boost::system::error_code ignored;
     acceptor.non_blocking(true, ignored);  // The burst below must not block.
