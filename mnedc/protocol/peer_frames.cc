@@ -3,6 +3,8 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <cstring>
+
 namespace mnedc::protocol {
 namespace {
 using google::protobuf::io::CodedOutputStream;
@@ -44,13 +46,19 @@ PeerFrameBuilder::PeerFrameBuilder(PeerMode mode, std::size_t max_payload)
     : mode_(mode), max_payload_(max_payload) {}
 
 void PeerFrameBuilder::AppendFrame(int field, std::string_view body) {
-  std::string payload;
-  payload.reserve(FieldSize(body.size()));
-  AppendField(field, body, payload);
+  // Written in place: frame header, the field's tag and length, the body.
+  uint8_t head[10];
+  uint8_t* end = CodedOutputStream::WriteVarint32ToArray(
+      WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), head);
+  end = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(body.size()), end);
+  const std::size_t head_size = static_cast<std::size_t>(end - head);
+  const std::size_t payload = head_size + body.size();
   const std::size_t at = out_.size();
-  out_.resize(at + kFrameHeaderSize + payload.size());
-  WriteFrameHeader(FrameType::kControl, static_cast<uint32_t>(payload.size()), out_.data() + at);
-  std::copy(payload.begin(), payload.end(), out_.begin() + at + kFrameHeaderSize);
+  out_.resize(at + kFrameHeaderSize + payload);
+  uint8_t* frame = out_.data() + at;
+  WriteFrameHeader(FrameType::kControl, static_cast<uint32_t>(payload), frame);
+  std::memcpy(frame + kFrameHeaderSize, head, head_size);
+  if (!body.empty()) std::memcpy(frame + kFrameHeaderSize + head_size, body.data(), body.size());
 }
 
 void PeerFrameBuilder::Add(std::string_view change, bool gone) {
