@@ -11,6 +11,14 @@
 // their connection in one of three ways and join again as a new device:
 // leave (close), vanish (RST: SO_LINGER 0) or go half-open (stop reading and
 // answering, so the relay must find them dead).
+//
+// Flood (--flood, for tools/bench): two members; the first becomes a stalled
+// receiver once leased (it reads 4 KiB every 2 s: the relay's queue for it is
+// full, yet it is alive), the second sends 1400-byte packets to it as fast as
+// the relay takes them, in 64 KiB writes.
+//
+// --tls: each member speaks TLS to the relay (without checking its
+// certificate: this measures the relay, not trust).
 #include <gflags/gflags.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -21,6 +29,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
@@ -47,6 +57,9 @@ DEFINE_int64(epoch_ms, 0, "Times are reported from this wall-clock time (ms); de
 DEFINE_double(connect_per_second, 0, "Open connections at this rate; 0: all at once.");
 DEFINE_double(churn_per_second, 0, "Members per second that end (leave, RST or half-open) and rejoin.");
 DEFINE_int32(prefix_bits, 16, "Prefix length of the relay's network (sizes the peer bitmap).");
+DEFINE_bool(tls, false, "Members speak TLS (the relay must have --tls_cert).");
+DEFINE_bool(flood, false,
+            "Two members: the first stalls once leased, the second floods it (see the top of the file).");
 DEFINE_double(packets_per_second, 0,
               "Packets (100-byte IPv4/UDP) sent a second in all, each from a random joined member "
               "to another random member of this process.");
@@ -85,8 +98,24 @@ class Member : public std::enable_shared_from_this<Member> {
   // Sends one IPv4/UDP packet to `destination` (if joined and not silent).
   void SendPacket(uint32_t destination);
   bool live() const { return live_; }
+  // --flood: become the stalled receiver; or send to `destination` without end.
+  void Stall();
+  void Flood(uint32_t destination);
 
  private:
+  void SlowRead();
+  void FloodWrite();
+  void Joined();  // Connected (and the TLS handshake done): say Hello.
+  template <class Buffers, class Handler>
+  void ReadSome(const Buffers& buffers, Handler&& handler) {
+    if (tls_) return tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    socket_.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class Buffers, class Handler>
+  void WriteAll(const Buffers& buffers, Handler&& handler) {
+    if (tls_) return asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+    asio::async_write(socket_, buffers, std::forward<Handler>(handler));
+  }
   void Read();
   void OnFrames();
   void OnControl(std::span<const uint8_t> payload);
@@ -98,6 +127,7 @@ class Member : public std::enable_shared_from_this<Member> {
 
   Fleet& fleet_;
   tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   std::string id_;
   mnedc::link::FrameReader reader_{1024};
   std::vector<uint64_t> bitmap_;
@@ -108,6 +138,9 @@ class Member : public std::enable_shared_from_this<Member> {
   bool live_ = true;
   bool complete_ = false;
   bool silent_ = false;
+  bool stalled_ = false;
+  std::unique_ptr<asio::steady_timer> slow_timer_;
+  std::vector<uint8_t> flood_;  // Pre-built frames, written again and again.
   ControlMessage decoded_;
 };
 
@@ -130,6 +163,7 @@ class Fleet {
     Tick();
     if (FLAGS_churn_per_second > 0) Churn();
     if (FLAGS_packets_per_second > 0) Traffic();
+    if (FLAGS_flood) StartFlood();
   }
   void Stop() {
     stopping_ = true;
@@ -143,6 +177,7 @@ class Fleet {
   }
 
   Stats stats;
+  asio::ssl::context tls_context_{asio::ssl::context::tls_client};
   mnedc::protocol::PeerMode mode_;
   tcp::endpoint server_, source_;
   asio::io_context& io_;
@@ -198,6 +233,16 @@ class Fleet {
       Traffic();
     });
   }
+  // Once both members are leased: the first stalls, the second floods it.
+  void StartFlood() {
+    traffic_timer_.expires_after(std::chrono::milliseconds(10));
+    traffic_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      if (members_.size() < 2 || !members_[0]->leased() || !members_[1]->leased()) return StartFlood();
+      members_[0]->Stall();
+      members_[1]->Flood(members_[0]->address());
+    });
+  }
   void Tick() {
     tick_.expires_after(std::chrono::seconds(1));
     tick_.async_wait([this](boost::system::error_code ec) {
@@ -245,16 +290,30 @@ void Member::Start() {
       self->live_ = false;
       return;
     }
-    auto& stats = self->fleet_.stats;
-    ++stats.connected;
-    if (stats.first_connect_s < 0) stats.first_connect_s = self->fleet_.Now();
-    ControlMessage hello;
-    hello.mutable_hello()->set_protocol_version(mnedc::protocol::kProtocolVersion);
-    hello.mutable_hello()->set_device_id(self->id_);
-    hello.mutable_hello()->set_peers(self->fleet_.mode_);
-    self->Send(hello);
-    self->Read();
+    if (!FLAGS_tls) return self->Joined();
+    self->tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(self->socket_, self->fleet_.tls_context_);
+    self->tls_->async_handshake(asio::ssl::stream_base::client, [self](boost::system::error_code ec) {
+      if (!self->live_) return;
+      if (ec) {
+        ++self->fleet_.stats.connect_failed;
+        self->live_ = false;
+        return;
+      }
+      self->Joined();
+    });
   });
+}
+
+void Member::Joined() {
+  auto& stats = fleet_.stats;
+  ++stats.connected;
+  if (stats.first_connect_s < 0) stats.first_connect_s = fleet_.Now();
+  ControlMessage hello;
+  hello.mutable_hello()->set_protocol_version(mnedc::protocol::kProtocolVersion);
+  hello.mutable_hello()->set_device_id(id_);
+  hello.mutable_hello()->set_peers(fleet_.mode_);
+  Send(hello);
+  Read();
 }
 
 void Member::End(int how) {
@@ -271,11 +330,12 @@ void Member::End(int how) {
 
 void Member::Read() {
   const auto space = reader_.Space();
-  socket_.async_read_some(asio::buffer(space.data(), space.size()),
+  ReadSome(asio::buffer(space.data(), space.size()),
                           [self = shared_from_this()](boost::system::error_code ec, std::size_t n) {
                             if (!self->live_) return;
                             if (ec) return self->Closed(ec.message().c_str());
                             if (self->silent_) return;  // Half-open: never reads again.
+                            if (self->stalled_) return self->SlowRead();
                             self->fleet_.stats.bytes_in += n;
                             self->reader_.Commit(n);
                             self->OnFrames();
@@ -429,11 +489,77 @@ void Member::SendPacket(uint32_t destination) {
   if (!writing_) Write();
 }
 
+void Member::Stall() {
+  stalled_ = true;
+  boost::system::error_code ignored;
+  socket_.set_option(asio::socket_base::receive_buffer_size(4096), ignored);
+}
+
+void Member::SlowRead() {
+  if (!slow_timer_) slow_timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+  slow_timer_->expires_after(std::chrono::seconds(2));
+  slow_timer_->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || !self->live_ || self->fleet_.stopping_) return;
+    static uint8_t discard[4096];
+    self->ReadSome(asio::buffer(discard), [self](boost::system::error_code ec, std::size_t n) {
+      if (!self->live_) return;
+      if (ec) return self->Closed(ec.message().c_str());
+      self->fleet_.stats.bytes_in += n;
+      self->SlowRead();
+    });
+  });
+}
+
+void Member::Flood(uint32_t destination) {
+  if (writing_) {  // Let the write under way finish first: one writer at a time.
+    auto timer = std::make_shared<asio::steady_timer>(socket_.get_executor(), std::chrono::milliseconds(1));
+    timer->async_wait([self = shared_from_this(), timer, destination](boost::system::error_code) {
+      self->Flood(destination);
+    });
+    return;
+  }
+  constexpr std::size_t kPacket = 1400, kFrames = 46;
+  const std::size_t frame_size = mnedc::protocol::kFrameHeaderSize + kPacket;
+  flood_.assign(frame_size * kFrames, 0);
+  for (std::size_t f = 0; f < kFrames; ++f) {
+    uint8_t* frame = flood_.data() + f * frame_size;
+    mnedc::protocol::WriteFrameHeader(mnedc::protocol::FrameType::kData, kPacket, frame);
+    uint8_t* ip = frame + mnedc::protocol::kFrameHeaderSize;
+    ip[0] = 0x45;
+    ip[2] = kPacket >> 8;
+    ip[3] = kPacket & 0xff;
+    ip[8] = 64;
+    ip[9] = 17;
+    for (int i = 0; i < 4; ++i) {
+      ip[12 + i] = static_cast<uint8_t>(address_ >> (24 - 8 * i));
+      ip[16 + i] = static_cast<uint8_t>(destination >> (24 - 8 * i));
+    }
+  }
+  FloodWrite();
+}
+
+void Member::FloodWrite() {
+  if (!live_ || fleet_.stopping_) return;
+  // Control frames (pongs) queued meanwhile go between two floods, never into one.
+  if (!out_.empty()) {
+    WriteAll(asio::buffer(out_.front()), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      self->out_.pop_front();
+      if (!ec) self->FloodWrite();
+    });
+    return;
+  }
+  WriteAll(asio::buffer(flood_), [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+    if (ec) return;
+    self->fleet_.stats.packets_sent += self->flood_.size() / (mnedc::protocol::kFrameHeaderSize + 1400);
+    self->FloodWrite();
+  });
+}
+
 void Member::Send(const ControlMessage& message) {
   std::vector<uint8_t> frame;
   mnedc::protocol::EncodeControlFrame(message, frame);
   out_.push_back(std::move(frame));
-  if (!writing_) Write();
+  if (!writing_ && flood_.empty()) Write();  // A flooder writes them in FloodWrite.
 }
 
 void Member::Write() {
@@ -442,7 +568,7 @@ void Member::Write() {
     return;
   }
   writing_ = true;
-  asio::async_write(socket_, asio::buffer(out_.front()),
+  WriteAll(asio::buffer(out_.front()),
                     [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                       self->out_.pop_front();
                       if (ec) {
