@@ -94,6 +94,7 @@ asio::awaitable<AcceptOutcome> Handshake(tcp::socket socket, AcceptOptions optio
                                         : "TLS closed before anything was sent");
   }
   first_bytes.resize(n);
+  first_bytes.shrink_to_fit();  // Kept until read: not 4 KiB per member for its lifetime.
   if (first_bytes[0] == 'G') {
     boost::beast::flat_buffer buffer;
     auto space = buffer.prepare(n);

@@ -7,7 +7,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
+#include <openssl/x509v3.h>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -133,7 +133,16 @@ asio::awaitable<DialOutcome> Handshake(tcp::socket socket, ServerAddress address
   TlsSocket tls(std::move(socket), *options.tls);
   const std::string& host = address.endpoint.host;
   if (!IsIpLiteral(host)) SSL_set_tlsext_host_name(tls.native_handle(), host.c_str());
-  if (options.verify_host_name) tls.set_verify_callback(ssl::host_name_verification(host));
+  if (options.verify_host_name) {
+    // OpenSSL checks the name (or address) during certificate verification.
+    X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
+    if (IsIpLiteral(host)) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+    } else {
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    }
+  }
   auto [handshake_error] = co_await tls.async_handshake(ssl::stream_base::client, kUse);
   if (handshake_error) {
     DialOutcome outcome = failed(handshake_error, "TLS handshake with " + address.ToString());
@@ -141,8 +150,7 @@ asio::awaitable<DialOutcome> Handshake(tcp::socket socket, ServerAddress address
     if (expired) {
     } else if (!options.verify_host_name) {
       outcome.detail += " (the relay's certificate does not match --pin_sha256)";
-    } else if (verdict == X509_V_ERR_UNSPECIFIED) {
-      // What OpenSSL records when asio's host name check says no.
+    } else if (verdict == X509_V_ERR_HOSTNAME_MISMATCH || verdict == X509_V_ERR_IP_ADDRESS_MISMATCH) {
       outcome.detail += " (the relay's certificate does not name " + host + ")";
     } else if (verdict != X509_V_OK) {
       outcome.detail += std::string(" (") + X509_verify_cert_error_string(verdict) + ")";

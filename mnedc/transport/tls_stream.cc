@@ -30,6 +30,10 @@ class TlsStream final : public Stream {
       const std::size_t n = std::min(buffer.size(), already_read_.size() - offset_);
       std::memcpy(buffer.data(), already_read_.data() + offset_, n);
       offset_ += n;
+      if (offset_ == already_read_.size()) {  // Given back once read.
+        std::vector<uint8_t>().swap(already_read_);
+        offset_ = 0;
+      }
       co_return std::pair{error_code{}, n};
     }
     auto [ec, n] = co_await socket_.async_read_some(buffer, kUse);
@@ -62,7 +66,7 @@ class TlsStream final : public Stream {
 }  // namespace
 
 void ShutdownSendOf(TlsSocket& s) {
-  SSL_shutdown(s.native_handle());
+  s.SendCloseNotify();
   error_code ignored;
   s.next_layer().shutdown(tcp::socket::shutdown_send, ignored);
 }

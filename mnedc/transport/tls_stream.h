@@ -2,16 +2,14 @@
 // Native mnedc frames over TLS, on a connection whose TLS handshake is done.
 // Dial() and AcceptStream() make them.
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "mnedc/transport/stream.h"
+#include "mnedc/transport/tls_socket.h"
 
 namespace mnedc::transport {
-
-using TlsSocket = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
 
 // `already_read` holds plaintext the acceptor read while telling TLS-native
 // from WebSocket; the first reads return it.
