@@ -18,7 +18,8 @@
 // the relay takes them, in 64 KiB writes.
 //
 // --tls: each member speaks TLS to the relay (without checking its
-// certificate: this measures the relay, not trust).
+// certificate: this measures the relay, not trust). --ws: WebSocket (over
+// TLS too with both), each write one binary message of whole frames.
 #include <gflags/gflags.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -33,6 +34,8 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -58,6 +61,7 @@ DEFINE_double(connect_per_second, 0, "Open connections at this rate; 0: all at o
 DEFINE_double(churn_per_second, 0, "Members per second that end (leave, RST or half-open) and rejoin.");
 DEFINE_int32(prefix_bits, 16, "Prefix length of the relay's network (sizes the peer bitmap).");
 DEFINE_bool(tls, false, "Members speak TLS (the relay must have --tls_cert).");
+DEFINE_bool(ws, false, "Members speak WebSocket (with --tls: over TLS).");
 DEFINE_bool(flood, false,
             "Two members: the first stalls once leased, the second floods it (see the top of the file).");
 DEFINE_double(packets_per_second, 0,
@@ -106,13 +110,18 @@ class Member : public std::enable_shared_from_this<Member> {
   void SlowRead();
   void FloodWrite();
   void Joined();  // Connected (and the TLS handshake done): say Hello.
+  void WebSocketHandshake();
   template <class Buffers, class Handler>
   void ReadSome(const Buffers& buffers, Handler&& handler) {
+    if (ws_) return ws_->async_read_some(buffers, std::forward<Handler>(handler));
+    if (wss_) return wss_->async_read_some(buffers, std::forward<Handler>(handler));
     if (tls_) return tls_->async_read_some(buffers, std::forward<Handler>(handler));
     socket_.async_read_some(buffers, std::forward<Handler>(handler));
   }
   template <class Buffers, class Handler>
   void WriteAll(const Buffers& buffers, Handler&& handler) {
+    if (ws_) return ws_->async_write(buffers, std::forward<Handler>(handler));
+    if (wss_) return wss_->async_write(buffers, std::forward<Handler>(handler));
     if (tls_) return asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
     asio::async_write(socket_, buffers, std::forward<Handler>(handler));
   }
@@ -128,6 +137,8 @@ class Member : public std::enable_shared_from_this<Member> {
   Fleet& fleet_;
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  std::unique_ptr<boost::beast::websocket::stream<tcp::socket&>> ws_;
+  std::unique_ptr<boost::beast::websocket::stream<asio::ssl::stream<tcp::socket&>&>> wss_;
   std::string id_;
   mnedc::link::FrameReader reader_{1024};
   std::vector<uint64_t> bitmap_;
@@ -290,7 +301,7 @@ void Member::Start() {
       self->live_ = false;
       return;
     }
-    if (!FLAGS_tls) return self->Joined();
+    if (!FLAGS_tls) return FLAGS_ws ? self->WebSocketHandshake() : self->Joined();
     self->tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(self->socket_, self->fleet_.tls_context_);
     self->tls_->async_handshake(asio::ssl::stream_base::client, [self](boost::system::error_code ec) {
       if (!self->live_) return;
@@ -299,9 +310,31 @@ void Member::Start() {
         self->live_ = false;
         return;
       }
-      self->Joined();
+      FLAGS_ws ? self->WebSocketHandshake() : self->Joined();
     });
   });
+}
+
+void Member::WebSocketHandshake() {
+  auto done = [self = shared_from_this()](boost::system::error_code ec) {
+    if (!self->live_) return;
+    if (ec) {
+      ++self->fleet_.stats.connect_failed;
+      self->live_ = false;
+      return;
+    }
+    if (self->ws_) self->ws_->binary(true);
+    if (self->wss_) self->wss_->binary(true);
+    self->Joined();
+  };
+  const std::string host = fleet_.server_.address().to_string();
+  if (tls_) {
+    wss_ = std::make_unique<boost::beast::websocket::stream<asio::ssl::stream<tcp::socket&>&>>(*tls_);
+    wss_->async_handshake(host, "/mnedc", std::move(done));
+  } else {
+    ws_ = std::make_unique<boost::beast::websocket::stream<tcp::socket&>>(socket_);
+    ws_->async_handshake(host, "/mnedc", std::move(done));
+  }
 }
 
 void Member::Joined() {
