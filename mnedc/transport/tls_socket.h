@@ -9,7 +9,10 @@
 // (measured with tools/fleet-bench --tls). Here an idle connection holds the
 // SSL object only: OpenSSL's record buffers are given back whenever they are
 // empty (SSL_MODE_RELEASE_BUFFERS, as asio sets too), and nothing is copied
-// through an intermediate buffer.
+// through an intermediate buffer. The price, as with asio: on a busy link
+// OpenSSL allocates a record buffer again about once per 16 KiB record; keeping
+// them while data flows and freeing them on idle (SSL_free_buffers) is the
+// better split, not done yet.
 //
 // It is an asio AsyncStream (async_read_some, async_write_some), so
 // Beast's WebSocket runs over it; a write takes up to 16 KiB of a gather

@@ -110,6 +110,7 @@ class Member : public std::enable_shared_from_this<Member> {
   void SlowRead();
   void FloodWrite();
   void Joined();  // Connected (and the TLS handshake done): say Hello.
+  void ConnectFailed();  // Connecting or a handshake failed: counted, never retried.
   void WebSocketHandshake();
   template <class Buffers, class Handler>
   void ReadSome(const Buffers& buffers, Handler&& handler) {
@@ -285,31 +286,24 @@ class Fleet {
   std::minstd_rand random_{12345};
 };
 
+void Member::ConnectFailed() {
+  ++fleet_.stats.connect_failed;
+  live_ = false;
+}
+
 void Member::Start() {
   boost::system::error_code ec;
   socket_.open(tcp::v4(), ec);
   if (!ec) socket_.bind(fleet_.source_, ec);
-  if (ec) {
-    ++fleet_.stats.connect_failed;
-    live_ = false;
-    return;
-  }
+  if (ec) return ConnectFailed();
   socket_.async_connect(fleet_.server_, [self = shared_from_this()](boost::system::error_code ec) {
     if (!self->live_) return;
-    if (ec) {
-      ++self->fleet_.stats.connect_failed;
-      self->live_ = false;
-      return;
-    }
+    if (ec) return self->ConnectFailed();
     if (!FLAGS_tls) return FLAGS_ws ? self->WebSocketHandshake() : self->Joined();
     self->tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(self->socket_, self->fleet_.tls_context_);
     self->tls_->async_handshake(asio::ssl::stream_base::client, [self](boost::system::error_code ec) {
       if (!self->live_) return;
-      if (ec) {
-        ++self->fleet_.stats.connect_failed;
-        self->live_ = false;
-        return;
-      }
+      if (ec) return self->ConnectFailed();
       FLAGS_ws ? self->WebSocketHandshake() : self->Joined();
     });
   });
@@ -318,11 +312,7 @@ void Member::Start() {
 void Member::WebSocketHandshake() {
   auto done = [self = shared_from_this()](boost::system::error_code ec) {
     if (!self->live_) return;
-    if (ec) {
-      ++self->fleet_.stats.connect_failed;
-      self->live_ = false;
-      return;
-    }
+    if (ec) return self->ConnectFailed();
     if (self->ws_) self->ws_->binary(true);
     if (self->wss_) self->wss_->binary(true);
     self->Joined();
