@@ -1,0 +1,64 @@
+#pragma once
+// Joins a run of ordinary TCP segments of one flow, as they arrive in order,
+// into one super-packet for a single write into a TUN that takes them (what
+// Linux's GRO does for a NIC, and wireguard-go's tcpGRO for its TUN): the
+// kernel then handles one packet where it would have handled dozens.
+//
+// Two segments join when the second continues the first exactly: same
+// addresses, ports, IP fields (TOS or traffic class, TTL or hop limit, DF),
+// acknowledgement number and TCP options; its sequence number follows; it is
+// no larger than the first; nothing came after a shorter one or one with PSH;
+// both carry only ACK (and PSH); and both checksums are right (the kernel does
+// not check a super-packet's payload again). Anything else ends the run.
+// One run is held at a time, so packets are never reordered: whoever writes
+// takes the held run first whenever Add says so.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "mnedc/packet/gso.h"
+
+namespace mnedc::packet {
+
+class TcpCoalescer {
+ public:
+  TcpCoalescer();
+
+  enum class Offer {
+    kHeld,          // Taken: joined to the held run, or the start of a new one.
+    kTakeHeldFirst, // Take() the held run and write it, then offer this packet again.
+    kNotCandidate,  // Nothing is held and this packet cannot start a run: write it as it is.
+  };
+  Offer Add(std::span<const uint8_t> packet);
+
+  bool holding() const { return held_size_ > 0; }
+  // The held run, and empties the coalescer. With one segment it is that
+  // packet unchanged (gso none); with more, a super-packet whose IP lengths
+  // cover all of it (gso tcp, the first segment's payload size). Valid until
+  // the next Add.
+  std::span<const uint8_t> Take(Gso* gso);
+
+  uint64_t segments_joined() const { return segments_joined_; }
+
+ private:
+  struct Candidate {
+    std::size_t ip_header_length = 0;
+    std::size_t tcp_header_length = 0;
+    std::size_t payload = 0;
+    uint32_t sequence = 0;
+    bool push = false;
+  };
+  static bool Parse(std::span<const uint8_t> packet, Candidate* out);
+  bool Continues(std::span<const uint8_t> packet, const Candidate& c) const;
+
+  std::unique_ptr<uint8_t[]> buffer_;  // kMaxSuperPacket bytes.
+  std::size_t held_size_ = 0;
+  Candidate first_;          // Of the held run's first segment.
+  uint32_t next_sequence_ = 0;
+  std::size_t segments_ = 0;
+  bool ended_ = false;       // A shorter segment or PSH: nothing may follow.
+  uint64_t segments_joined_ = 0;
+};
+
+}  // namespace mnedc::packet
