@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "mnedc/link/frame_reader.h"
+#include "mnedc/packet/gso.h"
 #include "mnedc/protocol/control_codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
@@ -27,11 +28,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       const protocol::ParseResult frame = reader.Next();
       if (frame.status == protocol::ParseStatus::kNeedMore) break;
       if (frame.status == protocol::ParseStatus::kOversize) {
-        if (frame.announced_length <= protocol::kMaxFramePayload) std::abort();
+        if (frame.announced_length <= protocol::MaxPayloadOf(frame.raw_type, protocol::kMaxFramePayload)) {
+          std::abort();
+        }
         return 0;
       }
       if (frame.status == protocol::ParseStatus::kUnknownType) continue;
-      if (frame.payload.size() > protocol::kMaxFramePayload) std::abort();
+      if (frame.payload.size() > protocol::MaxPayloadOf(frame.raw_type, protocol::kMaxFramePayload)) {
+        std::abort();
+      }
+      if (frame.type == protocol::FrameType::kSuperPacket) {
+        // What a receiver does with one: check it, and cut it into segments.
+        packet::Gso gso;
+        std::span<const uint8_t> packet;
+        packet::SuperPacketLayout layout;
+        if (!protocol::ReadSuperPacketHeader(frame.payload, &gso, &packet)) continue;
+        if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) continue;
+        static uint8_t segment[65536];
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < layout.segments; ++i) {
+          total += packet::BuildSegment(packet, gso, layout, i, segment) - layout.headers_length;
+        }
+        if (total != layout.payload_length) std::abort();
+        continue;
+      }
       if (frame.type != protocol::FrameType::kControl) continue;
       message.Clear();
       if (!protocol::DecodeControl(frame.payload, message)) continue;

@@ -8,8 +8,9 @@ namespace mnedc::link {
 FrameReader::FrameReader(std::size_t small_capacity, uint32_t max_payload,
                          std::size_t large_capacity, Clock::duration release_after)
     : small_capacity_(std::max(small_capacity, protocol::kFrameHeaderSize)),
-      large_capacity_(std::max(small_capacity_, std::min(large_capacity, protocol::kFrameHeaderSize +
-                                                                             max_payload))),
+      large_capacity_(std::max(small_capacity_,
+                               std::min(large_capacity, protocol::kFrameHeaderSize +
+                                                            std::max(max_payload, protocol::kMaxSuperFramePayload)))),
       max_payload_(max_payload),
       release_after_(release_after) {}
 
@@ -38,7 +39,7 @@ std::span<uint8_t> FrameReader::Space(Clock::time_point now) {
     // Next() has checked this length against the maximum before we get here.
     const std::size_t length = (std::size_t{buffer_[1]} << 24) | (std::size_t{buffer_[2]} << 16) |
                                (std::size_t{buffer_[3]} << 8) | buffer_[4];
-    if (length <= max_payload_) want = std::max(want, protocol::kFrameHeaderSize + length);
+    if (length <= protocol::MaxPayloadOf(buffer_[0], max_payload_)) want = std::max(want, protocol::kFrameHeaderSize + length);
   }
   // A read that filled the buffer: more was waiting. Read in larger pieces.
   if (filled_) want = std::max(want, large_capacity_);

@@ -16,6 +16,7 @@ ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload) {
   const uint32_t length = (uint32_t{input[1]} << 24) | (uint32_t{input[2]} << 16) |
                           (uint32_t{input[3]} << 8) | uint32_t{input[4]};
   result.raw_type = input[0];
+  max_payload = MaxPayloadOf(result.raw_type, max_payload);
   if (length > max_payload) {
     result.status = ParseStatus::kOversize;
     result.announced_length = length;
@@ -27,6 +28,7 @@ ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload) {
   switch (result.raw_type) {
     case static_cast<uint8_t>(FrameType::kData):
     case static_cast<uint8_t>(FrameType::kControl):
+    case static_cast<uint8_t>(FrameType::kSuperPacket):
       result.status = ParseStatus::kFrame;
       result.type = static_cast<FrameType>(result.raw_type);
       break;
@@ -35,6 +37,22 @@ ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload) {
       break;
   }
   return result;
+}
+
+void WriteSuperPacketHeader(packet::Gso gso, uint8_t* out) {
+  out[0] = static_cast<uint8_t>(gso.kind);
+  out[1] = 0;
+  out[2] = static_cast<uint8_t>(gso.segment_size >> 8);
+  out[3] = static_cast<uint8_t>(gso.segment_size);
+}
+
+bool ReadSuperPacketHeader(std::span<const uint8_t> payload, packet::Gso* gso,
+                           std::span<const uint8_t>* packet) {
+  if (payload.size() < kSuperPacketHeaderSize) return false;
+  gso->kind = static_cast<packet::GsoKind>(payload[0]);
+  gso->segment_size = static_cast<uint16_t>((payload[2] << 8) | payload[3]);
+  *packet = payload.subspan(kSuperPacketHeaderSize);
+  return true;
 }
 
 }  // namespace mnedc::protocol

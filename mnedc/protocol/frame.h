@@ -7,6 +7,15 @@
 //
 //   DATA    (0x01): payload is one raw IP packet, nothing else (hot path: no protobuf).
 //   CONTROL (0x02): payload is one serialized mnedc.protocol.ControlMessage.
+//   SUPER   (0x03): payload is a super-packet (see mnedc/packet/gso.h): one TCP
+//                   or UDP packet of up to 64 KiB standing for a run of
+//                   segments of one flow, after a 4-byte header:
+//                     kind u8 (1 TCP, 2 UDP) | flags u8 (0) | segment_size u16 BE
+//                   Sent only to a peer that said it takes them (Hello and
+//                   Lease super_packets); a receiver checks the header against
+//                   the packet (packet::ParseSuperPacket) and drops and counts
+//                   what does not fit, never trusting it. Up to
+//                   kMaxSuperFramePayload bytes.
 //   Any other type is skipped whole by the receiver, so later versions can add frames.
 //
 // A length above the receiver's maximum closes the connection before anything is
@@ -15,17 +24,24 @@
 #include <cstdint>
 #include <span>
 
+#include "mnedc/packet/gso.h"
+
 namespace mnedc::protocol {
 
 inline constexpr uint32_t kProtocolVersion = 1;
 inline constexpr std::size_t kFrameHeaderSize = 5;
 // The largest IPv4/IPv6 packet without jumbogram options; also bounds control messages.
 inline constexpr uint32_t kMaxFramePayload = 65535;
-inline constexpr std::size_t kMaxFrameSize = kFrameHeaderSize + kMaxFramePayload;
+inline constexpr std::size_t kSuperPacketHeaderSize = 4;
+inline constexpr uint32_t kMaxSuperFramePayload =
+    static_cast<uint32_t>(kSuperPacketHeaderSize + packet::kMaxSuperPacket);
+// The largest frame of any type this version sends or takes.
+inline constexpr std::size_t kMaxFrameSize = kFrameHeaderSize + kMaxSuperFramePayload;
 
 enum class FrameType : uint8_t {
   kData = 0x01,
   kControl = 0x02,
+  kSuperPacket = 0x03,
 };
 
 // Writes the 5-byte header for a frame of `type` carrying `length` payload bytes.
@@ -33,7 +49,7 @@ void WriteFrameHeader(FrameType type, uint32_t length, uint8_t* out);
 
 enum class ParseStatus {
   kNeedMore,     // `input` holds no complete frame yet; read more and call again.
-  kFrame,        // A DATA or CONTROL frame; see `type` and `payload`.
+  kFrame,        // A DATA, CONTROL or SUPER frame; see `type` and `payload`.
   kUnknownType,  // A complete frame of a type this version does not know: skip `consumed` bytes.
   kOversize,     // The header announces more than the maximum: the stream is unusable.
 };
@@ -48,7 +64,21 @@ struct ParseResult {
 };
 
 // Parses the first frame of `input` without copying. Checks the length against
-// `max_payload` as soon as the header is complete, before waiting for the payload.
+// `max_payload` (SUPER frames: kMaxSuperFramePayload) as soon as the header is
+// complete, before waiting for the payload.
 ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload = kMaxFramePayload);
+
+// The largest payload a frame of `raw_type` may announce, where other types
+// may announce `max_payload`.
+inline uint32_t MaxPayloadOf(uint8_t raw_type, uint32_t max_payload) {
+  return raw_type == static_cast<uint8_t>(FrameType::kSuperPacket) ? kMaxSuperFramePayload : max_payload;
+}
+
+// The 4-byte header of a SUPER frame's payload.
+void WriteSuperPacketHeader(packet::Gso gso, uint8_t* out);
+// Splits a SUPER frame's payload into its header and the packet; false if it
+// is too short to hold the header. The Gso is not checked here.
+bool ReadSuperPacketHeader(std::span<const uint8_t> payload, packet::Gso* gso,
+                           std::span<const uint8_t>* packet);
 
 }  // namespace mnedc::protocol

@@ -123,5 +123,28 @@ TEST(ControlCodec, UnknownBodyParsesAsNotSet) {
 }
 
 
+TEST(Frame, SuperPacketFramesMayBeLargerThanOthersButNoLarger) {
+  std::vector<uint8_t> frame(kFrameHeaderSize + kMaxSuperFramePayload);
+  WriteFrameHeader(FrameType::kSuperPacket, kMaxSuperFramePayload, frame.data());
+  WriteSuperPacketHeader(packet::Gso{packet::GsoKind::kTcp, 0x1234}, frame.data() + kFrameHeaderSize);
+  ParseResult parsed = ParseFrame(frame);
+  ASSERT_EQ(parsed.status, ParseStatus::kFrame);
+  EXPECT_EQ(parsed.type, FrameType::kSuperPacket);
+  packet::Gso gso;
+  std::span<const uint8_t> packet;
+  ASSERT_TRUE(ReadSuperPacketHeader(parsed.payload, &gso, &packet));
+  EXPECT_EQ(gso, (packet::Gso{packet::GsoKind::kTcp, 0x1234}));
+  EXPECT_EQ(packet.size(), packet::kMaxSuperPacket);
+  EXPECT_FALSE(ReadSuperPacketHeader(parsed.payload.first(3), &gso, &packet));
+
+  // One byte more is refused from the header alone; a DATA frame of that size too.
+  WriteFrameHeader(FrameType::kSuperPacket, kMaxSuperFramePayload + 1, frame.data());
+  parsed = ParseFrame(std::span<const uint8_t>(frame).first(kFrameHeaderSize));
+  EXPECT_EQ(parsed.status, ParseStatus::kOversize);
+  WriteFrameHeader(FrameType::kData, kMaxFramePayload + 1, frame.data());
+  parsed = ParseFrame(std::span<const uint8_t>(frame).first(kFrameHeaderSize));
+  EXPECT_EQ(parsed.status, ParseStatus::kOversize);
+}
+
 }  // namespace
 }  // namespace mnedc::protocol
