@@ -8,6 +8,8 @@
 #include <new>
 
 #include "mnedc/transport/tls_context.h"
+#include "mnedc/packet/gso.h"
+#include "mnedc/packet/test_packets.h"
 #include "testing/ip_packets.h"
 #include "testing/loopback_net.h"
 #include "testing/test_pki.h"
@@ -94,6 +96,60 @@ TEST_P(Allocation, NoneAfterWarmUpOnTheDataPath) {
               std::string(transport::SchemeName(GetParam())).c_str(),
               static_cast<unsigned long>(path));
   // A stray timer or bookkeeping allocation may happen; one per packet must not.
+  EXPECT_LT(path, 20u);
+}
+
+// Super-packets: whole between members that take them, and cut into
+// segments by the relay for one that does not.
+bool PumpSuper(LoopbackNet& net, Node& a, Node& b, int count, std::size_t segments_each) {
+  packet::testing::Flow flow;
+  flow.source4 = a.address();
+  flow.destination4 = b.address();
+  const auto packet = packet::testing::MakePacket(flow, 60000);
+  const packet::Gso gso{packet::GsoKind::kTcp, 1400};
+  const std::size_t target = b.received.size() + count * segments_each;
+  int sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (b.received.size() < target && std::chrono::steady_clock::now() < deadline) {
+    while (sent < count && a.client->HasRoom()) {
+      a.client->SendPacket(packet, gso);
+      ++sent;
+    }
+    net.io().poll();
+  }
+  return b.received.size() == target;
+}
+
+TEST(SuperPacketAllocation, NoneAfterWarmUpWholeOrCut) {
+  LoopbackNet net;
+  net.StartRelay();
+  auto with_super = [](client::ClientOptions& options) { options.super_packets = true; };
+  Node& a = net.AddClient("a", with_super);
+  Node& b = net.AddClient("b", with_super);
+  Node& old = net.AddClient("old");
+  ASSERT_TRUE(net.RunUntil([&] { return a.client->joined() && b.client->joined() && old.client->joined(); }));
+  b.received.reserve(10000);
+  b.received_offloads.reserve(10000);
+  old.received.reserve(100000);
+  old.received_offloads.reserve(100000);
+  const std::size_t segments = (60000 + 1399) / 1400;
+  ASSERT_TRUE(PumpSuper(net, a, b, 1000, 1));
+  ASSERT_TRUE(PumpSuper(net, a, old, 300, segments));
+  b.received.clear();
+  b.received_offloads.clear();
+  old.received.clear();
+  old.received_offloads.clear();
+
+  uint64_t before = allocations.load();
+  ASSERT_TRUE(PumpSuper(net, a, b, 2000, 1));
+  uint64_t path = allocations.load() - before - b.received.size();
+  std::printf("super-packets whole: allocations on the data path for 2000: %lu\n", static_cast<unsigned long>(path));
+  EXPECT_LT(path, 20u);
+  before = allocations.load();
+  ASSERT_TRUE(PumpSuper(net, a, old, 1000, segments));
+  path = allocations.load() - before - old.received.size();
+  std::printf("super-packets cut for an older member: allocations for 1000 (%zu segments): %lu\n",
+              old.received.size(), static_cast<unsigned long>(path));
   EXPECT_LT(path, 20u);
 }
 

@@ -10,8 +10,8 @@ using boost::system::error_code;
 FakePacketPort::FakePacketPort(asio::any_io_executor executor, std::string name)
     : wake_(executor), name_(std::move(name)) {}
 
-void FakePacketPort::Inject(std::span<const uint8_t> packet) {
-  inbound_.emplace_back(packet.begin(), packet.end());
+void FakePacketPort::Inject(std::span<const uint8_t> packet, packet::Gso gso) {
+  inbound_.emplace_back(std::vector<uint8_t>(packet.begin(), packet.end()), gso);
   wake_.cancel();
 }
 
@@ -30,8 +30,7 @@ bool FakePacketPort::Configure(uint32_t address, uint32_t prefix_length, uint32_
   return true;
 }
 
-asio::awaitable<error_code> FakePacketPort::ReadLoop(
-    std::function<void(std::span<const uint8_t>)> handler, tun::FlowControl flow) {
+asio::awaitable<error_code> FakePacketPort::ReadLoop(tun::PacketHandler handler, tun::FlowControl flow) {
   for (;;) {
     if (closed_) co_return error_code{};
     if (failure_) {
@@ -47,20 +46,39 @@ asio::awaitable<error_code> FakePacketPort::ReadLoop(
       co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
       continue;
     }
-    std::vector<uint8_t> packet = std::move(inbound_.front());
+    auto [packet, gso] = std::move(inbound_.front());
     inbound_.pop_front();
     ++counters_.packets_read;
-    handler(packet);
+    handler(packet, gso);
   }
 }
 
-bool FakePacketPort::Write(std::span<const uint8_t> packet) {
+bool FakePacketPort::Write(std::span<const uint8_t> packet, packet::Gso gso) {
   if (closed_ || !accepting_) {
     ++counters_.write_drops;
     return false;
   }
-  written_.emplace_back(packet.begin(), packet.end());
-  ++counters_.packets_written;
+  if (!gso.super() || takes_super_packets_) {
+    written_.emplace_back(packet.begin(), packet.end());
+    written_offloads_.push_back(gso);
+    ++counters_.packets_written;
+    return true;
+  }
+  // As a TUN without offloads: cut into its segments.
+  packet::SuperPacketLayout layout;
+  if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) {
+    ++counters_.write_drops;
+    return false;
+  }
+  ++counters_.super_packets_split;
+  std::vector<uint8_t> segment(65536);
+  for (std::size_t i = 0; i < layout.segments; ++i) {
+    segment.resize(65536);
+    segment.resize(packet::BuildSegment(packet, gso, layout, i, segment));
+    written_.push_back(segment);
+    written_offloads_.push_back({});
+    ++counters_.packets_written;
+  }
   return true;
 }
 

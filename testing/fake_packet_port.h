@@ -21,12 +21,18 @@ class FakePacketPort final : public tun::PacketPort {
 
   FakePacketPort(boost::asio::any_io_executor executor, std::string name = "fake0");
 
-  // Queues a packet for ReadLoop's handler.
-  void Inject(std::span<const uint8_t> packet);
+  // Queues a packet (or a super-packet) for ReadLoop's handler.
+  void Inject(std::span<const uint8_t> packet, packet::Gso gso = {});
   // Makes ReadLoop return `error`; the port then reads nothing more.
   void Fail(boost::system::error_code error);
 
   const std::vector<std::vector<uint8_t>>& written() const { return written_; }
+  // The Gso of each written packet (none for ordinary ones and segments).
+  const std::vector<packet::Gso>& written_offloads() const { return written_offloads_; }
+  int flushes() const { return flushes_; }
+  // While false (the default), a super-packet written is kept as its
+  // segments, as a TUN without offloads would take it.
+  void set_takes_super_packets(bool takes) { takes_super_packets_ = takes; }
   const std::optional<Config>& config() const { return config_; }
   bool closed() const { return closed_; }
   // While false, Write() drops (as a full kernel queue would) and Configure fails.
@@ -34,9 +40,10 @@ class FakePacketPort final : public tun::PacketPort {
 
   bool Configure(uint32_t address, uint32_t prefix_length, uint32_t mtu,
                  std::string* error) override;
-  boost::asio::awaitable<boost::system::error_code> ReadLoop(
-      std::function<void(std::span<const uint8_t>)> handler, tun::FlowControl flow) override;
-  bool Write(std::span<const uint8_t> packet) override;
+  boost::asio::awaitable<boost::system::error_code> ReadLoop(tun::PacketHandler handler,
+                                                             tun::FlowControl flow) override;
+  bool Write(std::span<const uint8_t> packet, packet::Gso gso) override;
+  void Flush() override { ++flushes_; }
   void Close() override;
   const std::string& name() const override { return name_; }
   const tun::PortCounters& counters() const override { return counters_; }
@@ -44,8 +51,11 @@ class FakePacketPort final : public tun::PacketPort {
  private:
   boost::asio::steady_timer wake_;
   std::string name_;
-  std::deque<std::vector<uint8_t>> inbound_;
+  std::deque<std::pair<std::vector<uint8_t>, packet::Gso>> inbound_;
   std::vector<std::vector<uint8_t>> written_;
+  std::vector<packet::Gso> written_offloads_;
+  int flushes_ = 0;
+  bool takes_super_packets_ = false;
   std::optional<Config> config_;
   boost::system::error_code failure_;
   tun::PortCounters counters_;

@@ -61,7 +61,14 @@ Node& LoopbackNet::AddClient(const std::string& device_id,
   raw->client = std::make_unique<client::Client>(io_.get_executor(), options, dial);
   raw->client->OnPacket([raw](std::span<const uint8_t> packet) {
     raw->received.emplace_back(packet.begin(), packet.end());
+    raw->received_offloads.push_back({});
   });
+  if (options.super_packets) {
+    raw->client->OnSuperPacket([raw](std::span<const uint8_t> packet, packet::Gso gso) {
+      raw->received.emplace_back(packet.begin(), packet.end());
+      raw->received_offloads.push_back(gso);
+    });
+  }
   raw->client->peers().Subscribe([raw](discovery::PeerEvent event, const discovery::Peer& peer) {
     raw->events.push_back(std::string(discovery::PeerEventName(event)) + " " + peer.device_id +
                           " " + base::Ipv4ToString(peer.address));

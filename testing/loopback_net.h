@@ -18,6 +18,7 @@ namespace mnedc::testing {
 struct Node {
   std::unique_ptr<client::Client> client;
   std::vector<std::vector<uint8_t>> received;
+  std::vector<packet::Gso> received_offloads;  // Beside `received`: super-packets whole.
   std::vector<std::string> events;  // "up b 10.0.0.3", "down b 10.0.0.3"
   bool running = false;
   transport::Stream* last_stream = nullptr;  // The connection now in use.

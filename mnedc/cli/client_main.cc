@@ -72,6 +72,10 @@ DEFINE_string(status_socket, "",
               "Unix socket for the local status endpoint that 'ctl status' reads (JSON status, "
               "Prometheus /metrics); owner-only. Default: /run/mnedc/<--tun_name>.sock; 'none' "
               "to disable.");
+DEFINE_bool(offload, true,
+            "Use the kernel's TUN offloads: read and write up to 64 KiB of one TCP or UDP flow at "
+            "once and send it to the relay as one super-packet, where the relay takes them. "
+            "--offload=false: one packet per read, write and frame, as before.");
 DEFINE_int32(keepalive_seconds, 15, "Ping the relay after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Reconnect when nothing came from the relay for this long.");
 DEFINE_int32(max_backoff_seconds, 30, "Longest wait between reconnect attempts.");
@@ -190,6 +194,7 @@ int main(int argc, char** argv) {
   }
   options.device_id = FLAGS_device_id.empty() ? mnedc::cli::DefaultDeviceId() : FLAGS_device_id;
   options.want_peers = FLAGS_peers;
+  options.super_packets = FLAGS_offload;
   if (!FLAGS_peers && (!FLAGS_on_peer.empty() || !FLAGS_peers_file.empty())) {
     Fail("--nopeers leaves --on_peer and --peers_file with nothing to report: drop one or the other");
   }
@@ -205,7 +210,8 @@ int main(int argc, char** argv) {
   // The TUN is created once and kept across reconnects, so sockets bound to
   // the virtual address survive a relay restart; if its interface is deleted
   // under us, it is created again with the lease.
-  auto tun = mnedc::tun::OpenLastingTun(io.get_executor(), FLAGS_tun_name, &error);
+  auto tun = mnedc::tun::OpenLastingTun(io.get_executor(), FLAGS_tun_name, &error,
+                                        mnedc::tun::TunOptions{FLAGS_offload});
   if (!tun) Fail(error);
 
   mnedc::client::Client client(io.get_executor(), options);

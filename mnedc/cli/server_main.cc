@@ -31,6 +31,11 @@ DEFINE_string(network, "10.0.0.0/24",
               "Virtual network (IPv4 CIDR, /8 to /30). The relay is its first host (.1); "
               "devices get the others.");
 DEFINE_int32(mtu, 1400, "MTU that devices set on their TUN (576 to 65535).");
+DEFINE_bool(offload, true,
+            "Super-packets: take up to 64 KiB of one flow in one frame from devices that send "
+            "them, pass them on whole to devices that take them (cut into packets for the others), "
+            "and use the kernel's offloads on the relay's own TUN. --offload=false: every packet "
+            "crosses the relay as an ordinary one.");
 DEFINE_int32(queue_packets, 64,
              "Packets queued per device. When full, the sender is paused up to --max_pushback_ms, then the oldest is dropped (counted as queue_full).");
 DEFINE_int32(max_pushback_ms, 100,
@@ -103,6 +108,7 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
   options.prefix = *prefix;
   if (FLAGS_mtu < 576 || FLAGS_mtu > 65535) Fail("--mtu must be from 576 to 65535");
   options.mtu = static_cast<uint32_t>(FLAGS_mtu);
+  options.super_packets = FLAGS_offload;
   if (FLAGS_queue_packets < 1 || FLAGS_queue_packets > 65536) {
     Fail("--queue_packets must be from 1 to 65536");
   }
@@ -304,7 +310,8 @@ int main(int argc, char** argv) {
   if (FLAGS_tun) {
     std::string error;
     // Created again with the relay's address if its interface is deleted.
-    tun = mnedc::tun::OpenLastingTun(io.get_executor(), FLAGS_tun_name, &error);
+    tun = mnedc::tun::OpenLastingTun(io.get_executor(), FLAGS_tun_name, &error,
+                                     mnedc::tun::TunOptions{FLAGS_offload});
     if (tun && !tun->Configure(options.prefix.relay_address(), options.prefix.length, options.mtu,
                                &error)) {
       tun.reset();

@@ -34,12 +34,14 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
 
 Client::~Client() = default;
 
-bool Client::SendPacket(std::span<const uint8_t> packet) {
+bool Client::SendPacket(std::span<const uint8_t> packet) { return SendPacket(packet, {}); }
+
+bool Client::SendPacket(std::span<const uint8_t> packet, packet::Gso gso) {
   if (!joined()) {
     ++counters_.dropped_not_connected;
     return false;
   }
-  switch (link_->SendData(packet)) {
+  switch (link_->SendData(packet, gso)) {
     case link::FramedLink::Push::kQueued:
       ++counters_.packets_sent;
       counters_.bytes_sent += packet.size();
@@ -116,6 +118,7 @@ asio::awaitable<void> Client::Run() {
       hello.mutable_hello()->set_credentials(options_.credentials);
       hello.mutable_hello()->set_peers(options_.want_peers ? protocol::PEERS_BATCHED
                                                            : protocol::PEERS_NONE);
+      hello.mutable_hello()->set_super_packets(options_.super_packets);
       link_->SendControl(hello);
       co_await link_->Run(*this);
       if (joined_) failures_in_a_row_ = 0;
@@ -136,10 +139,25 @@ asio::awaitable<void> Client::Run() {
   peers_.Clear();
 }
 
-link::DataVerdict Client::OnData(std::span<const uint8_t> packet) {
+link::DataVerdict Client::OnData(std::span<const uint8_t> packet, packet::Gso gso) {
   ++counters_.packets_received;
   counters_.bytes_received += packet.size();
-  if (packet_handler_) packet_handler_(packet);
+  if (super_packet_handler_) {
+    super_packet_handler_(packet, gso);
+  } else if (packet_handler_ && !gso.super()) {
+    packet_handler_(packet);
+  } else if (packet_handler_) {
+    // A handler of ordinary packets only: hand it the segments (the link
+    // checked the super-packet already).
+    packet::SuperPacketLayout layout;
+    if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) {
+      return link::DataVerdict::kAccepted;
+    }
+    segment_.resize(65536);
+    for (std::size_t i = 0; i < layout.segments; ++i) {
+      packet_handler_({segment_.data(), packet::BuildSegment(packet, gso, layout, i, segment_)});
+    }
+  }
   return link::DataVerdict::kAccepted;
 }
 
@@ -147,7 +165,8 @@ bool Client::OnControl(const ControlMessage& message) {
   switch (message.body_case()) {
     case ControlMessage::kLease: {
       const auto& lease = message.lease();
-      LeaseInfo info{lease.address(), lease.prefix_length(), lease.mtu(), lease.relay_address()};
+      LeaseInfo info{lease.address(), lease.prefix_length(), lease.mtu(), lease.relay_address(),
+                     options_.super_packets && lease.super_packets()};
       if (info.prefix_length < 8 || info.prefix_length > 30 || info.mtu < 576 ||
           info.mtu > protocol::kMaxFramePayload) {
         last_error_ = "relay sent an unusable lease";
@@ -159,6 +178,7 @@ bool Client::OnControl(const ControlMessage& message) {
                      << " instead of " << Ipv4ToString(lease_->address);
       }
       lease_ = info;
+      link_->set_peer_takes_super_packets(info.super_packets);
       joined_ = true;
       joined_since_ = std::chrono::system_clock::now();
       last_error_.clear();
@@ -173,7 +193,8 @@ bool Client::OnControl(const ControlMessage& message) {
         peers_.BeginSync();
       }
       LOG(INFO) << "joined as " << options_.device_id << " with " << Ipv4ToString(info.address)
-                << "/" << info.prefix_length << ", mtu " << info.mtu;
+                << "/" << info.prefix_length << ", mtu " << info.mtu
+                << (info.super_packets ? ", super-packets both ways" : "");
       if (lease_handler_) lease_handler_(info);
       return true;
     }

@@ -14,6 +14,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "mnedc/discovery/peer_table.h"
 #include "mnedc/transport/endpoint.h"
@@ -28,6 +29,7 @@ struct LeaseInfo {
   uint32_t prefix_length = 0;
   uint32_t mtu = 0;
   uint32_t relay_address = 0;
+  bool super_packets = false;  // Both ends send super-packets whole.
   bool operator==(const LeaseInfo&) const = default;
 };
 
@@ -40,6 +42,10 @@ struct ClientOptions {
   // no peer messages at all: for a device that only talks to the relay host
   // or finds peers by name, in a fleet where the list would be large.
   bool want_peers = true;
+  // Take and send super-packets (up to 64 KiB of one flow in one frame) when
+  // the relay does too: for a packet port with offloads. The handler set with
+  // OnSuperPacket gets them whole; without one, OnPacket's gets their segments.
+  bool super_packets = false;
   link::LinkOptions link;
   std::chrono::steady_clock::duration backoff_initial = std::chrono::milliseconds(250);
   std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(30);
@@ -69,6 +75,14 @@ class Client final : private link::FrameSink {
   void OnPacket(std::function<void(std::span<const uint8_t>)> handler) {
     packet_handler_ = std::move(handler);
   }
+  // Called instead of OnPacket's handler, with super-packets whole.
+  void OnSuperPacket(std::function<void(std::span<const uint8_t>, packet::Gso)> handler) {
+    super_packet_handler_ = std::move(handler);
+  }
+  // Called when the packets delivered so far are all there is for now (the
+  // end of what one read from the relay brought): time to flush a TUN that
+  // joins segments.
+  void OnReadBatchEnd(std::function<void()> handler) { batch_end_handler_ = std::move(handler); }
   // Called on every Lease: first join and each rejoin (the address may differ).
   void OnLease(std::function<void(const LeaseInfo&)> handler) { lease_handler_ = std::move(handler); }
 
@@ -77,6 +91,9 @@ class Client final : private link::FrameSink {
 
   // Queues one IP packet to the relay. Never blocks; false if it was dropped.
   bool SendPacket(std::span<const uint8_t> packet);
+  // The same for a super-packet (sent whole if the relay takes them, else
+  // as its segments).
+  bool SendPacket(std::span<const uint8_t> packet, packet::Gso gso);
   // Flow control for whoever feeds SendPacket: false while the queue to the
   // relay is full (always true while disconnected: those packets are dropped).
   bool HasRoom() const { return !joined() || !link_->data_queue_full(); }
@@ -101,7 +118,10 @@ class Client final : private link::FrameSink {
   const std::string& last_error() const { return last_error_; }
 
  private:
-  link::DataVerdict OnData(std::span<const uint8_t> packet) override;
+  link::DataVerdict OnData(std::span<const uint8_t> packet, packet::Gso gso) override;
+  void OnReadBatchEnd() override {
+    if (batch_end_handler_) batch_end_handler_();
+  }
   bool OnControl(const protocol::ControlMessage& message) override;
   std::chrono::steady_clock::duration NextBackoff();
   boost::asio::awaitable<transport::DialOutcome> DialUnlessStopped();
@@ -116,6 +136,9 @@ class Client final : private link::FrameSink {
   std::minstd_rand random_;
   discovery::PeerTable peers_;
   std::function<void(std::span<const uint8_t>)> packet_handler_;
+  std::function<void(std::span<const uint8_t>, packet::Gso)> super_packet_handler_;
+  std::function<void()> batch_end_handler_;
+  std::vector<uint8_t> segment_;  // For OnPacket's handler, when a super-packet comes.
   std::function<void(const LeaseInfo&)> lease_handler_;
   std::optional<LeaseInfo> lease_;
   ClientCounters counters_;

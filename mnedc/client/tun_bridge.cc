@@ -15,11 +15,15 @@ TunBridge::TunBridge(Client& client, tun::PacketPort& port) : client_(client), p
       Fail(error);
       return;
     }
+    // A relay that does not take super-packets would only get them cut up
+    // here: let the kernel segment instead.
+    port_.SetSuperPacketReads(lease.super_packets);
     LOG(INFO) << port_.name() << " is " << Ipv4ToString(lease.address) << "/" << lease.prefix_length
               << " mtu " << lease.mtu << "; relay is " << Ipv4ToString(lease.relay_address);
   });
   // A packet the kernel will not take is counted by the port.
-  client_.OnPacket([this](std::span<const uint8_t> packet) { port_.Write(packet); });
+  client_.OnSuperPacket([this](std::span<const uint8_t> packet, packet::Gso gso) { port_.Write(packet, gso); });
+  client_.OnReadBatchEnd([this] { port_.Flush(); });
 }
 
 void TunBridge::Fail(std::string why) {
@@ -32,7 +36,7 @@ void TunBridge::Fail(std::string why) {
 
 boost::asio::awaitable<bool> TunBridge::Run() {
   const boost::system::error_code error = co_await port_.ReadLoop(
-      [this](std::span<const uint8_t> packet) { client_.SendPacket(packet); },
+      [this](std::span<const uint8_t> packet, packet::Gso gso) { client_.SendPacket(packet, gso); },
       {[this] { return client_.HasRoom(); }, [this] { return client_.WaitForRoom(); }});
   if (error) Fail("TUN " + port_.name() + " failed and could not be created again: " + error.message());
   co_return failure_.empty();

@@ -30,13 +30,19 @@ std::vector<uint8_t>& FrameQueue::AppendSlot(bool* dropped) {
 
 bool FrameQueue::PushDropOldest(protocol::FrameType type, std::span<const uint8_t> payload) {
   bool dropped = false;
-  auto& slot = AppendSlot(&dropped);
+  const std::span<uint8_t> out = AppendFrame(type, payload.size(), &dropped);
+  std::copy(payload.begin(), payload.end(), out.begin());
+  return dropped;
+}
+
+std::span<uint8_t> FrameQueue::AppendFrame(protocol::FrameType type, std::size_t payload_size,
+                                           bool* dropped) {
+  auto& slot = AppendSlot(dropped);
   // resize() within capacity does not allocate; only a larger packet than the
   // slot has seen grows it, once.
-  slot.resize(protocol::kFrameHeaderSize + payload.size());
-  protocol::WriteFrameHeader(type, static_cast<uint32_t>(payload.size()), slot.data());
-  std::copy(payload.begin(), payload.end(), slot.begin() + protocol::kFrameHeaderSize);
-  return dropped;
+  slot.resize(protocol::kFrameHeaderSize + payload_size);
+  protocol::WriteFrameHeader(type, static_cast<uint32_t>(payload_size), slot.data());
+  return std::span<uint8_t>(slot).subspan(protocol::kFrameHeaderSize);
 }
 
 std::size_t FrameQueue::TakeAll(std::vector<std::vector<uint8_t>>& out, std::size_t first) {

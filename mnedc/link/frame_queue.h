@@ -25,6 +25,11 @@ class FrameQueue {
   // Appends header + payload. When full, the oldest frame is dropped first (a
   // late packet is worth less than a fresh one); returns true if that happened.
   bool PushDropOldest(protocol::FrameType type, std::span<const uint8_t> payload);
+  // Appends a frame of `payload_size` bytes whose payload the caller writes
+  // into the returned span (valid until the next call), dropping the oldest
+  // when full as PushDropOldest does (*dropped says so).
+  std::span<uint8_t> AppendFrame(protocol::FrameType type, std::size_t payload_size, bool* dropped);
+  std::size_t room() const { return max_capacity_ - count_; }
 
   // Moves every queued frame into out[first..first+n) by swapping storage with
   // it, and returns n. `out` must hold first + size() vectors; whatever they

@@ -64,6 +64,45 @@ FramedLink::Push FramedLink::SendData(std::span<const uint8_t> packet) {
   return Push::kQueued;
 }
 
+FramedLink::Push FramedLink::SendData(std::span<const uint8_t> packet, packet::Gso gso) {
+  if (!gso.super()) return SendData(packet);
+  if (closing_) return Push::kClosed;
+  bool dropped = false;
+  std::size_t dropped_count = 0;
+  if (peer_takes_super_packets_) {
+    const std::span<uint8_t> out = data_queue_.AppendFrame(
+        protocol::FrameType::kSuperPacket, protocol::kSuperPacketHeaderSize + packet.size(), &dropped);
+    protocol::WriteSuperPacketHeader(gso, out.data());
+    std::copy(packet.begin(), packet.end(), out.begin() + protocol::kSuperPacketHeaderSize);
+    ++counters_.super_packets_out;
+    dropped_count = dropped;
+  } else {
+    packet::SuperPacketLayout layout;
+    if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) {
+      ++counters_.bad_super_packets;
+      return Push::kClosed;
+    }
+    ++counters_.super_packets_split;
+    for (std::size_t i = 0; i < layout.segments; ++i) {
+      const std::span<uint8_t> out = data_queue_.AppendFrame(
+          protocol::FrameType::kData, packet::SegmentSize(layout, gso, i), &dropped);
+      packet::BuildSegment(packet, gso, layout, i, out);
+      dropped_count += dropped;
+    }
+  }
+  wake_writer_.cancel();
+  if (dropped_count == 0) return Push::kQueued;
+  counters_.data_dropped_queue_full += dropped_count;
+  return Push::kQueuedDroppedOldest;
+}
+
+std::size_t FramedLink::FramesFor(std::span<const uint8_t> packet, packet::Gso gso) const {
+  if (!gso.super() || peer_takes_super_packets_) return 1;
+  packet::SuperPacketLayout layout;
+  if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) return 1;
+  return layout.segments;
+}
+
 bool FramedLink::SendControl(const protocol::ControlMessage& message) {
   if (closing_) return false;
   auto frame = std::make_shared<std::vector<uint8_t>>();
@@ -235,6 +274,7 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
 }
 
 asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
+  bool handed_data = false;  // Since the last OnReadBatchEnd.
   for (;;) {
     // Hand over every complete frame already buffered.
     for (;;) {
@@ -259,19 +299,27 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
         continue;
       }
       bool keep_going = true;
-      if (frame.type == protocol::FrameType::kData) {
-        DataVerdict verdict = sink.OnData(frame.payload);
+      if (frame.type == protocol::FrameType::kData || frame.type == protocol::FrameType::kSuperPacket) {
+        std::span<const uint8_t> packet = frame.payload;
+        packet::Gso gso;
+        if (frame.type == protocol::FrameType::kSuperPacket && !CheckSuperPacket(frame.payload, &packet, &gso)) {
+          continue;  // Dropped and counted: the frame itself was whole, read on.
+        }
+        DataVerdict verdict = sink.OnData(packet, gso);
         // The payload stays valid while paused: nothing is read meanwhile.
         while (verdict == DataVerdict::kRetryLater && !closing_) {
+          sink.OnReadBatchEnd();
           co_await sink.WaitToRetry();
           if (co_await base::Cancelled()) co_return;
-          verdict = sink.OnData(frame.payload);
+          verdict = sink.OnData(packet, gso);
         }
         if (verdict == DataVerdict::kPause && !closing_) {
+          sink.OnReadBatchEnd();
           co_await sink.WaitToRetry();
           if (co_await base::Cancelled()) co_return;
         }
         keep_going = verdict != DataVerdict::kStop;
+        handed_data = true;
       } else {
         keep_going = HandleControl(frame.payload, sink);
       }
@@ -279,6 +327,10 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
         set_end_reason("ended by the session");
         co_return;
       }
+    }
+    if (handed_data) {
+      handed_data = false;
+      sink.OnReadBatchEnd();
     }
     const std::span<uint8_t> space = reader_.Space(last_receive_);
     auto [ec, n] = co_await stream_->ReadSome(asio::buffer(space.data(), space.size()));
@@ -297,6 +349,25 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
     counters_.bytes_in += n;
     last_receive_ = Clock::now();
   }
+}
+
+bool FramedLink::CheckSuperPacket(std::span<const uint8_t> payload, std::span<const uint8_t>* packet,
+                                  packet::Gso* gso) {
+  packet::SuperPacketLayout layout;
+  packet::GsoVerdict verdict = packet::GsoVerdict::kBadIpHeader;
+  if (protocol::ReadSuperPacketHeader(payload, gso, packet)) {
+    verdict = packet::ParseSuperPacket(*packet, *gso, &layout);
+  }
+  if (verdict == packet::GsoVerdict::kOk) {
+    ++counters_.super_packets_in;
+    return true;
+  }
+  // A peer's bug or a lie: never passed on, and said once per link.
+  if (counters_.bad_super_packets++ == 0) {
+    LOG(WARNING) << "dropping a super-packet from " << stream_->peer() << ": "
+                 << packet::GsoVerdictName(verdict) << " (further ones are only counted)";
+  }
+  return false;
 }
 
 bool FramedLink::HandleControl(std::span<const uint8_t> payload, FrameSink& sink) {

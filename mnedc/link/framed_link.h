@@ -29,6 +29,7 @@
 
 #include "mnedc/link/frame_queue.h"
 #include "mnedc/link/frame_reader.h"
+#include "mnedc/packet/gso.h"
 #include "mnedc/protocol/control.pb.h"
 #include "mnedc/transport/stream.h"
 
@@ -48,12 +49,18 @@ enum class DataVerdict {
 class FrameSink {
  public:
   virtual ~FrameSink() = default;
-  virtual DataVerdict OnData(std::span<const uint8_t> packet) = 0;
+  // One IP packet, or a super-packet (gso.super(): checked by the link
+  // against its header, packet::ParseSuperPacket said kOk).
+  virtual DataVerdict OnData(std::span<const uint8_t> packet, packet::Gso gso) = 0;
   // Returning false ends the connection.
   virtual bool OnControl(const protocol::ControlMessage& message) = 0;
   // Pushback: reading from this connection pauses until this returns. Only
   // called after OnData said kRetryLater; it must return within a bound.
   virtual boost::asio::awaitable<void> WaitToRetry() { co_return; }
+  // The reader has handed over every frame it had and is about to wait (for
+  // the network, or in WaitToRetry): whoever holds packets back to write
+  // several at once (a TUN coalescing segments) writes them now.
+  virtual void OnReadBatchEnd() {}
 };
 
 struct LinkOptions {
@@ -89,6 +96,10 @@ struct LinkCounters {
   uint64_t data_dropped_queue_full = 0;
   uint64_t data_dropped_on_close = 0;  // Still queued when the link closed.
   uint64_t unknown_frames_skipped = 0;
+  uint64_t super_packets_in = 0;
+  uint64_t super_packets_out = 0;   // Sent whole.
+  uint64_t super_packets_split = 0;  // Cut into segments for a peer that does not take them.
+  uint64_t bad_super_packets = 0;   // Received with a header that does not fit the packet: dropped.
 };
 
 class FramedLink {
@@ -104,6 +115,17 @@ class FramedLink {
   enum class Push { kQueued, kQueuedDroppedOldest, kClosed };
   // Queues one IP packet. Never blocks; drops the oldest queued packet when full.
   Push SendData(std::span<const uint8_t> packet);
+  // Queues a packet or a super-packet: whole if the peer takes super-packets,
+  // else cut into its segments (one frame each; a super-packet that does not
+  // parse is dropped and counted in bad_super_packets).
+  Push SendData(std::span<const uint8_t> packet, packet::Gso gso);
+  // Whether the peer said it takes SUPER frames (its Hello, or the Lease).
+  void set_peer_takes_super_packets(bool takes) { peer_takes_super_packets_ = takes; }
+  bool peer_takes_super_packets() const { return peer_takes_super_packets_; }
+  // Data frames that SendData(packet, gso) would queue: 1, or the segments.
+  std::size_t FramesFor(std::span<const uint8_t> packet, packet::Gso gso) const;
+  // Room left in the data queue, in frames.
+  std::size_t data_queue_room() const { return data_queue_.room(); }
   // Queues one control message. Returns false (and closes the link, because a
   // peer that cannot keep up with control traffic would hold a wrong view) when
   // the control queue is full, or if the link is closing.
@@ -163,6 +185,9 @@ class FramedLink {
   // deadline (or a close) wakes it to plan again.
   void Replan(std::chrono::steady_clock::time_point deadline);
   bool HandleControl(std::span<const uint8_t> payload, FrameSink& sink);
+  // Splits a SUPER frame and checks it; false (counted) if it cannot be trusted.
+  bool CheckSuperPacket(std::span<const uint8_t> payload, std::span<const uint8_t>* packet,
+                        packet::Gso* gso);
   std::chrono::steady_clock::duration Jittered(std::chrono::steady_clock::duration d);
 
   std::unique_ptr<Stream> stream_;
@@ -203,6 +228,7 @@ class FramedLink {
   bool closing_ = false;
   bool closed_ = false;
   bool reading_done_ = false;  // Or not to be waited for: close once flushed.
+  bool peer_takes_super_packets_ = false;
   bool writing_ = false;
   bool flushed_ = false;  // Closing, and everything queued was written.
 };

@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "mnedc/packet/test_packets.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/transport/tcp_stream.h"
 
@@ -25,11 +26,15 @@ constexpr auto kUse = asio::as_tuple(asio::use_awaitable);
 
 struct RecordingSink : FrameSink {
   std::vector<std::vector<uint8_t>> packets;
+  std::vector<packet::Gso> offloads;
   std::vector<std::string> controls;
-  DataVerdict OnData(std::span<const uint8_t> packet) override {
+  int batch_ends = 0;
+  DataVerdict OnData(std::span<const uint8_t> packet, packet::Gso gso) override {
     packets.emplace_back(packet.begin(), packet.end());
+    offloads.push_back(gso);
     return DataVerdict::kAccepted;
   }
+  void OnReadBatchEnd() override { ++batch_ends; }
   bool OnControl(const protocol::ControlMessage& message) override {
     controls.push_back(protocol::ControlKind(message));
     return true;
@@ -282,6 +287,99 @@ TEST_F(LinkTest, APeerThatTakesNothingIsCutOffAfterTheWriteTimeout) {
   }
   ASSERT_TRUE(done_);
   EXPECT_NE(link_->end_reason().find("write stalled"), std::string::npos) << link_->end_reason();
+}
+
+std::vector<uint8_t> SuperFrame(packet::Gso gso, const std::vector<uint8_t>& packet) {
+  std::vector<uint8_t> payload(protocol::kSuperPacketHeaderSize);
+  protocol::WriteSuperPacketHeader(gso, payload.data());
+  payload.insert(payload.end(), packet.begin(), packet.end());
+  return Frame(static_cast<uint8_t>(protocol::FrameType::kSuperPacket), payload);
+}
+
+TEST_F(LinkTest, TakesASuperPacketWholeAndDropsOnesWhoseHeaderDoesNotFit) {
+  RunLink();
+  packet::testing::Flow flow;
+  const std::vector<uint8_t> super_packet = packet::testing::MakePacket(flow, 10000);
+  const packet::Gso gso{packet::GsoKind::kTcp, 1400};
+  Write(SuperFrame(gso, super_packet));
+  Write(SuperFrame({packet::GsoKind::kTcp, 0}, super_packet));      // A segment size of 0.
+  std::vector<uint8_t> header_past_end = packet::testing::MakePacket(flow, 0);
+  header_past_end[32] = 0xf0;                                          // TCP header of 60 in 40 bytes.
+  Write(SuperFrame(gso, header_past_end));
+  Write(SuperFrame({packet::GsoKind::kUdp, 1400}, super_packet));   // Not UDP.
+  Write(Frame(static_cast<uint8_t>(protocol::FrameType::kSuperPacket), {1, 0}));  // No room for its header.
+  Write(Frame(1, {4, 5, 6}));
+  io_.run_for(200ms);
+  ASSERT_EQ(sink_.packets.size(), 2u);
+  EXPECT_EQ(sink_.packets[0], super_packet);
+  EXPECT_EQ(sink_.offloads[0], gso);
+  EXPECT_EQ(sink_.packets[1], (std::vector<uint8_t>{4, 5, 6}));
+  EXPECT_FALSE(sink_.offloads[1].super());
+  EXPECT_EQ(link_->counters().super_packets_in, 1u);
+  EXPECT_EQ(link_->counters().bad_super_packets, 4u);
+  EXPECT_GE(sink_.batch_ends, 1);
+  EXPECT_FALSE(done_);  // Dropped, not fatal: the frames themselves were whole.
+
+  // A SUPER frame announcing more than the largest super-packet ends the link.
+  std::vector<uint8_t> header(protocol::kFrameHeaderSize);
+  protocol::WriteFrameHeader(protocol::FrameType::kSuperPacket, protocol::kMaxSuperFramePayload + 1, header.data());
+  Write(header);
+  const auto controls = ReadControlsUntilEof(2s);
+  ASSERT_FALSE(controls.empty());
+  EXPECT_EQ(controls.back().error().code(), protocol::Error::BAD_REQUEST);
+}
+
+// Reads every frame the link sends within `limit`.
+std::vector<std::pair<uint8_t, std::vector<uint8_t>>> ReadFrames(asio::io_context& io, tcp::socket& raw,
+                                                                 std::chrono::milliseconds limit) {
+  std::vector<uint8_t> bytes;
+  raw.non_blocking(true);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    io.run_for(10ms);
+    uint8_t chunk[65536];
+    boost::system::error_code ec;
+    const std::size_t n = raw.read_some(asio::buffer(chunk), ec);
+    if (ec) continue;
+    bytes.insert(bytes.end(), chunk, chunk + n);
+  }
+  std::vector<std::pair<uint8_t, std::vector<uint8_t>>> frames;
+  std::span<const uint8_t> rest(bytes);
+  for (;;) {
+    auto frame = protocol::ParseFrame(rest);
+    if (frame.status != protocol::ParseStatus::kFrame) break;
+    frames.emplace_back(frame.raw_type, std::vector<uint8_t>(frame.payload.begin(), frame.payload.end()));
+    rest = rest.subspan(frame.consumed);
+  }
+  return frames;
+}
+
+TEST_F(LinkTest, SendsASuperPacketWholeOnlyToAPeerThatTakesThem) {
+  RunLink();
+  packet::testing::Flow flow;
+  const std::vector<uint8_t> super_packet = packet::testing::MakePacket(flow, 5000);
+  const packet::Gso gso{packet::GsoKind::kTcp, 1400};
+  EXPECT_EQ(link_->FramesFor(super_packet, gso), 4u);
+  EXPECT_EQ(link_->SendData(super_packet, gso), FramedLink::Push::kQueued);
+  auto frames = ReadFrames(io_, raw_, 200ms);
+  ASSERT_EQ(frames.size(), 4u);
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    packet::testing::Flow segment = flow;
+    segment.ip_id = static_cast<uint16_t>(flow.ip_id + i);
+    EXPECT_EQ(frames[i].first, static_cast<uint8_t>(protocol::FrameType::kData));
+    EXPECT_EQ(frames[i].second, packet::testing::MakePacket(segment, i < 3 ? 1400 : 800, i * 1400));
+  }
+  EXPECT_EQ(link_->counters().super_packets_split, 1u);
+
+  link_->set_peer_takes_super_packets(true);
+  EXPECT_EQ(link_->FramesFor(super_packet, gso), 1u);
+  EXPECT_EQ(link_->SendData(super_packet, gso), FramedLink::Push::kQueued);
+  frames = ReadFrames(io_, raw_, 200ms);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].first, static_cast<uint8_t>(protocol::FrameType::kSuperPacket));
+  const std::vector<uint8_t> expected = SuperFrame(gso, super_packet);
+  EXPECT_EQ(frames[0].second, std::vector<uint8_t>(expected.begin() + protocol::kFrameHeaderSize, expected.end()));
+  EXPECT_EQ(link_->counters().super_packets_out, 1u);
 }
 
 }  // namespace

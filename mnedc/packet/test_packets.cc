@@ -54,8 +54,8 @@ std::vector<uint8_t> MakePacket(const Flow& flow, std::size_t payload, std::size
     p[6] = 0x40;  // DF.
     p[8] = 64;
     p[9] = flow.protocol;
-    Store32(&p[12], 0x0a000002);
-    Store32(&p[16], 0x0a000003);
+    Store32(&p[12], flow.source4);
+    Store32(&p[16], flow.destination4);
   } else {
     p[0] = 0x60;
     Store16(&p[4], static_cast<uint16_t>(p.size() - 40));

@@ -17,6 +17,8 @@ struct Flow {
   uint8_t tcp_flags = 0x10;  // ACK.
   std::size_t tcp_options = 0;  // Bytes of options (multiple of 4), filled with NOP/timestamp-like bytes.
   uint16_t ip_id = 0x4242;
+  uint32_t source4 = 0x0a000002;       // IPv4 addresses, host order.
+  uint32_t destination4 = 0x0a000003;
 };
 
 // A packet of `flow` carrying `payload` bytes (byte i of the flow's stream is

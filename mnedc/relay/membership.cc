@@ -144,6 +144,9 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
   lease.mutable_lease()->set_mtu(options_.mtu);
   lease.mutable_lease()->set_relay_address(options_.prefix.relay_address());
   lease.mutable_lease()->set_peers(session.peer_mode_);
+  const bool super_packets = options_.super_packets && hello.super_packets();
+  lease.mutable_lease()->set_super_packets(super_packets);
+  session.link_.set_peer_takes_super_packets(super_packets);
   session.link_.SendControl(lease);
   // The snapshot of present members follows, pulled by the writer as the
   // member takes it (ContinueSnapshot); its own join goes to the others.

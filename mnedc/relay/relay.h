@@ -78,6 +78,10 @@ struct RelayCounters {
 struct RelayOptions {
   Prefix prefix{0x0a000000, 24};  // 10.0.0.0/24
   uint32_t mtu = 1400;
+  // Super-packets: take them from members that send them and pass them on
+  // whole to members that take them (cut into segments for the others and
+  // for a TUN without offloads). False: every packet crosses as an ordinary one.
+  bool super_packets = true;
   link::LinkOptions link;
   // When a receiver's queue is full, the relay stops reading from the sender for
   // up to this long, so TCP inside the tunnel slows down instead of losing
@@ -156,8 +160,8 @@ class Relay {
   // reads is routed like a member's packet. Without it, packets to the
   // relay's address are dropped (no_local_tun).
   boost::asio::awaitable<boost::system::error_code> ServeTun(tun::PacketPort& tun);
-  // Routes one packet as if the relay's TUN had read it.
-  void SendFromLocal(std::span<const uint8_t> packet);
+  // Routes one packet (or super-packet) as if the relay's TUN had read it.
+  void SendFromLocal(std::span<const uint8_t> packet, packet::Gso gso = {});
 
   // Tells every member the relay is going away, and closes their connections.
   void Shutdown();
@@ -185,7 +189,7 @@ class Relay {
   void Leave(Session& session);
   // Returns the member whose full queue the sender should wait for, or null
   // when the packet was forwarded or dropped.
-  Session* Route(Session* from, std::span<const uint8_t> packet);
+  Session* Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso = {});
   void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
   boost::asio::awaitable<void> ServeSocket(boost::asio::ip::tcp::socket socket);
   // Empty when the session may join as `device_id`; otherwise why not.
@@ -193,7 +197,8 @@ class Relay {
   // Returns false, without queueing, when `may_wait` and `to` is full but not
   // stalled. `from` (null for the relay's TUN) learns whether a stalled
   // receiver dropped it.
-  bool Forward(Session* from, Session& to, std::span<const uint8_t> packet, bool may_wait);
+  bool Forward(Session* from, Session& to, std::span<const uint8_t> packet, packet::Gso gso,
+               bool may_wait);
   // Peer discovery (membership.cc): a change to send to every member soon;
   // sending the gathered batch; the next piece of a joining member's snapshot.
   void Announce(const Session& subject, bool gone);

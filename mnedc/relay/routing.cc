@@ -13,10 +13,16 @@ namespace asio = boost::asio;
 using base::Ipv4ToString;
 using protocol::ControlMessage;
 
-bool Relay::Forward(Session* from, Session& to, std::span<const uint8_t> packet, bool may_wait) {
-  if (may_wait && to.link_.data_queue_full() && !to.pushback_.stalled() && !to.link_.closing()) return false;
+bool Relay::Forward(Session* from, Session& to, std::span<const uint8_t> packet, packet::Gso gso,
+                    bool may_wait) {
+  if (may_wait && !to.pushback_.stalled() && !to.link_.closing()) {
+    // Room for all of it: a super-packet cut up for this receiver needs a
+    // slot per segment (as many as the queue has, at most).
+    const std::size_t needed = std::min(to.link_.FramesFor(packet, gso), options_.link.data_queue_frames);
+    if (to.link_.data_queue_room() < needed) return false;
+  }
   // Counted as forwarded when the receiver's writer takes it (OnDataTaken).
-  switch (to.link_.SendData(packet)) {
+  switch (to.link_.SendData(packet, gso)) {
     case link::FramedLink::Push::kQueuedDroppedOldest:
       Drop(DropReason::kQueueFull);
       if (from && may_wait && to.pushback_.stalled()) ++from->drops_at_stalled_;
@@ -31,7 +37,7 @@ bool Relay::Forward(Session* from, Session& to, std::span<const uint8_t> packet,
   return true;
 }
 
-Session* Relay::Route(Session* from, std::span<const uint8_t> packet) {
+Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso) {
   auto drop = [this](DropReason reason) -> Session* {
     Drop(reason);
     return nullptr;
@@ -48,30 +54,30 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet) {
     // Fan-out never waits: one slow member must not hold the others back.
     ++counters_.broadcast_packets;
     for (const auto& [id, member] : by_device_) {
-      if (member != from) Forward(from, *member, packet, false);
+      if (member != from) Forward(from, *member, packet, gso, false);
     }
-    if (from && local_port_) local_port_->Write(packet);
+    if (from && local_port_) local_port_->Write(packet, gso);
     return nullptr;
   }
   if (destination == options_.prefix.relay_address()) {
     if (!local_port_ || !from) return drop(DropReason::kNoLocalTun);
     ++counters_.packets_forwarded;
     counters_.bytes_forwarded += packet.size();
-    local_port_->Write(packet);
+    local_port_->Write(packet, gso);
     return nullptr;
   }
   const auto owner = by_address_.find(destination);
   if (owner == by_address_.end()) return drop(DropReason::kUnknownDestination);
   // Only a member's packets can wait; the relay's own TUN has no reader to pause.
-  return Forward(from, *owner->second, packet, from != nullptr) ? nullptr : owner->second;
+  return Forward(from, *owner->second, packet, gso, from != nullptr) ? nullptr : owner->second;
 }
 
-void Relay::SendFromLocal(std::span<const uint8_t> packet) { Route(nullptr, packet); }
+void Relay::SendFromLocal(std::span<const uint8_t> packet, packet::Gso gso) { Route(nullptr, packet, gso); }
 
 asio::awaitable<boost::system::error_code> Relay::ServeTun(tun::PacketPort& tun) {
   local_port_ = &tun;
   const boost::system::error_code failure =
-      co_await tun.ReadLoop([this](std::span<const uint8_t> packet) { SendFromLocal(packet); });
+      co_await tun.ReadLoop([this](std::span<const uint8_t> packet, packet::Gso gso) { SendFromLocal(packet, gso); });
   if (local_port_ == &tun) local_port_ = nullptr;
   co_return failure;
 }

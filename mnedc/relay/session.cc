@@ -27,7 +27,11 @@ Session::Session(Relay& relay, std::unique_ptr<transport::Stream> stream)
   });
 }
 
-link::DataVerdict Session::OnData(std::span<const uint8_t> packet) {
+void Session::OnReadBatchEnd() {
+  if (relay_.local_port_) relay_.local_port_->Flush();
+}
+
+link::DataVerdict Session::OnData(std::span<const uint8_t> packet, packet::Gso gso) {
   if (superseded_) return link::DataVerdict::kAccepted;  // The newer connection owns it.
   if (!joined_) {
     relay_.Drop(DropReason::kNotJoined);
@@ -37,7 +41,7 @@ link::DataVerdict Session::OnData(std::span<const uint8_t> packet) {
     ++relay_.counters_.rate_limited;
     return link::DataVerdict::kRetryLater;  // Offered again once it fits.
   }
-  Session* full = relay_.Route(this, packet);
+  Session* full = relay_.Route(this, packet, gso);
   if (!full) {
     if (drops_at_stalled_ < kFloodRun) return link::DataVerdict::kAccepted;
     // All of the last packets went to receivers that take nothing: reading

@@ -23,7 +23,9 @@ class Session final : public link::FrameSink {
 
   // FrameSink: packets are routed (a full receiver pauses this reader),
   // a Hello joins.
-  link::DataVerdict OnData(std::span<const uint8_t> packet) override;
+  link::DataVerdict OnData(std::span<const uint8_t> packet, packet::Gso gso) override;
+  // Segments written into the relay's TUN may be held to be joined: out now.
+  void OnReadBatchEnd() override;
   boost::asio::awaitable<void> WaitToRetry() override;
   bool OnControl(const protocol::ControlMessage& message) override;
 

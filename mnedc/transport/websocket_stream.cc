@@ -15,6 +15,7 @@ using boost::system::error_code;
 // One WebSocket message carries at most this much (whole frames); a larger
 // gather write, such as the peer snapshot of a big network, becomes several.
 constexpr std::size_t kMaxMessageBytes = 1 << 20;
+constexpr std::size_t kMaskBufferBytes = 64 * 1024;
 
 tcp::socket& Lowest(tcp::socket& s) { return s; }
 tcp::socket& Lowest(TlsSocket& s) { return s.next_layer(); }
@@ -35,6 +36,11 @@ class WebSocketStream final : public Stream {
     }
     socket_.binary(true);
     socket_.auto_fragment(false);
+    // A client masks what it sends, through a buffer of this size, and each
+    // buffer-full is one write to the layer below (one TLS record and send
+    // each, with wss): 4 KiB by default, which cut every 64 KiB super-packet
+    // into 16 writes. One is enough.
+    socket_.write_buffer_bytes(kMaskBufferBytes);
   }
 
   asio::awaitable<std::pair<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) override {

@@ -22,6 +22,10 @@ void Add(PortCounters& sum, const PortCounters& more) {
   sum.read_errors += more.read_errors;
   sum.write_errors += more.write_errors;
   sum.recreations += more.recreations;
+  sum.super_packets_read += more.super_packets_read;
+  sum.super_packets_written += more.super_packets_written;
+  sum.segments_joined += more.segments_joined;
+  sum.super_packets_split += more.super_packets_split;
 }
 
 class LastingPort final : public PacketPort {
@@ -44,8 +48,7 @@ class LastingPort final : public PacketPort {
     return port_->Configure(address, prefix_length, mtu, error);
   }
 
-  asio::awaitable<error_code> ReadLoop(std::function<void(std::span<const uint8_t>)> handler,
-                                       FlowControl flow) override {
+  asio::awaitable<error_code> ReadLoop(PacketHandler handler, FlowControl flow) override {
     for (;;) {
       const error_code failure = co_await port_->ReadLoop(handler, flow);
       if (!failure || closed_) co_return error_code{};
@@ -56,12 +59,23 @@ class LastingPort final : public PacketPort {
     }
   }
 
-  bool Write(std::span<const uint8_t> packet) override {
+  bool Write(std::span<const uint8_t> packet, packet::Gso gso) override {
     if (!port_) {
       ++retired_.write_drops;
       return false;
     }
-    return port_->Write(packet);
+    return port_->Write(packet, gso);
+  }
+
+  void Flush() override {
+    if (port_) port_->Flush();
+  }
+
+  Offloads offloads() const override { return port_ ? port_->offloads() : Offloads{}; }
+
+  void SetSuperPacketReads(bool on) override {
+    super_packet_reads_ = on;
+    if (port_) port_->SetSuperPacketReads(on);
   }
 
   void Close() override {
@@ -98,6 +112,7 @@ class LastingPort final : public PacketPort {
       if (port && (!lease_ || port->Configure(lease_->address, lease_->prefix_length,
                                               lease_->mtu, &error))) {
         port_ = std::move(port);
+        port_->SetSuperPacketReads(super_packet_reads_);
         ++retired_.recreations;
         LOG(WARNING) << "TUN " << name_ << " created again"
                      << (lease_ ? " with its address" : "");
@@ -125,6 +140,7 @@ class LastingPort final : public PacketPort {
   PortCounters retired_;
   mutable PortCounters total_;
   bool closed_ = false;
+  bool super_packet_reads_ = true;
 };
 
 }  // namespace
@@ -137,9 +153,10 @@ std::unique_ptr<PacketPort> OpenLastingPort(asio::any_io_executor executor, Port
 }
 
 std::unique_ptr<PacketPort> OpenLastingTun(asio::any_io_executor executor, const std::string& name,
-                                           std::string* error) {
+                                           std::string* error, TunOptions options) {
   return OpenLastingPort(
-      executor, [executor, name](std::string* why) { return OpenTun(executor, name, why); },
+      executor,
+      [executor, name, options](std::string* why) { return OpenTun(executor, name, why, options); },
       error);
 }
 

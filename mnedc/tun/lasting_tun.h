@@ -13,6 +13,7 @@
 #include <string>
 
 #include "mnedc/tun/packet_port.h"
+#include "mnedc/tun/tun_device.h"
 
 namespace mnedc::tun {
 
@@ -30,8 +31,9 @@ struct LastingOptions {
 std::unique_ptr<PacketPort> OpenLastingPort(boost::asio::any_io_executor executor, PortOpener open,
                                             std::string* error, LastingOptions options = {});
 
-// OpenLastingPort over OpenTun(executor, name).
+// OpenLastingPort over OpenTun(executor, name, options).
 std::unique_ptr<PacketPort> OpenLastingTun(boost::asio::any_io_executor executor,
-                                           const std::string& name, std::string* error);
+                                           const std::string& name, std::string* error,
+                                           TunOptions options = {});
 
 }  // namespace mnedc::tun

@@ -21,11 +21,10 @@ class Handle final : public PacketPort {
   bool Configure(uint32_t a, uint32_t p, uint32_t m, std::string* e) override {
     return port_->Configure(a, p, m, e);
   }
-  asio::awaitable<boost::system::error_code> ReadLoop(
-      std::function<void(std::span<const uint8_t>)> handler, FlowControl flow) override {
+  asio::awaitable<boost::system::error_code> ReadLoop(PacketHandler handler, FlowControl flow) override {
     return port_->ReadLoop(std::move(handler), std::move(flow));
   }
-  bool Write(std::span<const uint8_t> packet) override { return port_->Write(packet); }
+  bool Write(std::span<const uint8_t> packet, packet::Gso gso) override { return port_->Write(packet, gso); }
   void Close() override { port_->Close(); }
   const std::string& name() const override { return port_->name(); }
   const PortCounters& counters() const override { return port_->counters(); }
@@ -65,7 +64,7 @@ struct ReadLoopRun {
 void Start(asio::io_context& io, PacketPort& port, ReadLoopRun& run) {
   asio::co_spawn(
       io,
-      port.ReadLoop([&run](std::span<const uint8_t> p) { run.packets.emplace_back(p.begin(), p.end()); }),
+      port.ReadLoop([&run](std::span<const uint8_t> p, packet::Gso) { run.packets.emplace_back(p.begin(), p.end()); }),
       [&run](std::exception_ptr, boost::system::error_code ec) {
         run.done = true;
         run.result = ec;

@@ -9,6 +9,8 @@
 #include <span>
 #include <string>
 
+#include "mnedc/packet/gso.h"
+
 namespace mnedc::tun {
 
 struct PortCounters {
@@ -18,7 +20,27 @@ struct PortCounters {
   uint64_t read_errors = 0;  // read() failed with something other than "empty for now".
   uint64_t write_errors = 0;  // Of write_drops, those with an error other than a full queue.
   uint64_t recreations = 0;  // Times the interface was deleted and created again.
+  uint64_t super_packets_read = 0;     // Of packets_read.
+  uint64_t super_packets_written = 0;  // Of packets_written: written whole, or joined from segments.
+  uint64_t segments_joined = 0;        // Packets written as part of a larger one (coalesced).
+  uint64_t super_packets_split = 0;    // Cut into segments because the port cannot take them whole.
 };
+
+// What the kernel agreed to on a TUN (TUNSETOFFLOAD). With a virtio-net
+// header, reads may bring super-packets (TSO for TCP, USO for UDP) and packets
+// whose checksum is still to be done, and writes may hand the kernel a
+// super-packet whole.
+struct Offloads {
+  bool vnet_header = false;
+  bool checksum = false;
+  bool tcp4 = false;  // TSO4
+  bool tcp6 = false;  // TSO6
+  bool udp = false;   // USO4 and USO6 (Linux 6.2 and later)
+  // "checksum, tso4, tso6, uso" or "none".
+  std::string ToString() const;
+};
+
+using PacketHandler = std::function<void(std::span<const uint8_t> packet, packet::Gso gso)>;
 
 // Lets the reader stop taking packets from the kernel while the connection's
 // send queue is full: the kernel's queue then holds them and local TCP slows
@@ -37,15 +59,27 @@ class PacketPort {
   virtual bool Configure(uint32_t address, uint32_t prefix_length, uint32_t mtu,
                          std::string* error) = 0;
 
-  // Hands every packet read to `handler`, draining several per wake-up and
-  // pausing while `flow` (if given) has no room. Returns no error after
-  // Close(), and the error when the device itself failed (its interface was
-  // deleted: EBADFD): the port is then unusable, and is not read again.
-  virtual boost::asio::awaitable<boost::system::error_code> ReadLoop(
-      std::function<void(std::span<const uint8_t>)> handler, FlowControl flow = {}) = 0;
+  // Hands every packet read to `handler` (with gso.super() for a
+  // super-packet, which ParseSuperPacket accepts), draining several per
+  // wake-up and pausing while `flow` (if given) has no room. Returns no error
+  // after Close(), and the error when the device itself failed (its interface
+  // was deleted: EBADFD): the port is then unusable, and is not read again.
+  virtual boost::asio::awaitable<boost::system::error_code> ReadLoop(PacketHandler handler,
+                                                                     FlowControl flow = {}) = 0;
 
-  // Writes one packet without blocking; false (and counted) if it was dropped.
-  virtual bool Write(std::span<const uint8_t> packet) = 0;
+  // Writes one packet, or a super-packet (cut into segments if the port
+  // cannot take it whole), without blocking; false (and counted) if it was
+  // dropped. An ordinary TCP packet may be held back to be joined with the
+  // ones that follow it: Flush() writes what is held, and the caller calls it
+  // whenever a batch of writes ends.
+  virtual bool Write(std::span<const uint8_t> packet, packet::Gso gso = {}) = 0;
+  virtual void Flush() {}
+
+  // What the kernel agreed to; none for a port without offloads.
+  virtual Offloads offloads() const { return {}; }
+  // Whether reads may bring super-packets (the default where the kernel
+  // agreed): off when whoever takes the packets would only cut them up again.
+  virtual void SetSuperPacketReads(bool /*on*/) {}
 
   virtual void Close() = 0;
   virtual const std::string& name() const = 0;

@@ -4,10 +4,13 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <glog/logging.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -18,6 +21,9 @@
 
 #include "mnedc/base/coro.h"
 #include "mnedc/base/ipv4.h"
+#include "mnedc/packet/checksum.h"
+#include "mnedc/packet/gso.h"
+#include "mnedc/packet/tcp_coalescer.h"
 
 namespace mnedc::tun {
 namespace {
@@ -43,10 +49,40 @@ class FileDescriptor {
   int fd_;
 };
 
+// The virtio-net header that precedes every packet read from or written to a
+// TUN opened with IFF_VNET_HDR (struct virtio_net_hdr; native byte order, as
+// for a legacy virtio device on this machine).
+struct VnetHeader {
+  uint8_t flags = 0;
+  uint8_t gso_type = 0;
+  uint16_t hdr_len = 0;
+  uint16_t gso_size = 0;
+  uint16_t csum_start = 0;
+  uint16_t csum_offset = 0;
+};
+static_assert(sizeof(VnetHeader) == 10);
+// From <linux/virtio_net.h>, which does not compile as C++ (a field named
+// `class`).
+constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_NONE = 0;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_ECN = 0x80;
+constexpr uint8_t kGsoUdpL4 = 5;  // VIRTIO_NET_HDR_GSO_UDP_L4
+// Linux 6.2's USO flags, for building against older kernel headers.
+constexpr unsigned kTunUso4 = 0x20;
+constexpr unsigned kTunUso6 = 0x40;
+
 class TunDevice final : public PacketPort {
  public:
-  TunDevice(asio::any_io_executor executor, int fd, std::string name)
-      : descriptor_(executor, fd), name_(std::move(name)), buffer_(65536) {}
+  TunDevice(asio::any_io_executor executor, int fd, std::string name, Offloads offloads)
+      : descriptor_(executor, fd),
+        name_(std::move(name)),
+        offloads_(offloads),
+        buffer_(sizeof(VnetHeader) + packet::kMaxSuperPacket),
+        scratch_(offloads.vnet_header ? 0 : 65536) {
+    if (offloads_.vnet_header) coalescer_ = std::make_unique<packet::TcpCoalescer>();
+  }
 
   bool Configure(uint32_t address, uint32_t prefix_length, uint32_t mtu,
                  std::string* error) override {
@@ -74,8 +110,7 @@ class TunDevice final : public PacketPort {
     return true;
   }
 
-  asio::awaitable<boost::system::error_code> ReadLoop(
-      std::function<void(std::span<const uint8_t>)> handler, FlowControl flow) override {
+  asio::awaitable<boost::system::error_code> ReadLoop(PacketHandler handler, FlowControl flow) override {
     const int fd = descriptor_.native_handle();
     auto has_room = [&] { return !flow.has_room || flow.has_room(); };
     while (descriptor_.is_open()) {
@@ -101,25 +136,64 @@ class TunDevice final : public PacketPort {
         }
         if (n == 0) break;
         ++counters_.packets_read;
-        handler(std::span<const uint8_t>(buffer_.data(), static_cast<std::size_t>(n)));
+        std::span<uint8_t> packet(buffer_.data(), static_cast<std::size_t>(n));
+        packet::Gso gso;
+        if (offloads_.vnet_header && !FromKernel(&packet, &gso)) continue;
+        handler(packet, gso);
         if (!descriptor_.is_open()) co_return boost::system::error_code{};
       }
     }
     co_return boost::system::error_code{};
   }
 
-  bool Write(std::span<const uint8_t> packet) override {
+  bool Write(std::span<const uint8_t> packet, packet::Gso gso) override {
     if (!descriptor_.is_open()) return false;
-    const ssize_t n = ::write(descriptor_.native_handle(), packet.data(), packet.size());
-    if (n != static_cast<ssize_t>(packet.size())) {
-      ++counters_.write_drops;
-      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
-        ++counters_.write_errors;
-      }
-      return false;
+    if (!offloads_.vnet_header) {
+      if (!gso.super()) return WritePlain(packet);
+      return WriteSegments(packet, gso);
     }
-    ++counters_.packets_written;
-    return true;
+    if (gso.super()) {
+      if (gso.kind == packet::GsoKind::kUdp && !offloads_.udp) return WriteSegments(packet, gso);
+      Flush();
+      return WriteSuper(packet, gso);
+    }
+    for (;;) {
+      switch (coalescer_->Add(packet)) {
+        case packet::TcpCoalescer::Offer::kHeld:
+          return true;
+        case packet::TcpCoalescer::Offer::kTakeHeldFirst:
+          Flush();
+          continue;
+        case packet::TcpCoalescer::Offer::kNotCandidate:
+          return WritePlain(packet);
+      }
+    }
+  }
+
+  void Flush() override {
+    if (!coalescer_ || !coalescer_->holding()) return;
+    packet::Gso gso;
+    const std::span<const uint8_t> held = coalescer_->Take(&gso);
+    if (!gso.super()) {
+      WritePlain(held);
+      return;
+    }
+    if (WriteSuper(held, gso)) counters_.segments_joined += FramesIn(held, gso);
+  }
+
+  Offloads offloads() const override { return offloads_; }
+
+  void SetSuperPacketReads(bool on) override {
+    if (!offloads_.vnet_header) return;
+    unsigned flags = offloads_.checksum ? TUN_F_CSUM : 0;
+    if (on) {
+      if (offloads_.tcp4) flags |= TUN_F_TSO4;
+      if (offloads_.tcp6) flags |= TUN_F_TSO6;
+      if (offloads_.udp) flags |= kTunUso4 | kTunUso6;
+    }
+    if (::ioctl(descriptor_.native_handle(), TUNSETOFFLOAD, flags) < 0) {
+      LOG(WARNING) << "cannot change the offloads of " << name_ << ": " << Errno(errno);
+    }
   }
 
   void Close() override {
@@ -131,6 +205,116 @@ class TunDevice final : public PacketPort {
   const PortCounters& counters() const override { return counters_; }
 
  private:
+  // Strips and applies the virtio-net header of a read: completes a checksum
+  // the kernel left to us, or says what super-packet it is. False (counted)
+  // for what cannot be passed on.
+  bool FromKernel(std::span<uint8_t>* packet, packet::Gso* gso) {
+    VnetHeader header;
+    if (packet->size() < sizeof(header)) {
+      ++counters_.read_errors;
+      return false;
+    }
+    std::memcpy(&header, packet->data(), sizeof(header));
+    *packet = packet->subspan(sizeof(header));
+    const uint8_t type = header.gso_type & static_cast<uint8_t>(~VIRTIO_NET_HDR_GSO_ECN);
+    if (type == VIRTIO_NET_HDR_GSO_NONE) {
+      if ((header.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+          !packet::CompletePartialChecksum(*packet, header.csum_start, header.csum_offset)) {
+        ++counters_.read_errors;
+        return false;
+      }
+      return true;
+    }
+    if (type == VIRTIO_NET_HDR_GSO_TCPV4 || type == VIRTIO_NET_HDR_GSO_TCPV6) {
+      *gso = {packet::GsoKind::kTcp, header.gso_size};
+    } else if (type == kGsoUdpL4) {
+      *gso = {packet::GsoKind::kUdp, header.gso_size};
+    } else {
+      ++counters_.read_errors;
+      return false;
+    }
+    packet::SuperPacketLayout layout;
+    if (packet::ParseSuperPacket(*packet, *gso, &layout) != packet::GsoVerdict::kOk) {
+      ++counters_.read_errors;
+      return false;
+    }
+    ++counters_.super_packets_read;
+    return true;
+  }
+
+  static std::size_t FramesIn(std::span<const uint8_t> packet, packet::Gso gso) {
+    packet::SuperPacketLayout layout;
+    return packet::ParseSuperPacket(packet, gso, &layout) == packet::GsoVerdict::kOk ? layout.segments : 1;
+  }
+
+  bool Written(ssize_t n, std::size_t expected) {
+    if (n == static_cast<ssize_t>(expected)) {
+      ++counters_.packets_written;
+      return true;
+    }
+    ++counters_.write_drops;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) ++counters_.write_errors;
+    return false;
+  }
+
+  bool WritePlain(std::span<const uint8_t> packet) {
+    if (!offloads_.vnet_header) {
+      return Written(::write(descriptor_.native_handle(), packet.data(), packet.size()), packet.size());
+    }
+    static const VnetHeader kPlain{};
+    iovec parts[2] = {{const_cast<VnetHeader*>(&kPlain), sizeof(kPlain)},
+                      {const_cast<uint8_t*>(packet.data()), packet.size()}};
+    return Written(::writev(descriptor_.native_handle(), parts, 2), sizeof(kPlain) + packet.size());
+  }
+
+  // One write for the whole super-packet: its headers fixed up in a copy
+  // (the payload is not copied), as virtio-net wants them.
+  bool WriteSuper(std::span<const uint8_t> packet, packet::Gso gso) {
+    packet::SuperPacketLayout layout;
+    if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) {
+      ++counters_.write_drops;
+      ++counters_.write_errors;
+      return false;
+    }
+    VnetHeader header;
+    header.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    header.gso_type = gso.kind == packet::GsoKind::kUdp ? kGsoUdpL4
+                      : layout.ip_version == 4         ? VIRTIO_NET_HDR_GSO_TCPV4
+                                                       : VIRTIO_NET_HDR_GSO_TCPV6;
+    if (layout.segments == 1) header.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+    header.hdr_len = layout.headers_length;
+    header.gso_size = gso.segment_size;
+    header.csum_start = layout.ip_header_length;
+    header.csum_offset = layout.checksum_offset;
+    std::memcpy(headers_, packet.data(), layout.headers_length);
+    packet::PrepareHeadersForOffload({headers_, layout.headers_length}, layout, packet.size());
+    iovec parts[3] = {{&header, sizeof(header)},
+                      {headers_, layout.headers_length},
+                      {const_cast<uint8_t*>(packet.data()) + layout.headers_length,
+                       packet.size() - layout.headers_length}};
+    const bool ok = Written(::writev(descriptor_.native_handle(), parts, 3), sizeof(header) + packet.size());
+    if (ok) ++counters_.super_packets_written;
+    return ok;
+  }
+
+  // For a TUN that cannot take the super-packet whole.
+  bool WriteSegments(std::span<const uint8_t> packet, packet::Gso gso) {
+    packet::SuperPacketLayout layout;
+    if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) {
+      ++counters_.write_drops;
+      ++counters_.write_errors;
+      return false;
+    }
+    if (scratch_.empty()) scratch_.resize(65536);
+    ++counters_.super_packets_split;
+    bool all = true;
+    for (std::size_t i = 0; i < layout.segments; ++i) {
+      const std::size_t n = packet::BuildSegment(packet, gso, layout, i, scratch_);
+      all &= WritePlain({scratch_.data(), n});
+    }
+    return all;
+  }
+
   bool Fail(std::string* error, const char* step, int code) {
     if (error) {
       *error = "cannot " + std::string(step) + " on " + name_ + ": " + Errno(code);
@@ -141,14 +325,38 @@ class TunDevice final : public PacketPort {
 
   asio::posix::stream_descriptor descriptor_;
   std::string name_;
+  Offloads offloads_;
   std::vector<uint8_t> buffer_;
+  std::vector<uint8_t> scratch_;  // One segment at a time.
+  uint8_t headers_[120];          // A super-packet's IP and transport headers (at most 60 + 60).
+  std::unique_ptr<packet::TcpCoalescer> coalescer_;
   PortCounters counters_;
 };
 
+// Asks for the offloads, most first: TCP and UDP segmentation, then TCP only,
+// then checksums only, then none (the virtio-net header stays; reads are then
+// ordinary packets).
+Offloads NegotiateOffloads(int fd) {
+  Offloads offloads;
+  offloads.vnet_header = true;
+  struct Attempt {
+    unsigned flags;
+    Offloads result;
+  };
+  const Attempt attempts[] = {
+      {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | kTunUso4 | kTunUso6, {true, true, true, true, true}},
+      {TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, {true, true, true, true, false}},
+      {TUN_F_CSUM, {true, true, false, false, false}},
+  };
+  for (const Attempt& attempt : attempts) {
+    if (::ioctl(fd, TUNSETOFFLOAD, attempt.flags) == 0) return attempt.result;
+  }
+  return offloads;
+}
 }  // namespace
 
 std::unique_ptr<PacketPort> OpenTun(asio::any_io_executor executor, const std::string& name,
-                                    std::string* error) {
+                                    std::string* error, TunOptions options) {
   auto fail = [&](std::string why) -> std::unique_ptr<PacketPort> {
     if (error) *error = std::move(why);
     return nullptr;
@@ -169,9 +377,15 @@ std::unique_ptr<PacketPort> OpenTun(asio::any_io_executor executor, const std::s
     return fail("cannot open /dev/net/tun: " + Errno(code));
   }
   ifreq request{};
-  request.ifr_flags = IFF_TUN | IFF_NO_PI;
+  request.ifr_flags = IFF_TUN | IFF_NO_PI | (options.offload ? IFF_VNET_HDR : 0);
   std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  if (::ioctl(fd.get(), TUNSETIFF, &request) < 0) {
+  int result = ::ioctl(fd.get(), TUNSETIFF, &request);
+  if (result < 0 && errno == EINVAL && options.offload) {
+    // A kernel without virtio-net headers on TUN: go on without offloads.
+    request.ifr_flags = IFF_TUN | IFF_NO_PI;
+    result = ::ioctl(fd.get(), TUNSETIFF, &request);
+  }
+  if (result < 0) {
     const int code = errno;
     if (code == EPERM) {
       return fail("cannot create TUN interface " + name + ": " + Errno(code) +
@@ -182,7 +396,11 @@ std::unique_ptr<PacketPort> OpenTun(asio::any_io_executor executor, const std::s
     }
     return fail("cannot create TUN interface " + name + ": " + Errno(code));
   }
-  return std::make_unique<TunDevice>(executor, fd.release(), request.ifr_name);
+  Offloads offloads;
+  if (request.ifr_flags & IFF_VNET_HDR) offloads = NegotiateOffloads(fd.get());
+  LOG(INFO) << "TUN " << request.ifr_name << " offloads: "
+            << (options.offload ? offloads.ToString() : "off (--offload=false)");
+  return std::make_unique<TunDevice>(executor, fd.release(), request.ifr_name, offloads);
 }
 
 }  // namespace mnedc::tun

@@ -119,7 +119,7 @@ TEST_F(TunDeviceTest, ReadsWhatTheKernelRoutesAndWritesWhatItAnswers) {
   ASSERT_TRUE(tun->Configure(kOwn, 24, 1400, &error)) << error;
 
   std::vector<std::vector<uint8_t>> read;
-  asio::co_spawn(io_, tun->ReadLoop([&](std::span<const uint8_t> p) {
+  asio::co_spawn(io_, tun->ReadLoop([&](std::span<const uint8_t> p, packet::Gso) {
     read.emplace_back(p.begin(), p.end());
   }), asio::detached);
 
@@ -227,7 +227,7 @@ TEST_F(TunDeviceTest, ADeletedInterfaceEndsTheReadLoopWithItsError) {
   ASSERT_TRUE(tun->Configure(kOwn, 24, 1400, &error)) << error;
   bool done = false;
   boost::system::error_code result;
-  asio::co_spawn(io_, tun->ReadLoop([](std::span<const uint8_t>) {}),
+  asio::co_spawn(io_, tun->ReadLoop([](std::span<const uint8_t>, packet::Gso) {}),
                  [&](std::exception_ptr, boost::system::error_code ec) {
                    done = true;
                    result = ec;
@@ -248,7 +248,7 @@ TEST_F(TunDeviceTest, ALastingTunComesBackWithItsAddressWhenDeleted) {
   ASSERT_TRUE(tun->Configure(kOwn, 24, 1400, &error)) << error;
   std::vector<std::vector<uint8_t>> read;
   bool done = false;
-  asio::co_spawn(io_, tun->ReadLoop([&](std::span<const uint8_t> p) {
+  asio::co_spawn(io_, tun->ReadLoop([&](std::span<const uint8_t> p, packet::Gso) {
     read.emplace_back(p.begin(), p.end());
   }), [&](std::exception_ptr, boost::system::error_code) { done = true; });
   io_.run_for(20ms);
