@@ -160,6 +160,12 @@ void PrintStatus(const json::object& status) {
     std::printf("relay       %s, connected to %s over %s since %s (%s)\n",
                 Text(status.at("relay")).c_str(), Text(status.at("relay_endpoint")).c_str(),
                 Text(status.at("transport")).c_str(), since.c_str(), Ago(since).c_str());
+    // A client older than offloads does not say.
+    if (status.contains("offloads")) {
+      const bool super_packets = status.at("super_packets").is_bool() && status.at("super_packets").as_bool();
+      std::printf("offloads    TUN %s; super-packets to and from the relay: %s\n",
+                  Text(status.at("offloads")).c_str(), super_packets ? "yes" : "no");
+    }
   } else {
     std::printf("relay       %s, not joined\n", Text(status.at("relay")).c_str());
   }

@@ -51,6 +51,14 @@ std::vector<Counter> Counters(const StatusSources& sources) {
        t.write_errors},
       {"tun_recreations", "mnedc_client_tun_recreations_total", "",
        "Times the TUN interface was deleted under the client and created again.", t.recreations},
+      {"tun_super_packets_read", "mnedc_client_tun_super_packets_total", "direction=\"read\"",
+       "Super-packets (up to 64 KiB of one flow) read from or written whole to the TUN.", t.super_packets_read},
+      {"tun_super_packets_written", "mnedc_client_tun_super_packets_total", "direction=\"written\"", nullptr,
+       t.super_packets_written},
+      {"tun_segments_joined", "mnedc_client_tun_segments_joined_total", "",
+       "Ordinary TCP packets joined into super-packets before being written to the TUN.", t.segments_joined},
+      {"tun_super_packets_split", "mnedc_client_tun_super_packets_split_total", "",
+       "Super-packets cut into segments because the TUN cannot take them whole.", t.super_packets_split},
   };
 }
 }  // namespace
@@ -67,7 +75,9 @@ std::string RenderStatusJson(const StatusSources& sources) {
       << ",\"interface\":" << JsonString(sources.tun ? sources.tun->name() : "")
       << ",\"relay\":" << JsonString(client.options().server.ToString())
       << ",\"relay_endpoint\":" << JsonString(client.relay_peer())
-      << ",\"transport\":" << JsonString(client.transport()) << ",\"joined_since\":"
+      << ",\"transport\":" << JsonString(client.transport())
+      << ",\"offloads\":" << JsonString(sources.tun ? sources.tun->offloads().ToString() : "none")
+      << ",\"super_packets\":" << (lease && lease->super_packets ? "true" : "false") << ",\"joined_since\":"
       << (client.joined() ? JsonString(admin::Rfc3339(client.joined_since())) : "null")
       << ",\"last_error\":" << JsonString(client.last_error()) << ",\n \"counters\":{";
   bool first = true;

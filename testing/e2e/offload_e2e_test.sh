@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Super-packets end to end on the two-level NAT network: 100 MB TCP transfers
+# arrive byte-exact (sha256) with offloads on at both ends, with one end
+# forced to --offload=false (the relay cuts super-packets for it, and joins
+# nothing), and to and from the relay host's own TUN; the counters show the
+# super-packets really crossed whole where both ends take them.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
+root=${root:-$(cd "$here/../.." && pwd)}
+source "$root/testing/e2e/e2e_lib.sh"
+CTL=$root/mnedc/cli/ctl
+
+mnedc_e2e_start offload_e2e_test mno
+
+# big_transfer_ok FROM TO ADDRESS: 100 MB over TCP, compared by sha256.
+big_transfer_ok() {
+  head -c 100000000 /dev/urandom >"$work/payload"
+  on "$2" nc -l 5001 >"$work/received" &
+  local listener=$!
+  sleep 0.3
+  on "$1" timeout 120 nc -N "$3" 5001 <"$work/payload" && wait "$listener" &&
+    [[ $(sha256sum <"$work/payload") == $(sha256sum <"$work/received") ]]
+}
+# metric SOCKET NAME: a client's counter value.
+metric() { "$CTL" metrics --socket="$1" | awk -v m="$2" '$1 == m {print $2}'; }
+positive() { [[ ${1:-0} -gt 0 ]]; }
+
+mnedc_start_server "$P" "$work/server.log"
+check "relay starts" kill -0 "$MNEDC_SERVER_PID"
+check "the relay's TUN has offloads" mnedc_wait_for 5 grep -q "TUN mnedc-relay offloads: checksum, tso4, tso6" "$work/server.log"
+mnedc_start_client "$P" deva "$work/a.log" --status_socket="$work/a.sock"
+a_pid=$MNEDC_CLIENT_PID
+mnedc_start_client "$P" devb "$work/b.log" --status_socket="$work/b.sock"
+b_pid=$MNEDC_CLIENT_PID
+check "A gets its lease" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
+check "B gets its lease" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
+a_addr=$(mnedc_tun_addr "$(ns deva)")
+b_addr=$(mnedc_tun_addr "$(ns devb)")
+check "A's client says super-packets go both ways" grep -q "super-packets both ways" "$work/a.log"
+check "ctl status shows the offloads" bash -c "'$CTL' status --socket='$work/a.sock' | grep -q '^offloads    TUN checksum, tso4, tso6.*super-packets to and from the relay: yes'"
+
+echo "== offloads on at both ends"
+check "100 MB A -> B arrives byte-exact (sha256)" big_transfer_ok deva devb "$b_addr"
+check "A read super-packets from its TUN" positive "$(metric "$work/a.sock" 'mnedc_client_tun_super_packets_total{direction="read"}')"
+check "B wrote super-packets whole into its TUN" positive "$(metric "$work/b.sock" 'mnedc_client_tun_super_packets_total{direction="written"}')"
+check "100 MB B -> A arrives byte-exact" big_transfer_ok devb deva "$a_addr"
+
+echo "== to and from the relay host's own TUN"
+check "100 MB A -> relay host (10.0.0.1) arrives byte-exact" big_transfer_ok deva relay 10.0.0.1
+check "100 MB relay host -> B arrives byte-exact" big_transfer_ok relay devb "$b_addr"
+
+echo "== B forced to --offload=false"
+kill -TERM "$b_pid"; wait "$b_pid" 2>/dev/null
+mnedc_wait_for 5 bash -c "! ip -n $(ns devb) link show mnedc0 >/dev/null 2>&1"
+mnedc_start_client "$P" devb "$work/b2.log" --status_socket="$work/b2.sock" --offload=false
+b_pid=$MNEDC_CLIENT_PID
+check "B rejoins" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
+b_addr=$(mnedc_tun_addr "$(ns devb)")
+check "B's TUN has no offloads" grep -q "offloads: off (--offload=false)" "$work/b2.log"
+check "100 MB A -> B (B without offloads) arrives byte-exact" big_transfer_ok deva devb "$b_addr"
+check "B got only ordinary packets" bash -c "[[ \$('$CTL' metrics --socket='$work/b2.sock' | awk '\$1 ~ /super_packets_total/ {s += \$2} END {print s + 0}') == 0 ]]"
+check "100 MB B (without offloads) -> A arrives byte-exact" big_transfer_ok devb deva "$a_addr"
+check "A joined B's ordinary segments into super-packets for its TUN" positive "$(metric "$work/a.sock" mnedc_client_tun_segments_joined_total)"
+check "no TUN write errors on A" bash -c "[[ \$('$CTL' metrics --socket='$work/a.sock' | awk '\$1 == \"mnedc_client_tun_write_errors_total\" {print \$2}') == 0 ]]"
+
+kill -TERM "$a_pid" "$b_pid" "$MNEDC_SERVER_PID"
+wait "$a_pid" "$b_pid" "$MNEDC_SERVER_PID" 2>/dev/null
+finish
