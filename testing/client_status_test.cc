@@ -92,7 +92,7 @@ TEST_F(ClientStatusTest, StatusJsonMetricsAndHealth) {
                     "\"prefix_length\":24,\"mtu\":1400"),
         "\"relay\":\"tcp://127.0.0.1:" + std::to_string(net_.port()) + "\"",
         "\"relay_endpoint\":\"127.0.0.1:" + std::to_string(net_.port()) + "\"",
-        std::string("\"transport\":\"tcp\",\"joined_since\":\"20"), std::string("\"last_error\":\"\""),
+        std::string("\"transport\":\"tcp\",\"offloads\":\"none\",\"super_packets\":false,\"joined_since\":\"20"), std::string("\"last_error\":\"\""),
         std::string("\"packets_to_relay\":1,"), std::string("\"bytes_to_relay\":1000,"),
         std::string("\"reconnects\":0"),
         std::string("{\"device_id\":\"dev-b\",\"address\":\"10.0.0.3\",\"seen_from\":\"127.0.0.1:"),
