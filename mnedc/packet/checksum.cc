@@ -23,6 +23,7 @@ uint64_t Sum(std::span<const uint8_t> bytes, uint64_t sum) {
     p += 4;
     n -= 4;
   }
+  if (n == 0) return sum;  // (An empty span's data() may be null: no memcpy from it.)
   // The tail, zero-padded to a whole word as the checksum defines.
   uint8_t tail[4] = {0, 0, 0, 0};
   std::memcpy(tail, p, n);
