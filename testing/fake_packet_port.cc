@@ -65,20 +65,17 @@ bool FakePacketPort::Write(std::span<const uint8_t> packet, packet::Gso gso) {
     return true;
   }
   // As a TUN without offloads: cut into its segments.
-  packet::SuperPacketLayout layout;
-  if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) {
+  std::vector<uint8_t> scratch(65536);
+  const bool parsed = packet::ForEachSegment(packet, gso, scratch, [&](std::span<const uint8_t> segment) {
+    written_.emplace_back(segment.begin(), segment.end());
+    written_offloads_.push_back({});
+    ++counters_.packets_written;
+  });
+  if (!parsed) {
     ++counters_.write_drops;
     return false;
   }
   ++counters_.super_packets_split;
-  std::vector<uint8_t> segment(65536);
-  for (std::size_t i = 0; i < layout.segments; ++i) {
-    segment.resize(65536);
-    segment.resize(packet::BuildSegment(packet, gso, layout, i, segment));
-    written_.push_back(segment);
-    written_offloads_.push_back({});
-    ++counters_.packets_written;
-  }
   return true;
 }
 

@@ -149,14 +149,8 @@ link::DataVerdict Client::OnData(std::span<const uint8_t> packet, packet::Gso gs
   } else if (packet_handler_) {
     // A handler of ordinary packets only: hand it the segments (the link
     // checked the super-packet already).
-    packet::SuperPacketLayout layout;
-    if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) {
-      return link::DataVerdict::kAccepted;
-    }
     segment_.resize(65536);
-    for (std::size_t i = 0; i < layout.segments; ++i) {
-      packet_handler_({segment_.data(), packet::BuildSegment(packet, gso, layout, i, segment_)});
-    }
+    packet::ForEachSegment(packet, gso, segment_, packet_handler_);
   }
   return link::DataVerdict::kAccepted;
 }

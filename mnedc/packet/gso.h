@@ -81,6 +81,19 @@ std::size_t SegmentSize(const SuperPacketLayout& layout, Gso gso, std::size_t in
 std::size_t BuildSegment(std::span<const uint8_t> packet, Gso gso, const SuperPacketLayout& layout,
                          std::size_t index, std::span<uint8_t> out);
 
+// Checks `packet` and calls emit(std::span<const uint8_t>) with each of its
+// segments in turn, built in `scratch` (at least 65,535 bytes); false, with
+// nothing emitted, if it does not parse.
+template <class Emit>
+bool ForEachSegment(std::span<const uint8_t> packet, Gso gso, std::span<uint8_t> scratch, Emit&& emit) {
+  SuperPacketLayout layout;
+  if (ParseSuperPacket(packet, gso, &layout) != GsoVerdict::kOk) return false;
+  for (std::size_t i = 0; i < layout.segments; ++i) {
+    emit(std::span<const uint8_t>(scratch.data(), BuildSegment(packet, gso, layout, i, scratch)));
+  }
+  return true;
+}
+
 // The headers of a super-packet made ready for a kernel that takes it whole
 // (virtio-net's conventions, as Linux's TUN expects): `headers` is a copy of
 // the packet's first layout.headers_length bytes; this sets the IPv4 header

@@ -80,7 +80,6 @@ TcpCoalescer::Offer TcpCoalescer::Add(std::span<const uint8_t> packet) {
     held_size_ += c.payload;
     next_sequence_ += static_cast<uint32_t>(c.payload);
     ++segments_;
-    ++segments_joined_;
     if (c.push) buffer_[first_.ip_header_length + 13] |= kPsh;
     ended_ = c.push || c.payload < first_.payload;
     return Offer::kHeld;

@@ -39,7 +39,8 @@ class TcpCoalescer {
   // the next Add.
   std::span<const uint8_t> Take(Gso* gso);
 
-  uint64_t segments_joined() const { return segments_joined_; }
+  // Segments in the held run.
+  std::size_t held_segments() const { return holding() ? segments_ : 0; }
 
  private:
   struct Candidate {
@@ -58,7 +59,6 @@ class TcpCoalescer {
   uint32_t next_sequence_ = 0;
   std::size_t segments_ = 0;
   bool ended_ = false;       // A shorter segment or PSH: nothing may follow.
-  uint64_t segments_joined_ = 0;
 };
 
 }  // namespace mnedc::packet

@@ -79,8 +79,7 @@ class TunDevice final : public PacketPort {
       : descriptor_(executor, fd),
         name_(std::move(name)),
         offloads_(offloads),
-        buffer_(sizeof(VnetHeader) + packet::kMaxSuperPacket),
-        scratch_(offloads.vnet_header ? 0 : 65536) {
+        buffer_(sizeof(VnetHeader) + packet::kMaxSuperPacket) {
     if (offloads_.vnet_header) coalescer_ = std::make_unique<packet::TcpCoalescer>();
   }
 
@@ -173,12 +172,13 @@ class TunDevice final : public PacketPort {
   void Flush() override {
     if (!coalescer_ || !coalescer_->holding()) return;
     packet::Gso gso;
+    const std::size_t segments = coalescer_->held_segments();
     const std::span<const uint8_t> held = coalescer_->Take(&gso);
     if (!gso.super()) {
       WritePlain(held);
       return;
     }
-    if (WriteSuper(held, gso)) counters_.segments_joined += FramesIn(held, gso);
+    if (WriteSuper(held, gso)) counters_.segments_joined += segments;
   }
 
   Offloads offloads() const override { return offloads_; }
@@ -242,11 +242,6 @@ class TunDevice final : public PacketPort {
     return true;
   }
 
-  static std::size_t FramesIn(std::span<const uint8_t> packet, packet::Gso gso) {
-    packet::SuperPacketLayout layout;
-    return packet::ParseSuperPacket(packet, gso, &layout) == packet::GsoVerdict::kOk ? layout.segments : 1;
-  }
-
   bool Written(ssize_t n, std::size_t expected) {
     if (n == static_cast<ssize_t>(expected)) {
       ++counters_.packets_written;
@@ -299,19 +294,17 @@ class TunDevice final : public PacketPort {
 
   // For a TUN that cannot take the super-packet whole.
   bool WriteSegments(std::span<const uint8_t> packet, packet::Gso gso) {
-    packet::SuperPacketLayout layout;
-    if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) {
+    if (scratch_.empty()) scratch_.resize(65536);  // Only a port that needs it pays for it.
+    bool all = true;
+    const bool parsed = packet::ForEachSegment(packet, gso, scratch_, [&](std::span<const uint8_t> segment) {
+      all &= WritePlain(segment);
+    });
+    if (!parsed) {
       ++counters_.write_drops;
       ++counters_.write_errors;
       return false;
     }
-    if (scratch_.empty()) scratch_.resize(65536);
     ++counters_.super_packets_split;
-    bool all = true;
-    for (std::size_t i = 0; i < layout.segments; ++i) {
-      const std::size_t n = packet::BuildSegment(packet, gso, layout, i, scratch_);
-      all &= WritePlain({scratch_.data(), n});
-    }
     return all;
   }
 

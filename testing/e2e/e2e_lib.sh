@@ -20,13 +20,14 @@ ping_ok() { on "$1" ping -c 2 -i 0.2 -W 2 "${@:2}" >/dev/null 2>&1; }
 port_open() { on "$1" nc -z -w 2 "$2" "$3" >/dev/null 2>&1; }
 stop_client() { kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
-# transfer_ok FROM_ROLE TO_ROLE TO_ADDRESS: 10 MB over TCP, sha256 compared.
+# transfer_ok FROM_ROLE TO_ROLE TO_ADDRESS [BYTES]: BYTES (10 MB by default)
+# over TCP, sha256 compared.
 transfer_ok() {
-  head -c 10000000 /dev/urandom >"$work/payload"
+  head -c "${4:-10000000}" /dev/urandom >"$work/payload"
   on "$2" nc -l 5001 >"$work/received" &
   local listener=$!
   sleep 0.3
-  on "$1" timeout 60 nc -N "$3" 5001 <"$work/payload" && wait "$listener" &&
+  on "$1" timeout 120 nc -N "$3" 5001 <"$work/payload" && wait "$listener" &&
     [[ $(sha256sum <"$work/payload") == $(sha256sum <"$work/received") ]]
 }
 

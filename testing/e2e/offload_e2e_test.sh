@@ -14,14 +14,7 @@ CTL=$root/mnedc/cli/ctl
 mnedc_e2e_start offload_e2e_test mno
 
 # big_transfer_ok FROM TO ADDRESS: 100 MB over TCP, compared by sha256.
-big_transfer_ok() {
-  head -c 100000000 /dev/urandom >"$work/payload"
-  on "$2" nc -l 5001 >"$work/received" &
-  local listener=$!
-  sleep 0.3
-  on "$1" timeout 120 nc -N "$3" 5001 <"$work/payload" && wait "$listener" &&
-    [[ $(sha256sum <"$work/payload") == $(sha256sum <"$work/received") ]]
-}
+big_transfer_ok() { transfer_ok "$1" "$2" "$3" 100000000; }
 # metric SOCKET NAME: a client's counter value.
 metric() { "$CTL" metrics --socket="$1" | awk -v m="$2" '$1 == m {print $2}'; }
 positive() { [[ ${1:-0} -gt 0 ]]; }
