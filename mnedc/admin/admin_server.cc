@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "mnedc/base/ipv4.h"
+#include "mnedc/link/framed_link.h"
 #include "mnedc/relay/join_policy.h"
 
 namespace mnedc::admin {
@@ -77,6 +78,18 @@ std::string RenderMetrics(const relay::Relay& relay, const tun::PortCounters* tu
   }
   std::map<std::string, uint64_t> per_transport = {{"tcp", 0}, {"tls", 0}, {"ws", 0}, {"wss", 0}};
   for (const auto& member : relay.Members()) ++per_transport[member.transport];
+  const link::LinkCounters links = relay.LinkTotals();
+  out << "# HELP mnedc_super_packets_total Super-packets (up to 64 KiB of one flow) received from and sent "
+         "whole to members.\n# TYPE mnedc_super_packets_total counter\n"
+      << "mnedc_super_packets_total{direction=\"in\"} " << links.super_packets_in << "\n"
+      << "mnedc_super_packets_total{direction=\"out\"} " << links.super_packets_out << "\n";
+  Metric(out, "mnedc_super_packets_split_total", "counter",
+         "Super-packets cut into segments for a member that does not take them whole.", links.super_packets_split);
+  Metric(out, "mnedc_bad_super_packets_total", "counter",
+         "Super-packets received whose header does not fit the packet: dropped.", links.bad_super_packets);
+  Metric(out, "mnedc_direct_sends_total", "counter",
+         "Super-packets sent straight from the buffer they were read into (no copy into a queue).",
+         links.direct_sends);
   out << "# HELP mnedc_sessions Joined members by transport.\n# TYPE mnedc_sessions gauge\n";
   for (const auto& [transport, count] : per_transport) {
     out << "mnedc_sessions{transport=\"" << transport << "\"} " << count << "\n";

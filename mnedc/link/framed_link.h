@@ -98,9 +98,12 @@ struct LinkCounters {
   uint64_t unknown_frames_skipped = 0;
   uint64_t super_packets_in = 0;
   uint64_t super_packets_out = 0;   // Sent whole.
+  uint64_t direct_sends = 0;        // Of those, sent from the caller's buffer (no queue copy).
   uint64_t super_packets_split = 0;  // Cut into segments for a peer that does not take them.
   uint64_t bad_super_packets = 0;   // Received with a header that does not fit the packet: dropped.
 };
+// sum += more, field by field.
+void AddLinkCounters(LinkCounters& sum, const LinkCounters& more);
 
 class FramedLink {
  public:
@@ -175,6 +178,9 @@ class FramedLink {
 
  private:
   boost::asio::awaitable<void> RunWriter();
+  // Sends a large frame straight from `payload` when nothing is queued or
+  // being written; false if it must be queued instead (nothing was sent).
+  bool SendDirect(protocol::FrameType type, std::span<const uint8_t> prefix, std::span<const uint8_t> payload);
   boost::asio::awaitable<void> RunReader(FrameSink& sink);
   boost::asio::awaitable<void> ReadFrames(FrameSink& sink);
   // The deadlines: ArmTimers() waits until the next one, OnTimers() acts on
@@ -200,6 +206,9 @@ class FramedLink {
   std::vector<SharedFrames> control_inflight_;
   std::vector<std::vector<uint8_t>> inflight_;
   std::vector<boost::asio::const_buffer> gather_;
+  // The rest of a frame sent directly (TrySendNow) that the socket did not
+  // take whole: the writer sends it before anything else.
+  std::vector<uint8_t> direct_rest_;
   FrameReader reader_;
   protocol::ControlMessage decoded_;
   boost::asio::steady_timer wake_writer_;  // Never expires: cancelled to wake it.

@@ -380,6 +380,54 @@ TEST_F(LinkTest, SendsASuperPacketWholeOnlyToAPeerThatTakesThem) {
   const std::vector<uint8_t> expected = SuperFrame(gso, super_packet);
   EXPECT_EQ(frames[0].second, std::vector<uint8_t>(expected.begin() + protocol::kFrameHeaderSize, expected.end()));
   EXPECT_EQ(link_->counters().super_packets_out, 1u);
+  EXPECT_EQ(link_->counters().direct_sends, 0u) << "a small super-packet waits for the writer";
+}
+
+// A large super-packet goes from the caller's buffer straight to the socket
+// when nothing is ahead of it. What the socket does not take (a small send
+// buffer here) goes out before anything queued after it: the peer reads every
+// frame whole and in order.
+TEST_F(LinkTest, SendsALargeSuperPacketDirectlyAndFinishesAPartialSendFirst) {
+  raw_ = tcp::socket(io_);
+  raw_.open(tcp::v4());
+  raw_.set_option(asio::socket_base::receive_buffer_size(8192));
+  tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
+  raw_.connect(acceptor.local_endpoint());
+  tcp::socket accepted = acceptor.accept();
+  accepted.set_option(asio::socket_base::send_buffer_size(8192));
+  link_ = std::make_unique<FramedLink>(io_.get_executor(), MakeTcpStream(std::move(accepted)), options_);
+  RunLink();
+  link_->set_peer_takes_super_packets(true);
+  io_.run_for(10ms);  // The writer starts, and waits for something to send.
+
+  const packet::Gso gso{packet::GsoKind::kTcp, 1400};
+  std::vector<std::vector<uint8_t>> sent;
+  for (uint32_t i = 0; i < 6; ++i) {
+    packet::testing::Flow flow;
+    flow.sequence = 1000 + i * 30000;
+    sent.push_back(packet::testing::MakePacket(flow, 30000));
+    EXPECT_EQ(link_->SendData(sent.back(), gso), FramedLink::Push::kQueued);
+    // The first went (partly) to the socket at once; the rest wait behind it.
+    EXPECT_EQ(link_->counters().direct_sends, 1u) << "after super-packet " << i;
+  }
+  auto frames = ReadFrames(io_, raw_, 500ms);
+  ASSERT_EQ(frames.size(), sent.size());
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    const std::vector<uint8_t> expected = SuperFrame(gso, sent[i]);
+    EXPECT_EQ(frames[i].first, static_cast<uint8_t>(protocol::FrameType::kSuperPacket));
+    EXPECT_EQ(frames[i].second, std::vector<uint8_t>(expected.begin() + protocol::kFrameHeaderSize, expected.end()))
+        << "super-packet " << i;
+  }
+  EXPECT_EQ(link_->counters().super_packets_out, sent.size());
+  EXPECT_EQ(link_->counters().frames_out, sent.size());
+
+  // All sent: the next one goes directly again.
+  EXPECT_EQ(link_->SendData(sent[0], gso), FramedLink::Push::kQueued);
+  EXPECT_EQ(link_->counters().direct_sends, 2u);
+  frames = ReadFrames(io_, raw_, 300ms);
+  ASSERT_EQ(frames.size(), 1u);
+  const std::vector<uint8_t> expected = SuperFrame(gso, sent[0]);
+  EXPECT_EQ(frames[0].second, std::vector<uint8_t>(expected.begin() + protocol::kFrameHeaderSize, expected.end()));
 }
 
 }  // namespace

@@ -65,6 +65,7 @@ asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream,
   VLOG(1) << session.seen_from() << ": connected over " << session.stream_kind();
   co_await session.link_.Run(session);
   all_sessions_.erase(&session);
+  link::AddLinkCounters(ended_links_, session.link_.counters());
   // Packets still queued to it when it closed were never delivered.
   counters_.drops[static_cast<std::size_t>(DropReason::kReceiverClosing)] +=
       session.link_.counters().data_dropped_on_close;
@@ -95,6 +96,12 @@ std::vector<MemberInfo> Relay::Members() const {
   members.reserve(by_device_.size());
   for (const auto& [id, session] : by_device_) members.push_back(session->Info());
   return members;
+}
+
+link::LinkCounters Relay::LinkTotals() const {
+  link::LinkCounters sum = ended_links_;
+  for (const Session* session : all_sessions_) link::AddLinkCounters(sum, session->link_.counters());
+  return sum;
 }
 
 }  // namespace mnedc::relay

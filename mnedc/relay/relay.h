@@ -181,6 +181,8 @@ class Relay {
   // handshake; 0 once Shutdown() has completed.
   std::size_t connection_count() const { return all_sessions_.size() + handshaking_.size(); }
   std::vector<MemberInfo> Members() const;
+  // Every link's counters summed, those that have ended included.
+  link::LinkCounters LinkTotals() const;
 
  private:
   friend class Session;
@@ -233,6 +235,7 @@ class Relay {
   // already queued touches nothing.
   std::shared_ptr<Relay*> alive_;
   std::unordered_set<Session*> all_sessions_;  // Joined or not, for Shutdown().
+  link::LinkCounters ended_links_;  // The counters of links that have ended.
   std::unordered_set<int> handshaking_;         // Sockets (fds) still in AcceptStream.
   transport::SocketStateReserve socket_states_;  // asio's per-socket state, kept together.
   bool shutting_down_ = false;

@@ -28,6 +28,16 @@ class Stream {
   virtual boost::asio::awaitable<boost::system::error_code> WriteAll(
       std::span<const boost::asio::const_buffer> buffers) = 0;
 
+  // Sends at once what the connection takes without waiting, and returns how
+  // many bytes that was: 0 if none, on any error (the next WriteAll reports
+  // it), or for a stream that cannot (TLS, WebSocket). Lets a large frame go
+  // from the caller's buffer to the kernel without a copy into a queue.
+  // Never while a WriteAll is in progress.
+  virtual std::size_t TrySendNow(std::span<const boost::asio::const_buffer> buffers) {
+    (void)buffers;
+    return 0;
+  }
+
   // Tells the peer nothing more will be sent (TCP FIN), letting it read what was.
   virtual void ShutdownSend() = 0;
   // Ends the connection at once; pending reads and writes complete with an error.

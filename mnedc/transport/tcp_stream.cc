@@ -24,6 +24,9 @@ class TcpStream final : public Stream {
  public:
   explicit TcpStream(tcp::socket socket) : socket_(std::move(socket)), peer_(PeerText(socket_)) {
     TuneTcpSocket(socket_);
+    // TrySendNow's send must never wait (asynchronous operations are not affected).
+    error_code ignored;
+    socket_.non_blocking(true, ignored);
   }
 
   asio::awaitable<std::pair<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) override {
@@ -34,6 +37,12 @@ class TcpStream final : public Stream {
   asio::awaitable<error_code> WriteAll(std::span<const asio::const_buffer> buffers) override {
     auto [ec, n] = co_await asio::async_write(socket_, buffers, kUse);
     co_return ec;
+  }
+
+  std::size_t TrySendNow(std::span<const asio::const_buffer> buffers) override {
+    error_code ec;  // would_block when the socket takes nothing now (TCP_NOTSENT_LOWAT).
+    const std::size_t n = socket_.send(buffers, 0, ec);
+    return ec ? 0 : n;
   }
 
   void ShutdownSend() override {

@@ -1,6 +1,7 @@
 #pragma once
 // TLS settings for both ends: TLS 1.2 or later only (1.3 preferred, as OpenSSL
-// negotiates the highest both support), verification by CA or pinned key.
+// negotiates the highest both support), AEAD ciphers only, the fastest for this
+// CPU first, verification by CA or pinned key.
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <optional>
@@ -29,6 +30,11 @@ std::shared_ptr<boost::asio::ssl::context> MakeTlsServerContext(const TlsServerO
 
 // Lower-case hex SHA-256 of a DER certificate ("ab12..."), for pins and logs.
 std::string CertificateSha256(const std::string& pem_file, std::string* error);
+
+// Whether the CPU has AES and carry-less multiply instructions (AES-GCM in
+// hardware). The contexts above list AES-128-GCM first if so, else
+// ChaCha20-Poly1305.
+bool CpuHasAesInstructions();
 
 // Normalizes a pin: strips ':' and spaces, lower-cases; nullopt unless 64 hex digits.
 std::optional<std::string> NormalizePin(const std::string& pin);

@@ -1,5 +1,6 @@
-// TlsSocket against itself on loopback: a gather write is one record, and a
-// peer that has gone is an error, never SIGPIPE.
+// TlsSocket against itself on loopback: a gather write is one record, a peer
+// that has gone is an error, never SIGPIPE, and the cipher is the fastest for
+// the CPU.
 #include "mnedc/transport/tls_socket.h"
 
 #include <gtest/gtest.h>
@@ -86,6 +87,41 @@ TEST(TlsSocket, AGatherWriteIsOneRecordAndAGonePeerIsAnError) {
   }
   EXPECT_TRUE(write_error == asio::error::broken_pipe || write_error == asio::error::connection_reset)
       << write_error.message();
+}
+
+// The relay picks AES-128-GCM where the CPU has AES instructions (it lists
+// it first and has server preference), ChaCha20 otherwise; a client that
+// lists ChaCha20 first (as one without AES instructions does) gets ChaCha20.
+TEST(TlsSocket, NegotiatesTheFastestCipherForTheCpu) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const testing::TestPki pki = testing::MakeTestPki(dir ? dir : "/tmp");
+  std::string error;
+  auto server_context = MakeTlsServerContext({pki.server_cert, pki.server_key, ""}, &error);
+  ASSERT_TRUE(server_context) << error;
+  for (const bool client_prefers_chacha : {false, true}) {
+    auto client_context = MakeTlsClientContext({pki.ca_cert, "", "", ""}, &error);
+    ASSERT_TRUE(client_context) << error;
+    if (client_prefers_chacha) {
+      SSL_CTX_set_ciphersuites(client_context->native_handle(),
+                               "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384");
+    }
+    asio::io_context io;
+    tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    tcp::socket raw(io);
+    raw.connect(acceptor.local_endpoint());
+    TlsSocket client(std::move(raw), *client_context);
+    TlsSocket server(acceptor.accept(), *server_context);
+    error_code client_error = asio::error::would_block, server_error = asio::error::would_block;
+    client.async_handshake(asio::ssl::stream_base::client, [&](error_code ec) { client_error = ec; });
+    server.async_handshake(asio::ssl::stream_base::server, [&](error_code ec) { server_error = ec; });
+    io.run_for(3s);
+    ASSERT_FALSE(client_error) << client_error.message();
+    ASSERT_FALSE(server_error) << server_error.message();
+    const std::string cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(client.native_handle()));
+    const bool chacha = client_prefers_chacha || !CpuHasAesInstructions();
+    EXPECT_EQ(cipher, chacha ? "TLS_CHACHA20_POLY1305_SHA256" : "TLS_AES_128_GCM_SHA256")
+        << "client prefers ChaCha20: " << client_prefers_chacha << ", AES instructions: " << CpuHasAesInstructions();
+  }
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 # arrive byte-exact (sha256) with offloads on at both ends, with one end
 # forced to --offload=false (the relay cuts super-packets for it, and joins
 # nothing), and to and from the relay host's own TUN; the counters show the
-# super-packets really crossed whole where both ends take them.
+# super-packets really crossed whole where both ends take them (the relay
+# sending most straight from its read buffer), and with a relay that takes
+# none (--offload=false) the clients turn segmentation offload off and still
+# deliver byte-exact.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
@@ -18,6 +21,8 @@ big_transfer_ok() { transfer_ok "$1" "$2" "$3" 100000000; }
 # metric SOCKET NAME: a client's counter value.
 metric() { "$CTL" metrics --socket="$1" | awk -v m="$2" '$1 == m {print $2}'; }
 positive() { [[ ${1:-0} -gt 0 ]]; }
+# relay_metric NAME: the relay's counter value (its operations endpoint).
+relay_metric() { ip netns exec "$(ns relay)" curl -s 127.0.0.1:9334/metrics | awk -v m="$1" '$1 == m {print $2}'; }
 
 mnedc_start_server "$P" "$work/server.log"
 check "relay starts" kill -0 "$MNEDC_SERVER_PID"
@@ -38,6 +43,10 @@ check "100 MB A -> B arrives byte-exact (sha256)" big_transfer_ok deva devb "$b_
 check "A read super-packets from its TUN" positive "$(metric "$work/a.sock" 'mnedc_client_tun_super_packets_total{direction="read"}')"
 check "B wrote super-packets whole into its TUN" positive "$(metric "$work/b.sock" 'mnedc_client_tun_super_packets_total{direction="written"}')"
 check "100 MB B -> A arrives byte-exact" big_transfer_ok devb deva "$a_addr"
+check "the relay received super-packets" positive "$(relay_metric 'mnedc_super_packets_total{direction="in"}')"
+check "the relay sent super-packets whole" positive "$(relay_metric 'mnedc_super_packets_total{direction="out"}')"
+check "the relay sent super-packets straight from its read buffer" positive "$(relay_metric mnedc_direct_sends_total)"
+check "the relay cut no super-packet and refused none" bash -c "[[ '$(relay_metric mnedc_super_packets_split_total)' == 0 && '$(relay_metric mnedc_bad_super_packets_total)' == 0 ]]"
 
 echo "== to and from the relay host's own TUN"
 check "100 MB A -> relay host (10.0.0.1) arrives byte-exact" big_transfer_ok deva relay 10.0.0.1
@@ -56,6 +65,24 @@ check "B got only ordinary packets" bash -c "[[ \$('$CTL' metrics --socket='$wor
 check "100 MB B (without offloads) -> A arrives byte-exact" big_transfer_ok devb deva "$a_addr"
 check "A joined B's ordinary segments into super-packets for its TUN" positive "$(metric "$work/a.sock" mnedc_client_tun_segments_joined_total)"
 check "no TUN write errors on A" bash -c "[[ \$('$CTL' metrics --socket='$work/a.sock' | awk '\$1 == \"mnedc_client_tun_write_errors_total\" {print \$2}') == 0 ]]"
+
+echo "== a relay that takes no super-packets (--offload=false), clients with offloads"
+kill -TERM "$a_pid" "$b_pid" "$MNEDC_SERVER_PID"
+wait "$a_pid" "$b_pid" "$MNEDC_SERVER_PID" 2>/dev/null
+mnedc_start_server "$P" "$work/server2.log" --offload=false
+check "the relay restarts with --offload=false" kill -0 "$MNEDC_SERVER_PID"
+mnedc_start_client "$P" deva "$work/a3.log" --status_socket="$work/a3.sock"
+a_pid=$MNEDC_CLIENT_PID
+mnedc_start_client "$P" devb "$work/b3.log" --status_socket="$work/b3.sock"
+b_pid=$MNEDC_CLIENT_PID
+check "A rejoins" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
+check "B rejoins" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
+b_addr=$(mnedc_tun_addr "$(ns devb)")
+check "A's status says the relay takes no super-packets" bash -c "'$CTL' status --socket='$work/a3.sock' | grep -q 'super-packets to and from the relay: no'"
+check "100 MB A -> B through a relay without super-packets arrives byte-exact" big_transfer_ok deva devb "$b_addr"
+check "A's kernel segmented: A read no super-packet from its TUN" bash -c "[[ '$(metric "$work/a3.sock" 'mnedc_client_tun_super_packets_total{direction="read"}')' == 0 ]]"
+check "B joined the relay's ordinary segments for its TUN" positive "$(metric "$work/b3.sock" mnedc_client_tun_segments_joined_total)"
+check "the relay saw no super-packet" bash -c "[[ '$(relay_metric 'mnedc_super_packets_total{direction="in"}')' == 0 ]]"
 
 kill -TERM "$a_pid" "$b_pid" "$MNEDC_SERVER_PID"
 wait "$a_pid" "$b_pid" "$MNEDC_SERVER_PID" 2>/dev/null
