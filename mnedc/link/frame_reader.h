@@ -9,7 +9,10 @@
 // little), grows to `large_capacity` when a read fills it (a burst: fewer,
 // larger reads) or to the size of a frame that needs more, and goes back to
 // small once nothing has needed more for `release_after`. So a busy link does
-// not allocate per read, and an idle one gives its memory back.
+// not allocate per read, and an idle one gives its memory back. The bytes of
+// a partial frame move to the front only when it would not fit where it is
+// (or little room is left behind it), so a stream of 64 KiB super-packets is
+// not copied once more inside the buffer.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +26,8 @@ namespace mnedc::link {
 class FrameReader {
  public:
   using Clock = std::chrono::steady_clock;
+  // The most `large_capacity` may be: a few of the largest frames.
+  static constexpr std::size_t kMaxLargeCapacity = 4 * protocol::kMaxFrameSize;
 
   explicit FrameReader(std::size_t small_capacity,
                        uint32_t max_payload = protocol::kMaxFramePayload,
@@ -33,8 +38,8 @@ class FrameReader {
   // Space()), kUnknownType (skip it and call again), kOversize (the peer
   // announced too much: end the connection), or kNeedMore.
   protocol::ParseResult Next();
-  // Where the next read goes: the partial frame is moved to the front and,
-  // once its header is in, there is room for all of it. `now` decides
+  // Where the next read goes: once a partial frame's header is in, there is
+  // room for all of it (its bytes moved to the front if need be). `now` decides
   // whether a large buffer has been idle long enough to give back.
   std::span<uint8_t> Space(Clock::time_point now);
   std::span<uint8_t> Space() { return Space(Clock::now()); }
@@ -46,6 +51,8 @@ class FrameReader {
   // Bytes of an unfinished frame are buffered (an EOF now cuts a frame).
   bool mid_frame() const { return end_ > begin_; }
   std::size_t capacity() const { return buffer_.size(); }
+  // Bytes moved to the front of the buffer so far (the cost of partial frames).
+  uint64_t bytes_moved() const { return bytes_moved_; }
 
  private:
   std::vector<uint8_t> buffer_;
@@ -58,6 +65,7 @@ class FrameReader {
   Clock::duration release_after_;
   Clock::time_point last_large_use_{};
   bool filled_ = false;  // The last read took all the space it was given.
+  uint64_t bytes_moved_ = 0;
 };
 
 }  // namespace mnedc::link

@@ -108,6 +108,27 @@ TEST(FrameReaderTest, StartsSmallGrowsForABurstAndGivesItBackWhenIdle) {
   EXPECT_EQ(reader.capacity(), 1024u);
 }
 
+// A stream of large super-packet frames read as a socket gives them, a few
+// tens of KiB at a time that end mid-frame: every frame arrives whole, and a
+// partial frame's bytes move to the front only when it would not fit where
+// it is, not after every read.
+TEST(FrameReaderTest, PartialLargeFramesAreSeldomMoved) {
+  std::vector<uint8_t> stream;
+  std::vector<std::tuple<uint8_t, std::size_t, uint8_t>> want;
+  for (int i = 0; i < 40; ++i) {
+    const std::size_t size = 60000 - static_cast<std::size_t>(i % 3) * 1000;
+    const auto frame = Frame(static_cast<uint8_t>(protocol::FrameType::kSuperPacket), size, static_cast<uint8_t>(i));
+    stream.insert(stream.end(), frame.begin(), frame.end());
+    want.emplace_back(static_cast<uint8_t>(protocol::FrameType::kSuperPacket), size, static_cast<uint8_t>(i));
+  }
+  FrameReader reader(256, protocol::kMaxFramePayload, 2 * protocol::kMaxFrameSize);
+  EXPECT_EQ(Feed(reader, stream, 40000), want);
+  EXPECT_LE(reader.capacity(), 2 * protocol::kMaxFrameSize);
+  // Moving every partial frame to the front would copy about half of the
+  // stream again.
+  EXPECT_LT(reader.bytes_moved(), stream.size() / 8) << "of " << stream.size() << " bytes";
+}
+
 TEST(FrameReaderTest, APartialFrameIsNeverReleased) {
   using namespace std::chrono_literals;
   FrameReader reader(64, protocol::kMaxFramePayload, 4096, 1s);

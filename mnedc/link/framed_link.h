@@ -77,7 +77,9 @@ struct LinkOptions {
   // without need; the send queue's storage is given back after idle_release
   // too. See FrameReader.
   std::size_t read_buffer_small = 256;
-  std::size_t read_buffer_large = protocol::kMaxFrameSize;
+  // Two of the largest frames: a stream of super-packets is read in pieces
+  // that end mid-frame, and the partial one then rarely has to move.
+  std::size_t read_buffer_large = 2 * protocol::kMaxFrameSize;
   std::chrono::steady_clock::duration idle_release = std::chrono::seconds(10);
   std::chrono::steady_clock::duration handshake_timeout = std::chrono::seconds(10);
   std::chrono::steady_clock::duration keepalive_interval = std::chrono::seconds(15);
