@@ -80,7 +80,7 @@ int Fuzz(const uint8_t* data, std::size_t size) {
   options.backoff_max = 1ms;
   options.link.handshake_timeout = 2s;
   auto client = std::make_unique<mnedc::client::Client>(world->io.get_executor(), options,
-                                                        [&session] { return DialOnce(session); });
+                                                        [&session](const mnedc::transport::ServerAddress&) { return DialOnce(session); });
   session.client = client.get();
   asio::co_spawn(world->io, RunClient(session), asio::detached);
   // The other end: take the connection, answer with the input, close.

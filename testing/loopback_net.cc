@@ -53,8 +53,9 @@ Node& LoopbackNet::AddClient(const std::string& device_id,
   if (tune) tune(options);
   // Dials whatever options.server says (tcp, tls, ws, wss), and remembers the
   // connection so tests can cut it.
-  auto dial = [raw, options]() -> asio::awaitable<transport::DialOutcome> {
-    auto result = co_await transport::Dial(options.server, options.dial);
+  auto dial = [raw, options](const transport::ServerAddress& relay) -> asio::awaitable<transport::DialOutcome> {
+    raw->dialed.push_back(relay.ToString());
+    auto result = co_await transport::Dial(relay, options.dial);
     raw->last_stream = result.stream.get();
     co_return result;
   };

@@ -22,6 +22,7 @@ struct Node {
   std::vector<std::string> events;  // "up b 10.0.0.3", "down b 10.0.0.3"
   bool running = false;
   transport::Stream* last_stream = nullptr;  // The connection now in use.
+  std::vector<std::string> dialed;  // Every relay the client dialed, in order.
 
   uint32_t address() const { return client->lease() ? client->lease()->address : 0; }
 };

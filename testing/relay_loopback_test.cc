@@ -321,6 +321,54 @@ TEST_F(RelayLoopbackTest, ReconnectingClientGetsItsAddressBack) {
                                                  "up a 10.0.0.2", "up c 10.0.0.4"}));
 }
 
+// A relay names the relays of its network in the Lease; a client given only
+// that relay learns them (skipping what is not an address, at most 16), and
+// when its relay goes away tries them in order at once, then waits, then
+// comes back to the first with the same address.
+TEST(RelayList, AClientLearnsTheRelaysFromItsLeaseAndFailsOverInOrder) {
+  LoopbackNet net;
+  uint16_t port = 0, unused_port = 0;
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    boost::asio::ip::tcp::acceptor b(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    port = a.local_endpoint().port();
+    unused_port = b.local_endpoint().port();
+  }
+  const std::string self = "127.0.0.1:" + std::to_string(port);
+  const std::string other = "127.0.0.1:" + std::to_string(unused_port);
+  relay::RelayOptions options;
+  options.relays = {self, "ws://127.0.0.1:" + std::to_string(unused_port) + "/mnedc", "not a relay:x:y", other};
+  for (int i = 0; i < 20; ++i) options.relays.push_back("127.0.9." + std::to_string(i + 1) + ":" + std::to_string(unused_port));
+  net.StartRelay(options, port);
+  Node& a = net.AddClient("a", [](client::ClientOptions& o) {
+    o.backoff_initial = 400ms;
+    o.backoff_max = 400ms;
+  });
+  ASSERT_TRUE(net.RunUntil([&] { return a.client->joined(); }));
+  const uint32_t address = a.address();
+  const auto& known = a.client->known_relays();
+  ASSERT_EQ(known.size(), 1u + client::Client::kMaxLearnedRelays) << "the given relay, then at most 16 learned";
+  EXPECT_EQ(known[0].ToString(), "tcp://" + self);
+  EXPECT_EQ(known[1].ToString(), "ws://127.0.0.1:" + std::to_string(unused_port) + "/mnedc");
+  EXPECT_EQ(known[2].ToString(), "tcp://" + other);  // The bad one skipped, the relay itself not twice.
+  EXPECT_EQ(a.client->relay().ToString(), "tcp://" + self);
+
+  // The relay goes: the client tries the next relays at once, in order.
+  a.dialed.clear();
+  net.StopRelay();
+  ASSERT_TRUE(net.RunUntil([&] { return a.dialed.size() >= 3; }, 3s));
+  EXPECT_EQ(a.dialed[0], known[1].ToString());
+  EXPECT_EQ(a.dialed[1], "tcp://" + other);
+  EXPECT_EQ(a.dialed[2], known[3].ToString());
+  // The relay comes back: once the list comes round to it, the client
+  // rejoins it with the same address.
+  net.StartRelay(options, port);
+  ASSERT_TRUE(net.RunUntil([&] { return a.client->joined(); }, 30s));
+  EXPECT_EQ(a.address(), address);
+  EXPECT_EQ(a.client->relay().ToString(), "tcp://" + self);
+}
+
 TEST_F(RelayLoopbackTest, RelayRestartClientsRejoinWithSameAddresses) {
   Node& a = net_.AddClient("a");
   Node& b = net_.AddClient("b");

@@ -116,6 +116,23 @@ int KernelListenBacklogCap() {
   return cap;
 }
 
+bool SplitList(std::string_view text, std::vector<std::string>* items, std::string* error) {
+  items->clear();
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    std::string_view one = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+    while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
+    if (one.empty() || (comma != std::string_view::npos && text.empty())) {
+      *error = "an empty item in the list";
+      return false;
+    }
+    items->emplace_back(one);
+  }
+  return true;
+}
+
 std::optional<uint64_t> ParseRate(const std::string& text, std::string* error) {
   std::size_t used = 0;
   double value = 0;

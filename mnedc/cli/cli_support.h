@@ -43,6 +43,10 @@ std::size_t RaiseFileLimit(std::size_t reserved, unsigned long* soft_limit);
 // 1000) or a bare number of bytes, as bytes a second; nullopt with `error`.
 std::optional<uint64_t> ParseRate(const std::string& text, std::string* error);
 
+// The items of a comma-separated flag value, spaces around each trimmed;
+// false (and `error`) if one is empty ("a,,b", "a,").
+bool SplitList(std::string_view text, std::vector<std::string>* items, std::string* error);
+
 // The kernel's cap on a listening socket's queue of connections not yet
 // accepted (net.core.somaxconn); 0 if unknown.
 int KernelListenBacklogCap();

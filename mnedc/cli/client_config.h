@@ -7,11 +7,12 @@
 #include <string_view>
 
 #include "mnedc/transport/endpoint.h"
+#include "mnedc/transport/server_address.h"
 
 namespace mnedc::cli {
 
 inline constexpr char kMnedcConfigPath[] = "/var/edge-orchestration/mnedc/client-config.yaml";
-inline constexpr uint16_t kDefaultPort = 3334;
+inline constexpr uint16_t kDefaultPort = transport::kDefaultRelayPort;
 
 // Returns the relay named by the file, or nullopt with a one-line `error`.
 std::optional<transport::HostPort> LoadClientConfig(const std::string& path, std::string* error);

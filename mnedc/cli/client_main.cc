@@ -4,12 +4,16 @@
 #include <glog/logging.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string_view>
+#include <vector>
 #include <sys/stat.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -35,8 +39,10 @@
 
 DEFINE_string(server, "",
               "Relay to join: HOST[:PORT] (native TCP) or tls://HOST[:PORT], port 3334 if omitted; "
-              "ws://HOST[:PORT]/PATH (port 80) or wss://HOST[:PORT]/PATH (port 443). Without it, "
-              "the relay is read from --config.");
+              "ws://HOST[:PORT]/PATH (port 80) or wss://HOST[:PORT]/PATH (port 443). A comma-"
+              "separated list names several relays of one network: the first that answers is "
+              "joined, and when it fails the next, keeping the address and the TUN (relays also "
+              "name the others in their Lease). Without it, the relay is read from --config.");
 DEFINE_string(token_file, "", "File holding the relay's join token, if it requires one.");
 DEFINE_string(ca_file, "",
               "tls:// and wss://: trust relays whose certificate chains to these CAs (PEM) and "
@@ -136,13 +142,18 @@ bool OpenStatusSocket(const std::string& path, asio::local::stream_protocol::acc
   return true;
 }
 
-mnedc::transport::ServerAddress RelayFromFlags() {
+std::vector<mnedc::transport::ServerAddress> RelaysFromFlags() {
   std::string error;
   if (!FLAGS_server.empty()) {
-    auto relay =
-        mnedc::transport::ParseServerAddress(FLAGS_server, mnedc::cli::kDefaultPort, &error);
-    if (!relay) Fail("--server=" + error);
-    return *relay;
+    std::vector<mnedc::transport::ServerAddress> relays;
+    std::vector<std::string> items;
+    if (!mnedc::cli::SplitList(FLAGS_server, &items, &error)) Fail("--server: " + error);
+    for (const std::string& one : items) {
+      auto relay = mnedc::transport::ParseServerAddress(one, mnedc::cli::kDefaultPort, &error);
+      if (!relay) Fail("--server=" + error);
+      relays.push_back(*relay);
+    }
+    return relays;
   }
   const std::string path = FLAGS_config.empty() ? mnedc::cli::kMnedcConfigPath : FLAGS_config;
   if (FLAGS_config.empty() && access(path.c_str(), F_OK) != 0) {
@@ -152,43 +163,79 @@ mnedc::transport::ServerAddress RelayFromFlags() {
   if (!relay) Fail("--config: " + error);
   mnedc::transport::ServerAddress address;
   address.endpoint = *relay;
-  return address;
+  return {address};
 }
 
-mnedc::transport::DialOptions DialFromFlags(const mnedc::transport::ServerAddress& server) {
-  mnedc::transport::DialOptions dial;
-  std::string error;
-  if (FLAGS_proxy == "none") {
-  } else if (!FLAGS_proxy.empty()) {
-    dial.proxy = mnedc::transport::ParseProxy(FLAGS_proxy, &error);
-    if (!dial.proxy) Fail("--proxy: " + error);
-  } else {
-    dial.proxy = mnedc::transport::ProxyFromEnvironment(server.endpoint.host, &error);
-    if (!error.empty()) Fail("https_proxy: " + error);
+// How to dial each relay: the proxy (per relay: $no_proxy may name some), and
+// one TLS context for every tls:// and wss:// relay, made at start if one is
+// given (so a bad --ca_file fails at once), else when a relay learned from a
+// Lease first needs it.
+class RelayDialer {
+ public:
+  explicit RelayDialer(const std::vector<mnedc::transport::ServerAddress>& relays) {
+    std::string error;
+    if (!FLAGS_proxy.empty() && FLAGS_proxy != "none") {
+      proxy_ = mnedc::transport::ParseProxy(FLAGS_proxy, &error);
+      if (!proxy_) Fail("--proxy: " + error);
+    }
+    for (const auto& relay : relays) For(relay, &error);  // $https_proxy is checked here.
+    if (!error.empty()) Fail(error);
+    const bool tls_flags = !FLAGS_ca_file.empty() || !FLAGS_pin_sha256.empty() ||
+                           !FLAGS_tls_cert.empty() || !FLAGS_tls_key.empty();
+    const bool any_tls = std::any_of(relays.begin(), relays.end(), [](const auto& r) { return r.uses_tls(); });
+    if (tls_flags && !any_tls) Fail("TLS flags given, but no --server is tls:// or wss://");
+    if (!FLAGS_ca_file.empty() && !FLAGS_pin_sha256.empty()) {
+      Fail("give --ca_file or --pin_sha256, not both");
+    }
+    if (any_tls && !MakeTls(&error)) Fail(error);
   }
-  const bool tls_flags = !FLAGS_ca_file.empty() || !FLAGS_pin_sha256.empty() ||
-                         !FLAGS_tls_cert.empty() || !FLAGS_tls_key.empty();
-  if (!server.uses_tls()) {
-    if (tls_flags) Fail("TLS flags given, but --server is not tls:// or wss://");
+
+  // The options for one relay; empty `error` unless they cannot be made.
+  mnedc::transport::DialOptions For(const mnedc::transport::ServerAddress& relay, std::string* error) {
+    mnedc::transport::DialOptions dial;
+    if (proxy_) {
+      dial.proxy = proxy_;
+    } else if (FLAGS_proxy != "none") {
+      dial.proxy = mnedc::transport::ProxyFromEnvironment(relay.endpoint.host, error);
+      if (!error->empty()) *error = "https_proxy: " + *error;
+    }
+    if (relay.uses_tls() && (tls_ || MakeTls(error))) {
+      dial.tls = tls_;
+      dial.verify_host_name = FLAGS_pin_sha256.empty();
+    }
     return dial;
   }
-  if (!FLAGS_ca_file.empty() && !FLAGS_pin_sha256.empty()) {
-    Fail("give --ca_file or --pin_sha256, not both");
+
+  mnedc::client::Client::Dialer Dialer() {
+    return [this](const mnedc::transport::ServerAddress& relay) -> asio::awaitable<mnedc::transport::DialOutcome> {
+      std::string error;
+      mnedc::transport::DialOptions dial = For(relay, &error);
+      if (!error.empty()) {
+        co_return mnedc::transport::DialOutcome{asio::error::invalid_argument, error, nullptr};
+      }
+      co_return co_await mnedc::transport::Dial(relay, std::move(dial));
+    };
   }
-  mnedc::transport::TlsClientOptions tls{FLAGS_ca_file, FLAGS_pin_sha256, FLAGS_tls_cert,
-                                         FLAGS_tls_key};
-  dial.tls = mnedc::transport::MakeTlsClientContext(tls, &error);
-  if (!dial.tls) Fail(error);
-  dial.verify_host_name = FLAGS_pin_sha256.empty();
-  return dial;
-}
+
+ private:
+  bool MakeTls(std::string* error) {
+    mnedc::transport::TlsClientOptions tls{FLAGS_ca_file, FLAGS_pin_sha256, FLAGS_tls_cert, FLAGS_tls_key};
+    tls_ = mnedc::transport::MakeTlsClientContext(tls, error);
+    return tls_ != nullptr;
+  }
+
+  std::optional<mnedc::transport::HostPort> proxy_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
+};
 }  // namespace
 
 int main(int argc, char** argv) {
   mnedc::cli::Init(&argc, &argv, kUsage);
   mnedc::client::ClientOptions options;
-  options.server = RelayFromFlags();
-  options.dial = DialFromFlags(options.server);
+  const std::vector<mnedc::transport::ServerAddress> relays = RelaysFromFlags();
+  options.server = relays.front();
+  options.more_servers.assign(relays.begin() + 1, relays.end());
+  RelayDialer dialer(relays);
   if (!FLAGS_token_file.empty()) {
     options.credentials = mnedc::cli::ReadTokenFile("--token_file", FLAGS_token_file);
   }
@@ -214,7 +261,7 @@ int main(int argc, char** argv) {
                                         mnedc::tun::TunOptions{FLAGS_offload});
   if (!tun) Fail(error);
 
-  mnedc::client::Client client(io.get_executor(), options);
+  mnedc::client::Client client(io.get_executor(), options, dialer.Dialer());
   mnedc::client::TunBridge bridge(client, *tun);
   mnedc::cli::PeerHook hook(io.get_executor(), FLAGS_on_peer);
   // The peers file is rewritten at most five times a second while the table
@@ -279,8 +326,11 @@ int main(int argc, char** argv) {
     LOG(INFO) << "signal " << signal << ": leaving the relay";
     client.Stop();
   });
+  std::string proxy_error;
+  const auto first_dial = dialer.For(options.server, &proxy_error);
   LOG(INFO) << "mnedc client " << options.device_id << " joining relay " << options.server.ToString()
-            << (options.dial.proxy ? " through proxy " + options.dial.proxy->ToString() : "")
+            << (first_dial.proxy ? " through proxy " + first_dial.proxy->ToString() : "")
+            << (relays.size() > 1 ? " (" + std::to_string(relays.size() - 1) + " more to fail over to)" : "")
             << " on " << tun->name();
   io.run();
   const auto& counters = client.counters();

@@ -169,6 +169,12 @@ void PrintStatus(const json::object& status) {
   } else {
     std::printf("relay       %s, not joined\n", Text(status.at("relay")).c_str());
   }
+  // Several relays known (a client older than relay lists does not say).
+  if (status.contains("relays") && status.at("relays").is_array() && status.at("relays").as_array().size() > 1) {
+    std::string relays;
+    for (const auto& relay : status.at("relays").as_array()) relays += (relays.empty() ? "" : ", ") + Text(relay);
+    std::printf("relays      %s (tried in this order when one fails)\n", relays.c_str());
+  }
   const std::string last_error = Text(status.at("last_error"));
   std::printf("last error  %s\n", last_error.empty() ? "none" : last_error.c_str());
   const auto& c = status.at("counters").as_object();

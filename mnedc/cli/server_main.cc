@@ -12,6 +12,7 @@
 #include <memory>
 #include <unordered_map>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "mnedc/admin/admin_server.h"
@@ -20,6 +21,7 @@
 #include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/relay.h"
 #include "mnedc/transport/endpoint.h"
+#include "mnedc/transport/server_address.h"
 #include "mnedc/transport/tls_context.h"
 #include "mnedc/tun/lasting_tun.h"
 
@@ -36,6 +38,10 @@ DEFINE_bool(offload, true,
             "them, pass them on whole to devices that take them (cut into packets for the others), "
             "and use the kernel's offloads on the relay's own TUN. --offload=false: every packet "
             "crosses the relay as an ordinary one.");
+DEFINE_string(relays, "",
+              "The relays of this network, comma-separated, as devices pass them to --server "
+              "(HOST:PORT, tls://, ws://, wss://...), this one included: sent to every device in "
+              "its Lease, so a device given one relay fails over to the others. Default: none.");
 DEFINE_int32(queue_packets, 64,
              "Packets queued per device. When full, the sender is paused up to --max_pushback_ms, then the oldest is dropped (counted as queue_full).");
 DEFINE_int32(max_pushback_ms, 100,
@@ -109,6 +115,13 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
   if (FLAGS_mtu < 576 || FLAGS_mtu > 65535) Fail("--mtu must be from 576 to 65535");
   options.mtu = static_cast<uint32_t>(FLAGS_mtu);
   options.super_packets = FLAGS_offload;
+  if (!mnedc::cli::SplitList(FLAGS_relays, &options.relays, &error)) Fail("--relays: " + error);
+  for (const std::string& relay : options.relays) {
+    if (!mnedc::transport::ParseServerAddress(relay, mnedc::transport::kDefaultRelayPort, &error)) {
+      Fail("--relays: '" + relay + "': " + error);
+    }
+  }
+  if (options.relays.size() > 16) Fail("--relays: at most 16 (devices take no more)");
   if (FLAGS_queue_packets < 1 || FLAGS_queue_packets > 65536) {
     Fail("--queue_packets must be from 1 to 65536");
   }
@@ -242,14 +255,9 @@ int main(int argc, char** argv) {
     admin_options.admin_token = mnedc::cli::ReadTokenFile("--admin_token_file", FLAGS_admin_token_file);
   }
   std::vector<std::string> listen_values;
-  {
-    std::stringstream list(FLAGS_listen);
-    std::string item;
-    while (std::getline(list, item, ',')) {
-      if (!item.empty()) listen_values.push_back(item);
-    }
-    if (listen_values.empty()) Fail("--listen needs at least one HOST:PORT");
-  }
+  std::string list_error;
+  if (!mnedc::cli::SplitList(FLAGS_listen, &listen_values, &list_error)) Fail("--listen: " + list_error);
+  if (listen_values.empty()) Fail("--listen needs at least one HOST:PORT");
 
   asio::io_context io(1);
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;

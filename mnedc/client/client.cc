@@ -28,8 +28,15 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
       stop_timer_(executor, std::chrono::steady_clock::time_point::max()),
       random_(std::random_device{}()) {
   if (!dialer_) {
-    dialer_ = [this]() { return transport::Dial(options_.server, options_.dial); };
+    dialer_ = [this](const transport::ServerAddress& relay) { return transport::Dial(relay, options_.dial); };
   }
+  relays_.push_back(options_.server);
+  for (const auto& more : options_.more_servers) {
+    const bool known = std::any_of(relays_.begin(), relays_.end(),
+                                   [&](const auto& r) { return r.ToString() == more.ToString(); });
+    if (!known) relays_.push_back(more);
+  }
+  given_relays_ = relays_.size();
 }
 
 Client::~Client() = default;
@@ -91,7 +98,7 @@ asio::awaitable<transport::DialOutcome> Client::DialUnlessStopped() {
     co_await timer.async_wait(base::kUse);
   };
   // Stop() cancels stop_timer_, which cancels the dial (the `||` waits for it).
-  auto outcome = co_await (dialer_() || wait_for_stop(stop_timer_));
+  auto outcome = co_await (dialer_(relays_[current_]) || wait_for_stop(stop_timer_));
   if (outcome.index() == 0) co_return std::get<0>(std::move(outcome));
   co_return transport::DialOutcome{asio::error::operation_aborted, "stopped while connecting", nullptr};
 }
@@ -99,12 +106,12 @@ asio::awaitable<transport::DialOutcome> Client::DialUnlessStopped() {
 asio::awaitable<void> Client::Run() {
   while (!stopped_) {
     ++counters_.connect_attempts;
+    const std::string relay_text = relay().ToString();
+    bool was_joined = false;
     auto [error, detail, stream] = co_await DialUnlessStopped();
     if (error || !stream) {
       ++counters_.connect_failures;
-      last_error_ = detail.empty() ? "cannot reach relay " + options_.server.ToString() + ": " +
-                                         error.message()
-                                   : detail;
+      last_error_ = detail.empty() ? "cannot reach relay " + relay_text + ": " + error.message() : detail;
     } else if (!stopped_) {
       const std::string relay = stream->peer();
       relay_peer_ = relay;
@@ -121,22 +128,75 @@ asio::awaitable<void> Client::Run() {
       hello.mutable_hello()->set_super_packets(options_.super_packets);
       link_->SendControl(hello);
       co_await link_->Run(*this);
-      if (joined_) failures_in_a_row_ = 0;
+      was_joined = joined_;
       if (last_error_.empty() || joined_) last_error_ = link_->end_reason();
-      LOG(WARNING) << "connection to relay " << relay << " ended: " << last_error_;
+      LOG(WARNING) << "connection to relay " << relay_text << " (" << relay << ") ended: " << last_error_;
       joined_ = false;
       link_.reset();
       room_timer_.cancel();  // Disconnected: the feeder may go on (and drop).
     }
     if (stopped_) break;
+    // The next relay in the list, whatever happened to this one.
+    const std::size_t next = (current_ + 1) % relays_.size();
+    if (was_joined) {
+      // A relay that served us went away: the next one at once, if there is
+      // another; the same one after a short wait if not.
+      failures_in_a_row_ = 0;
+      failed_this_round_ = 0;
+      if (next != current_) {
+        current_ = next;
+        LOG(INFO) << "trying relay " << relay().ToString() << " next";
+        continue;
+      }
+    } else if (++failed_this_round_ < relays_.size()) {
+      current_ = next;
+      LOG(INFO) << last_error_ << "; trying relay " << relay().ToString() << " next";
+      continue;
+    }
+    // Every relay failed in a row (or the only one went away): wait, then
+    // start over with the next.
+    failed_this_round_ = 0;
+    current_ = next;
     const auto wait = NextBackoff();
     ++failures_in_a_row_;
-    LOG(INFO) << last_error_ << "; retrying in "
+    LOG(INFO) << last_error_ << "; retrying " << (relays_.size() > 1 ? "the relays" : "the relay") << " in "
               << std::chrono::duration_cast<std::chrono::milliseconds>(wait).count() << " ms";
     backoff_timer_.expires_after(wait);
     co_await backoff_timer_.async_wait(base::kUse);
   }
   peers_.Clear();
+}
+
+void Client::LearnRelays(const std::vector<std::string>& urls) {
+  const std::string current = relay().ToString();
+  std::vector<transport::ServerAddress> relays(relays_.begin(), relays_.begin() + given_relays_);
+  for (const std::string& url : urls) {
+    if (relays.size() >= given_relays_ + kMaxLearnedRelays) break;
+    std::string error;
+    const auto address = transport::ParseServerAddress(url, transport::kDefaultRelayPort, &error);
+    if (!address) {
+      LOG_EVERY_N(WARNING, 100) << "relay named another relay that is not an address: " << error;
+      continue;
+    }
+    const std::string text = address->ToString();
+    if (std::none_of(relays.begin(), relays.end(), [&](const auto& r) { return r.ToString() == text; })) {
+      relays.push_back(*address);
+    }
+  }
+  if (relays.size() != relays_.size() ||
+      !std::equal(relays.begin(), relays.end(), relays_.begin(),
+                  [](const auto& a, const auto& b) { return a.ToString() == b.ToString(); })) {
+    std::string list;
+    for (const auto& r : relays) list += (list.empty() ? "" : ", ") + r.ToString();
+    LOG(INFO) << "relays known: " << list;
+  }
+  relays_ = std::move(relays);
+  // Keep pointing at the relay in use (it may have been a learned one the
+  // new list no longer names: then the list starts over).
+  current_ = 0;
+  for (std::size_t i = 0; i < relays_.size(); ++i) {
+    if (relays_[i].ToString() == current) current_ = i;
+  }
 }
 
 link::DataVerdict Client::OnData(std::span<const uint8_t> packet, packet::Gso gso) {
@@ -172,6 +232,7 @@ bool Client::OnControl(const ControlMessage& message) {
                      << " instead of " << Ipv4ToString(lease_->address);
       }
       lease_ = info;
+      LearnRelays(std::vector<std::string>(lease.relays().begin(), lease.relays().end()));
       link_->set_peer_takes_super_packets(info.super_packets);
       joined_ = true;
       joined_since_ = std::chrono::system_clock::now();

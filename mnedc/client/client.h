@@ -1,7 +1,9 @@
 #pragma once
-// The edge agent's core: connect to the relay, join, learn the lease and the
-// peers, move packets both ways, and after a lost connection reconnect with
-// jittered exponential backoff asking for the same address. Packets come from
+// The edge agent's core: connect to a relay, join, learn the lease and the
+// peers, move packets both ways, and after a lost connection reconnect asking
+// for the same address: to the next relay it knows at once (those it was
+// given, then those the relays named in their Lease), and once every relay
+// has failed in a row, after a jittered exponential backoff. Packets come from
 // and go to whatever the caller plugs in: the TUN device, or a fake in tests.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -35,6 +37,8 @@ struct LeaseInfo {
 
 struct ClientOptions {
   transport::ServerAddress server;
+  // Further relays of the same network, tried in order after `server`.
+  std::vector<transport::ServerAddress> more_servers;
   transport::DialOptions dial;  // TLS settings, proxy, connect timeout.
   std::string device_id;
   std::string credentials;  // Join token, if the relay wants one.
@@ -65,8 +69,8 @@ struct ClientCounters {
 
 class Client final : private link::FrameSink {
  public:
-  // Opens a connection to the relay; defaults to transport::Dial(options.server, options.dial).
-  using Dialer = std::function<boost::asio::awaitable<transport::DialOutcome>()>;
+  // Opens a connection to the given relay; defaults to transport::Dial(relay, options.dial).
+  using Dialer = std::function<boost::asio::awaitable<transport::DialOutcome>(const transport::ServerAddress&)>;
 
   Client(boost::asio::any_io_executor executor, ClientOptions options, Dialer dialer = nullptr);
   ~Client() override;
@@ -106,6 +110,11 @@ class Client final : private link::FrameSink {
   void Stop();
 
   const ClientOptions& options() const { return options_; }
+  // The relay in use (or being dialed, or last used), and every relay known:
+  // those given, then those learned from Leases (at most kMaxLearnedRelays).
+  const transport::ServerAddress& relay() const { return relays_[current_]; }
+  const std::vector<transport::ServerAddress>& known_relays() const { return relays_; }
+  static constexpr std::size_t kMaxLearnedRelays = 16;
   const std::optional<LeaseInfo>& lease() const { return lease_; }
   // The relay connection in use (or last used): "ip:port" and transport kind.
   const std::string& relay_peer() const { return relay_peer_; }
@@ -124,6 +133,8 @@ class Client final : private link::FrameSink {
   }
   bool OnControl(const protocol::ControlMessage& message) override;
   std::chrono::steady_clock::duration NextBackoff();
+  // Takes the relay list of a Lease: the given relays, then these.
+  void LearnRelays(const std::vector<std::string>& urls);
   boost::asio::awaitable<transport::DialOutcome> DialUnlessStopped();
 
   boost::asio::any_io_executor executor_;
@@ -146,6 +157,10 @@ class Client final : private link::FrameSink {
   std::string relay_peer_;
   std::string transport_;
   std::chrono::system_clock::time_point joined_since_{};
+  std::vector<transport::ServerAddress> relays_;  // Given, then learned.
+  std::size_t given_relays_ = 1;
+  std::size_t current_ = 0;
+  std::size_t failed_this_round_ = 0;  // Relays that failed in a row since the last backoff.
   int failures_in_a_row_ = 0;
   bool joined_ = false;
   bool stopped_ = false;

@@ -73,7 +73,11 @@ std::string RenderStatusJson(const StatusSources& sources) {
       << ",\"prefix_length\":" << (lease ? lease->prefix_length : 0)
       << ",\"mtu\":" << (lease ? lease->mtu : 0)
       << ",\"interface\":" << JsonString(sources.tun ? sources.tun->name() : "")
-      << ",\"relay\":" << JsonString(client.options().server.ToString())
+      << ",\"relay\":" << JsonString(client.relay().ToString()) << ",\"relays\":[";
+  for (std::size_t i = 0; i < client.known_relays().size(); ++i) {
+    out << (i ? "," : "") << JsonString(client.known_relays()[i].ToString());
+  }
+  out << "]"
       << ",\"relay_endpoint\":" << JsonString(client.relay_peer())
       << ",\"transport\":" << JsonString(client.transport())
       << ",\"offloads\":" << JsonString(sources.tun ? sources.tun->offloads().ToString() : "none")

@@ -146,6 +146,7 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
   lease.mutable_lease()->set_peers(session.peer_mode_);
   const bool super_packets = options_.super_packets && hello.super_packets();
   lease.mutable_lease()->set_super_packets(super_packets);
+  for (const std::string& relay : options_.relays) lease.mutable_lease()->add_relays(relay);
   session.link_.set_peer_takes_super_packets(super_packets);
   session.link_.SendControl(lease);
   // The snapshot of present members follows, pulled by the writer as the

@@ -82,6 +82,9 @@ struct RelayOptions {
   // whole to members that take them (cut into segments for the others and
   // for a TUN without offloads). False: every packet crosses as an ordinary one.
   bool super_packets = true;
+  // The relays of this network (this one included, as devices dial it), sent
+  // in every Lease so a device given one relay can fail over to the others.
+  std::vector<std::string> relays;
   link::LinkOptions link;
   // When a receiver's queue is full, the relay stops reading from the sender for
   // up to this long, so TCP inside the tunnel slows down instead of losing

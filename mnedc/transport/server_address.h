@@ -5,6 +5,7 @@
 //   tls://relay.example:3334      native frames over TLS
 //   ws://relay.example:80/mnedc   frames in WebSocket binary messages
 //   wss://relay.example/mnedc     the same over TLS (port 443 if omitted)
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,9 @@
 #include "mnedc/transport/endpoint.h"
 
 namespace mnedc::transport {
+
+// The port of tcp:// and tls:// relays when none is given.
+inline constexpr uint16_t kDefaultRelayPort = 3334;
 
 enum class Scheme { kTcp, kTls, kWs, kWss };
 std::string_view SchemeName(Scheme scheme);  // "tcp", "tls", "ws", "wss"
