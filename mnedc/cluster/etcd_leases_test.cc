@@ -1,0 +1,184 @@
+// The cluster's address allocation against a real etcd (Debian's etcd-server,
+// started by the test): two relays racing for the same devices and the same
+// addresses never give one address to two devices, a device keeps its
+// address, and a full pool or an unreachable etcd is a clear error.
+#include "mnedc/cluster/etcd_leases.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <map>
+#include <random>
+#include <set>
+
+#include "mnedc/base/ipv4.h"
+#include "testing/etcd_server.h"
+
+namespace mnedc::cluster {
+namespace {
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+std::string TempDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir ? dir : "/tmp";
+}
+
+// Runs `body` on `io` to completion (bounded).
+template <typename F>
+void RunToEnd(asio::io_context& io, F body) {
+  bool done = false;
+  io.restart();  // It may have run out of work before.
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await body();
+    done = true;
+  }, asio::detached);
+  io.run_for(30s);
+  io.restart();
+  ASSERT_TRUE(done) << "did not finish in 30 s";
+}
+
+TEST(Base64, RoundTripsEveryLengthAndRefusesGarbage) {
+  for (std::size_t n = 0; n < 8; ++n) {
+    std::string bytes;
+    for (std::size_t i = 0; i < n; ++i) bytes += static_cast<char>(0xf0 + i);
+    const std::string text = Base64Encode(bytes);
+    EXPECT_EQ(text.size() % 4, 0u);
+    EXPECT_EQ(Base64Decode(text), bytes) << n;
+  }
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Decode("Zm9vYg=="), "foob");
+  EXPECT_FALSE(Base64Decode("Zm9"));
+  EXPECT_FALSE(Base64Decode("Zm9v!!!!"));
+}
+
+TEST(EtcdClient, PrefixEnd) {
+  EXPECT_EQ(EtcdClient::PrefixEnd("/a/"), "/a0");
+  EXPECT_EQ(EtcdClient::PrefixEnd(std::string("a\xff", 2)), "b");
+  EXPECT_EQ(EtcdClient::PrefixEnd(""), std::string(1, '\0'));
+}
+
+class EtcdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    etcd_ = std::make_unique<testing::EtcdServer>(TempDir());
+    if (!etcd_->available()) GTEST_SKIP() << "SKIPPED: " << etcd_->why();
+  }
+  std::vector<transport::HostPort> Endpoints() const { return {{"127.0.0.1", etcd_->client_port()}}; }
+
+  asio::io_context io_;
+  std::unique_ptr<testing::EtcdServer> etcd_;
+};
+
+TEST_F(EtcdTest, PutIfAbsentWritesOnlyWhenNoKeyExists) {
+  EtcdClient etcd(io_.get_executor(), Endpoints());
+  RunToEnd(io_, [&]() -> asio::awaitable<void> {
+    std::string error;
+    std::vector<std::string> absent = {"/t/a", "/t/b"};
+    std::vector<std::pair<std::string, std::string>> puts = {{"/t/a", "1"}, {"/t/b", "2"}};
+    auto first = co_await etcd.PutIfAbsent(absent, puts, 0, &error);
+    EXPECT_EQ(first, std::optional<bool>(true)) << error;
+    absent = {"/t/b", "/t/c"};
+    puts = {{"/t/b", "x"}, {"/t/c", "3"}};
+    auto second = co_await etcd.PutIfAbsent(absent, puts, 0, &error);
+    EXPECT_EQ(second, std::optional<bool>(false)) << error;
+    auto all = co_await etcd.Range("/t/", EtcdClient::PrefixEnd("/t/"), &error);
+    EXPECT_TRUE(all) << error;
+    if (!all) co_return;
+    EXPECT_EQ(all->size(), 2u);  // c was not written, b not overwritten.
+    if (all->size() != 2) co_return;
+    EXPECT_EQ((*all)[0].key, "/t/a");
+    EXPECT_EQ((*all)[1].value, "2");
+  });
+}
+
+TEST_F(EtcdTest, TwoRelaysRacingNeverGiveOneAddressToTwoDevices) {
+  // Two relays (each its own client), twelve devices, twelve addresses: each
+  // relay acquires every device at once, in its own order.
+  EtcdClient etcd1(io_.get_executor(), Endpoints()), etcd2(io_.get_executor(), Endpoints());
+  const uint32_t base = *base::ParseIpv4("10.0.0.0");
+  const AddressPool pool{base + 1, base + 13, base + 1};  // .1 is the relay's: .2 to .13.
+  EtcdLeases relay1(etcd1, "/mnedc/test/", pool), relay2(etcd2, "/mnedc/test/", pool);
+  std::vector<std::string> devices;
+  for (int i = 0; i < 12; ++i) devices.push_back("dev" + std::to_string(i));
+  std::map<std::string, uint32_t> got1, got2;
+  int pending = 0;
+  std::vector<std::string> errors;
+  auto acquire = [&](EtcdLeases& leases, std::string device, std::map<std::string, uint32_t>& got)
+      -> asio::awaitable<void> {
+    std::string error;
+    auto address = co_await leases.Acquire(device, 0, &error);
+    if (address) {
+      got[device] = *address;
+    } else {
+      errors.push_back(device + ": " + error);
+    }
+    --pending;
+  };
+  std::vector<std::string> order2 = devices;
+  std::shuffle(order2.begin(), order2.end(), std::mt19937(7));
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    pending += 2;
+    asio::co_spawn(io_, acquire(relay1, devices[i], got1), asio::detached);
+    asio::co_spawn(io_, acquire(relay2, order2[i], got2), asio::detached);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (pending > 0 && std::chrono::steady_clock::now() < deadline) io_.run_for(50ms);
+  ASSERT_EQ(pending, 0);
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  ASSERT_EQ(got1.size(), devices.size());
+  ASSERT_EQ(got2.size(), devices.size());
+  std::set<uint32_t> addresses;
+  for (const auto& device : devices) {
+    EXPECT_EQ(got1[device], got2[device]) << device << " got two addresses";
+    EXPECT_GE(got1[device], base + 2);
+    EXPECT_LE(got1[device], base + 13);
+    addresses.insert(got1[device]);
+  }
+  EXPECT_EQ(addresses.size(), devices.size()) << "an address was given to two devices";
+  std::cout << "races lost and retried: " << relay1.conflicts() + relay2.conflicts() << "\n";
+
+  RunToEnd(io_, [&]() -> asio::awaitable<void> {
+    std::string error;
+    // Full: a thirteenth device is refused, clearly.
+    auto none = co_await relay1.Acquire("dev12", 0, &error);
+    EXPECT_FALSE(none);
+    EXPECT_NE(error.find("no free address"), std::string::npos) << error;
+    // A device keeps its address, whatever it asks for, on either relay.
+    auto again = co_await relay2.Acquire("dev3", base + 9, &error);
+    EXPECT_EQ(again, std::optional<uint32_t>(got1["dev3"])) << error;
+  });
+}
+
+TEST_F(EtcdTest, APreviousAddressIsKeptIfFreeAndAnUnreachableEtcdIsAnError) {
+  EtcdClient etcd(io_.get_executor(), Endpoints(), 1s);
+  const uint32_t base = *base::ParseIpv4("10.0.0.0");
+  EtcdLeases leases(etcd, "/mnedc/prev/", {base + 1, base + 254, base + 1});
+  RunToEnd(io_, [&]() -> asio::awaitable<void> {
+    std::string error;
+    auto address = co_await leases.Acquire("a", base + 77, &error);
+    EXPECT_EQ(address, std::optional<uint32_t>(base + 77)) << error;
+    auto other = co_await leases.Acquire("b", base + 77, &error);
+    EXPECT_EQ(other, std::optional<uint32_t>(base + 2)) << "taken: the lowest free one";
+  });
+  etcd_->Pause();
+  RunToEnd(io_, [&]() -> asio::awaitable<void> {
+    std::string error;
+    auto address = co_await leases.Acquire("c", 0, &error);
+    EXPECT_FALSE(address);
+    EXPECT_NE(error.find("etcd 127.0.0.1:"), std::string::npos) << error;
+    EXPECT_NE(error.find("timed out"), std::string::npos) << error;
+  });
+  etcd_->Resume();
+  RunToEnd(io_, [&]() -> asio::awaitable<void> {
+    std::string error;
+    auto address = co_await leases.Acquire("c", 0, &error);
+    EXPECT_EQ(address, std::optional<uint32_t>(base + 3)) << error;
+  });
+}
+
+}  // namespace
+}  // namespace mnedc::cluster
