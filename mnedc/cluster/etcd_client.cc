@@ -11,6 +11,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <charconv>
 
 #include "mnedc/base/coro.h"
@@ -62,6 +63,17 @@ bool ReadKeyValues(const json::object& response, std::vector<KeyValue>* out) {
 }
 }  // namespace
 
+std::optional<std::vector<KeyValue>> ParseRangeResponse(std::string_view body, std::string* error) {
+  json::error_code parse_error;
+  json::value parsed = json::parse(body, parse_error);
+  std::vector<KeyValue> out;
+  if (parse_error || !parsed.is_object() || !ReadKeyValues(parsed.as_object(), &out)) {
+    *error = "etcd answered a range with something that is not key-values";
+    return std::nullopt;
+  }
+  return out;
+}
+
 std::string Base64Encode(const std::string& bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -72,15 +84,21 @@ std::string Base64Encode(const std::string& bytes) {
 
 std::optional<std::string> Base64Decode(const std::string& text) {
   if (text.size() % 4 != 0) return std::nullopt;
+  // Strictly the alphabet, with at most two '=' and only at the end:
+  // EVP_DecodeBlock alone would skip whitespace around the text (fuzzing found it).
+  const std::size_t padding = text.size() - std::min(text.size(), text.find_last_not_of('=') + 1);
+  if (padding > 2) return std::nullopt;
+  for (std::size_t i = 0; i + padding < text.size(); ++i) {
+    const char c = text[i];
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+    if (!ok) return std::nullopt;
+  }
   std::string out(3 * (text.size() / 4), '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                 reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
   if (n < 0) return std::nullopt;
-  std::size_t size = static_cast<std::size_t>(n);
   // EVP_DecodeBlock counts the padding as zero bytes.
-  if (!text.empty() && text.back() == '=') --size;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') --size;
-  out.resize(size);
+  out.resize(static_cast<std::size_t>(n) - padding);
   return out;
 }
 

@@ -53,6 +53,9 @@ TEST(Base64, RoundTripsEveryLengthAndRefusesGarbage) {
   EXPECT_EQ(Base64Decode("Zm9vYg=="), "foob");
   EXPECT_FALSE(Base64Decode("Zm9"));
   EXPECT_FALSE(Base64Decode("Zm9v!!!!"));
+  EXPECT_FALSE(Base64Decode("\t \t ")) << "whitespace is not base64 (found by etcd_response_fuzz)";
+  EXPECT_FALSE(Base64Decode("Zg=="  "Zg=="));
+  EXPECT_FALSE(Base64Decode("Z==="));
 }
 
 TEST(EtcdClient, PrefixEnd) {

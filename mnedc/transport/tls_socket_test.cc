@@ -27,6 +27,29 @@ void CountRecords(int write_p, int, int content_type, const void*, size_t, SSL*,
   if (!write_p && content_type == SSL3_RT_INNER_CONTENT_TYPE) ++*static_cast<int*>(arg);
 }
 
+// A client and a server TlsSocket on loopback, after their handshake.
+struct TlsPair {
+  TlsPair(asio::io_context& io, asio::ssl::context& client_context, asio::ssl::context& server_context)
+      : acceptor(io, {asio::ip::make_address("127.0.0.1"), 0}),
+        client(Connected(io, acceptor), client_context),
+        server(acceptor.accept(), server_context) {
+    client.async_handshake(asio::ssl::stream_base::client, [this](error_code ec) { client_error = ec; });
+    server.async_handshake(asio::ssl::stream_base::server, [this](error_code ec) { server_error = ec; });
+    io.run_for(3s);
+    io.restart();
+  }
+  static tcp::socket Connected(asio::io_context& io, tcp::acceptor& acceptor) {
+    tcp::socket socket(io);
+    socket.connect(acceptor.local_endpoint());
+    return socket;
+  }
+  tcp::acceptor acceptor;
+  TlsSocket client;
+  TlsSocket server;
+  error_code client_error = asio::error::would_block;
+  error_code server_error = asio::error::would_block;
+};
+
 TEST(TlsSocket, AGatherWriteIsOneRecordAndAGonePeerIsAnError) {
   asio::io_context io;
   const char* dir = std::getenv("TEST_TMPDIR");
@@ -37,18 +60,11 @@ TEST(TlsSocket, AGatherWriteIsOneRecordAndAGonePeerIsAnError) {
   auto client_context = MakeTlsClientContext({pki.ca_cert, "", "", ""}, &error);
   ASSERT_TRUE(client_context) << error;
 
-  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  tcp::socket raw(io);
-  raw.connect(acceptor.local_endpoint());
-  TlsSocket client(std::move(raw), *client_context);
-  TlsSocket server(acceptor.accept(), *server_context);
-  error_code client_error = asio::error::would_block, server_error = asio::error::would_block;
-  client.async_handshake(asio::ssl::stream_base::client, [&](error_code ec) { client_error = ec; });
-  server.async_handshake(asio::ssl::stream_base::server, [&](error_code ec) { server_error = ec; });
-  io.run_for(3s);
-  io.restart();
-  ASSERT_FALSE(client_error) << client_error.message();
-  ASSERT_FALSE(server_error) << server_error.message();
+  TlsPair pair(io, *client_context, *server_context);
+  ASSERT_FALSE(pair.client_error) << pair.client_error.message();
+  ASSERT_FALSE(pair.server_error) << pair.server_error.message();
+  TlsSocket& client = pair.client;
+  TlsSocket& server = pair.server;
 
   // A 4-byte header and a 1,000-byte payload, as a frame or a WebSocket message goes out.
   int records = 0;
@@ -106,18 +122,10 @@ TEST(TlsSocket, NegotiatesTheFastestCipherForTheCpu) {
                                "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384");
     }
     asio::io_context io;
-    tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-    tcp::socket raw(io);
-    raw.connect(acceptor.local_endpoint());
-    TlsSocket client(std::move(raw), *client_context);
-    TlsSocket server(acceptor.accept(), *server_context);
-    error_code client_error = asio::error::would_block, server_error = asio::error::would_block;
-    client.async_handshake(asio::ssl::stream_base::client, [&](error_code ec) { client_error = ec; });
-    server.async_handshake(asio::ssl::stream_base::server, [&](error_code ec) { server_error = ec; });
-    io.run_for(3s);
-    ASSERT_FALSE(client_error) << client_error.message();
-    ASSERT_FALSE(server_error) << server_error.message();
-    const std::string cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(client.native_handle()));
+    TlsPair pair(io, *client_context, *server_context);
+    ASSERT_FALSE(pair.client_error) << pair.client_error.message();
+    ASSERT_FALSE(pair.server_error) << pair.server_error.message();
+    const std::string cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(pair.client.native_handle()));
     const bool chacha = client_prefers_chacha || !CpuHasAesInstructions();
     EXPECT_EQ(cipher, chacha ? "TLS_CHACHA20_POLY1305_SHA256" : "TLS_AES_128_GCM_SHA256")
         << "client prefers ChaCha20: " << client_prefers_chacha << ", AES instructions: " << CpuHasAesInstructions();
