@@ -26,10 +26,16 @@ asio::awaitable<std::optional<uint32_t>> EtcdLeases::Acquire(std::string device_
                                                              std::string* error) {
   const std::string device_key = DeviceKey(device_id);
   for (int round = 0; round < kMaxRounds; ++round) {
-    // Already placed (by any relay): that address.
+    // The addresses taken now, and then whether this device holds one. In
+    // this order: a device placed by another relay before the first read is
+    // seen by the second, so a pool that looks full is full for this device.
+    const std::string addresses = prefix_ + "address/";
+    auto taken = co_await etcd_.Range(addresses, EtcdClient::PrefixEnd(addresses), error);
+    if (!taken) co_return std::nullopt;
     auto mine = co_await etcd_.Range(device_key, "", error);
     if (!mine) co_return std::nullopt;
     if (!mine->empty()) {
+      // Already placed (by any relay): that address.
       const auto address = base::ParseIpv4((*mine)[0].value);
       if (!address) {
         *error = "etcd holds '" + (*mine)[0].value + "' as the address of " + device_id;
@@ -37,10 +43,6 @@ asio::awaitable<std::optional<uint32_t>> EtcdLeases::Acquire(std::string device_
       }
       co_return *address;
     }
-    // The addresses taken now.
-    const std::string addresses = prefix_ + "address/";
-    auto taken = co_await etcd_.Range(addresses, EtcdClient::PrefixEnd(addresses), error);
-    if (!taken) co_return std::nullopt;
     std::set<uint32_t> used;
     for (const KeyValue& kv : *taken) {
       if (auto address = base::ParseIpv4(kv.key.substr(addresses.size()))) used.insert(*address);

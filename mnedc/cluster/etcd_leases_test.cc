@@ -10,6 +10,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <map>
 #include <random>
 #include <set>
@@ -95,6 +99,45 @@ TEST_F(EtcdTest, PutIfAbsentWritesOnlyWhenNoKeyExists) {
     if (all->size() != 2) co_return;
     EXPECT_EQ((*all)[0].key, "/t/a");
     EXPECT_EQ((*all)[1].value, "2");
+  });
+}
+
+// What a relay's membership will rest on: keys under an etcd lease stay
+// while the lease is kept alive and go on their own once it is not.
+TEST_F(EtcdTest, KeysUnderALeaseGoWhenItIsNoLongerKeptAlive) {
+  EtcdClient etcd(io_.get_executor(), Endpoints());
+  int64_t lease = 0;
+  RunToEnd(io_, [&]() -> asio::awaitable<void> {
+    std::string error;
+    auto granted = co_await etcd.GrantLease(2, &error);
+    EXPECT_TRUE(granted) << error;
+    if (!granted) co_return;
+    lease = *granted;
+    EXPECT_TRUE(co_await etcd.Put("/m/relay1", "tcp://192.0.2.1:3334", lease, &error)) << error;
+    EXPECT_TRUE(co_await etcd.Put("/m/plain", "x", 0, &error)) << error;
+    // Kept alive for longer than its TTL: the key stays.
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (int i = 0; i < 6; ++i) {
+      auto left = co_await etcd.KeepAlive(lease, &error);
+      EXPECT_TRUE(left && *left > 0) << error;
+      timer.expires_after(500ms);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    auto kvs = co_await etcd.Range("/m/relay1", "", &error);
+    EXPECT_TRUE(kvs && kvs->size() == 1 && (*kvs)[0].lease == lease) << error;
+    // No longer kept alive: gone within its TTL (and a keepalive now says 0).
+    timer.expires_after(3500ms);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    kvs = co_await etcd.Range("/m/", EtcdClient::PrefixEnd("/m/"), &error);
+    EXPECT_TRUE(kvs) << error;
+    if (!kvs) co_return;
+    EXPECT_EQ(kvs->size(), 1u);
+    if (!kvs->empty()) EXPECT_EQ((*kvs)[0].key, "/m/plain");
+    auto left = co_await etcd.KeepAlive(lease, &error);
+    EXPECT_EQ(left, std::optional<int64_t>(0)) << error;
+    EXPECT_TRUE(co_await etcd.Delete("/m/plain", &error)) << error;
+    kvs = co_await etcd.Range("/m/plain", "", &error);
+    EXPECT_TRUE(kvs && kvs->empty()) << error;
   });
 }
 
