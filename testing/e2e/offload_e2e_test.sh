@@ -23,18 +23,24 @@ metric() { "$CTL" metrics --socket="$1" | awk -v m="$2" '$1 == m {print $2}'; }
 positive() { [[ ${1:-0} -gt 0 ]]; }
 # relay_metric NAME: the relay's counter value (its operations endpoint).
 relay_metric() { ip netns exec "$(ns relay)" curl -s 127.0.0.1:9334/metrics | awk -v m="$1" '$1 == m {print $2}'; }
+# start_both SUFFIX [flags]: A and B with status sockets a/bSUFFIX.sock; checks both
+# get a lease; sets a_pid, b_pid, a_addr, b_addr.
+start_both() {
+  local suffix=$1; shift
+  mnedc_start_client "$P" deva "$work/a$suffix.log" --status_socket="$work/a$suffix.sock" "$@"
+  a_pid=$MNEDC_CLIENT_PID
+  mnedc_start_client "$P" devb "$work/b$suffix.log" --status_socket="$work/b$suffix.sock" "$@"
+  b_pid=$MNEDC_CLIENT_PID
+  check "A gets its lease${suffix:+ again}" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
+  check "B gets its lease${suffix:+ again}" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
+  a_addr=$(mnedc_tun_addr "$(ns deva)")
+  b_addr=$(mnedc_tun_addr "$(ns devb)")
+}
 
 mnedc_start_server "$P" "$work/server.log"
 check "relay starts" kill -0 "$MNEDC_SERVER_PID"
 check "the relay's TUN has offloads" mnedc_wait_for 5 grep -q "TUN mnedc-relay offloads: checksum, tso4, tso6" "$work/server.log"
-mnedc_start_client "$P" deva "$work/a.log" --status_socket="$work/a.sock"
-a_pid=$MNEDC_CLIENT_PID
-mnedc_start_client "$P" devb "$work/b.log" --status_socket="$work/b.sock"
-b_pid=$MNEDC_CLIENT_PID
-check "A gets its lease" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
-check "B gets its lease" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
-a_addr=$(mnedc_tun_addr "$(ns deva)")
-b_addr=$(mnedc_tun_addr "$(ns devb)")
+start_both ""
 check "A's client says super-packets go both ways" grep -q "super-packets both ways" "$work/a.log"
 check "ctl status shows the offloads" bash -c "'$CTL' status --socket='$work/a.sock' | grep -q '^offloads    TUN checksum, tso4, tso6.*super-packets to and from the relay: yes'"
 
@@ -71,13 +77,7 @@ kill -TERM "$a_pid" "$b_pid" "$MNEDC_SERVER_PID"
 wait "$a_pid" "$b_pid" "$MNEDC_SERVER_PID" 2>/dev/null
 mnedc_start_server "$P" "$work/server2.log" --offload=false
 check "the relay restarts with --offload=false" kill -0 "$MNEDC_SERVER_PID"
-mnedc_start_client "$P" deva "$work/a3.log" --status_socket="$work/a3.sock"
-a_pid=$MNEDC_CLIENT_PID
-mnedc_start_client "$P" devb "$work/b3.log" --status_socket="$work/b3.sock"
-b_pid=$MNEDC_CLIENT_PID
-check "A rejoins" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
-check "B rejoins" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
-b_addr=$(mnedc_tun_addr "$(ns devb)")
+start_both 3
 check "A's status says the relay takes no super-packets" bash -c "'$CTL' status --socket='$work/a3.sock' | grep -q 'super-packets to and from the relay: no'"
 check "100 MB A -> B through a relay without super-packets arrives byte-exact" big_transfer_ok deva devb "$b_addr"
 check "A's kernel segmented: A read no super-packet from its TUN" bash -c "[[ '$(metric "$work/a3.sock" 'mnedc_client_tun_super_packets_total{direction="read"}')' == 0 ]]"
