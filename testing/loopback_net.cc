@@ -20,7 +20,7 @@ LoopbackNet::~LoopbackNet() {
   if (relay_) StopRelay();
 }
 
-void LoopbackNet::StartRelay(relay::RelayOptions options, uint16_t port) {
+void LoopbackNet::StartRelay(relay::RelayOptions options, uint16_t port, relay::ClusterStore* store) {
   acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(io_);
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), port);
   acceptor_->open(endpoint.protocol());
@@ -29,6 +29,7 @@ void LoopbackNet::StartRelay(relay::RelayOptions options, uint16_t port) {
   acceptor_->listen();
   port_ = acceptor_->local_endpoint().port();
   relay_ = std::make_unique<relay::Relay>(io_.get_executor(), options);
+  if (store) relay_->SetClusterStore(store);
   asio::co_spawn(io_, relay_->AcceptLoop(*acceptor_), asio::detached);
 }
 

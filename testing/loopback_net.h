@@ -32,7 +32,8 @@ class LoopbackNet {
   LoopbackNet();
   ~LoopbackNet();
 
-  void StartRelay(relay::RelayOptions options = {}, uint16_t port = 0);
+  // With `store`, one relay of a cluster (it must outlive the relay).
+  void StartRelay(relay::RelayOptions options = {}, uint16_t port = 0, relay::ClusterStore* store = nullptr);
   // Shuts the relay down and waits (bounded) until every connection is gone.
   void StopRelay();
   relay::Relay& relay() { return *relay_; }

@@ -26,6 +26,13 @@ check bad_listen 2 '^server: error: --listen=' -- --listen=0.0.0.0:99999
 check bad_mtu 2 'mtu must be from 576' -- --mtu=100
 check unknown_flag 1 'unknown command line flag' -- --no_such_flag=1
 check stray_argument 2 "unexpected argument 'extra'" -- extra
+check help_cluster 0 '--cluster  \(default: ""\)' -- --help
+check cluster_scheme 2 "^server: error: --cluster: expected etcd://HOST:PORT\[,HOST:PORT...\], got 'http://x'$" -- --cluster=http://x
+check cluster_name_alone 2 '^server: error: --cluster_name needs --cluster=etcd://HOST:PORT$' -- --cluster_name=r1
+check cluster_advertise 2 'needs --cluster_advertise=ADDRESS .* --listen=0.0.0.0:3334 does not say$' -- --cluster=etcd://127.0.0.1:2379
+check cluster_lease_file 2 'error: --lease_file and --cluster do not go together' -- --cluster=etcd://127.0.0.1:2379 --lease_file=/tmp/x
+check cluster_bad_name 2 "cluster_name: letters, digits, '-', '_' and '.' only" -- --cluster=etcd://127.0.0.1:2379 --cluster_name=a/b --cluster_advertise=h:1
+check cluster_prefix 2 "cluster_prefix must start and end with '/'" -- --cluster=etcd://127.0.0.1:2379 --cluster_prefix=mnedc --cluster_advertise=h:1
 check tls_half 2 'TLS needs both --tls_cert and --tls_key' -- --tls_cert=/nonexistent.pem
 check tls_missing 2 "cannot read --tls_cert '/nonexistent.pem'" -- --tls_cert=/nonexistent.pem --tls_key=/nonexistent.key
 check require_tls_alone 2 'require_tls needs --tls_cert' -- --require_tls

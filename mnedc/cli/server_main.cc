@@ -18,6 +18,7 @@
 #include "mnedc/admin/admin_server.h"
 #include "mnedc/base/ipv4.h"
 #include "mnedc/cli/cli_support.h"
+#include "mnedc/cli/server_cluster.h"
 #include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/relay.h"
 #include "mnedc/transport/endpoint.h"
@@ -272,7 +273,20 @@ int main(int argc, char** argv) {
   }
 
   options.lease_file = FLAGS_lease_file;
+  // Before the relay, which uses it until it is destroyed.
+  const auto cluster = mnedc::cli::ClusterFromFlags(io.get_executor(), options, listen_values[0]);
   mnedc::relay::Relay relay(io.get_executor(), options);
+  if (cluster) {
+    relay.SetClusterStore(cluster.get());
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await cluster->Run();
+          if (!cluster->fatal_error().empty()) Fail("--cluster: " + cluster->fatal_error());
+        },
+        asio::detached);
+    LOG(INFO) << "one relay of a cluster: leases and membership in etcd";
+  }
   relay.SetJoinPolicy(policy);
   // SIGHUP and POST /v1/reload: re-read the token files; members whose token
   // is gone or changed are disconnected. A file that cannot be read keeps the
@@ -357,6 +371,7 @@ int main(int argc, char** argv) {
     LOG(INFO) << "signal " << signal << ": telling " << relay.member_count()
               << " members and shutting down";
     relay.Shutdown();
+    if (cluster) cluster->Stop();  // Ends its lease in etcd: its members go at once.
     hangups.cancel();
     for (auto& acceptor : acceptors) acceptor->close();
     boost::system::error_code ignored;

@@ -264,6 +264,11 @@ bool Client::OnControl(const ControlMessage& message) {
     case ControlMessage::kPeerGone:
       peers_.Remove(message.peer_gone().device_id());
       return true;
+    case ControlMessage::kRelayList: {
+      const auto& list = message.relay_list().relays();
+      LearnRelays(std::vector<std::string>(list.begin(), list.end()));
+      return true;
+    }
     case ControlMessage::kPeerList: {
       const auto& list = message.peer_list();
       for (const auto& change : list.changes()) {

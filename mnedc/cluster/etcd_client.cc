@@ -231,6 +231,23 @@ asio::awaitable<bool> EtcdClient::Delete(std::string key, std::string* error) {
   co_return (co_await Call("/v3/kv/deleterange", json::serialize(request), error)).has_value();
 }
 
+asio::awaitable<std::optional<bool>> EtcdClient::DeleteIfValue(std::string key, std::string value,
+                                                               std::string* error) {
+  json::array compare{json::object{{"target", "VALUE"}, {"result", "EQUAL"}, {"key", Base64Encode(key)},
+                                   {"value", Base64Encode(value)}}};
+  json::array success{json::object{{"request_delete_range", json::object{{"key", Base64Encode(key)}}}}};
+  json::object request{{"compare", std::move(compare)}, {"success", std::move(success)}};
+  auto response = co_await Call("/v3/kv/txn", json::serialize(request), error);
+  if (!response) co_return std::nullopt;
+  const json::value* succeeded = response->if_contains("succeeded");
+  co_return succeeded && succeeded->is_bool() && succeeded->as_bool();
+}
+
+asio::awaitable<bool> EtcdClient::RevokeLease(int64_t lease, std::string* error) {
+  json::object request{{"ID", std::to_string(lease)}};
+  co_return (co_await Call("/v3/lease/revoke", json::serialize(request), error)).has_value();
+}
+
 asio::awaitable<std::optional<int64_t>> EtcdClient::GrantLease(int64_t ttl_seconds, std::string* error) {
   json::object request{{"TTL", std::to_string(ttl_seconds)}};
   auto response = co_await Call("/v3/lease/grant", json::serialize(request), error);

@@ -53,6 +53,11 @@ class EtcdClient {
                                                           int64_t lease, std::string* error);
   boost::asio::awaitable<bool> Put(std::string key, std::string value, int64_t lease, std::string* error);
   boost::asio::awaitable<bool> Delete(std::string key, std::string* error);
+  // Deletes `key` only if it holds `value` (true: deleted; false: it held
+  // something else, or nothing).
+  boost::asio::awaitable<std::optional<bool>> DeleteIfValue(std::string key, std::string value, std::string* error);
+  // Ends a lease now: every key attached to it goes at once.
+  boost::asio::awaitable<bool> RevokeLease(int64_t lease, std::string* error);
   // A lease of `ttl_seconds`: its ID.
   boost::asio::awaitable<std::optional<int64_t>> GrantLease(int64_t ttl_seconds, std::string* error);
   // Refreshes a lease: the seconds it has left now, 0 if it had expired.

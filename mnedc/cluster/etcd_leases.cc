@@ -23,8 +23,18 @@ std::string EtcdLeases::AddressKey(uint32_t address) const {
 std::string EtcdLeases::DeviceKey(const std::string& device_id) const { return prefix_ + "device/" + device_id; }
 
 asio::awaitable<std::optional<uint32_t>> EtcdLeases::Acquire(std::string device_id, uint32_t previous,
-                                                             std::string* error) {
+                                                             std::string* error, bool* full) {
+  if (full) *full = false;
   const std::string device_key = DeviceKey(device_id);
+  // Already placed (by any relay): that address. One read for a device seen before.
+  auto placed = [&](const std::vector<KeyValue>& mine) -> std::optional<uint32_t> {
+    const auto address = base::ParseIpv4(mine[0].value);
+    if (!address) *error = "etcd holds '" + mine[0].value + "' as the address of " + device_id;
+    return address;
+  };
+  auto first = co_await etcd_.Range(device_key, "", error);
+  if (!first) co_return std::nullopt;
+  if (!first->empty()) co_return placed(*first);
   for (int round = 0; round < kMaxRounds; ++round) {
     // The addresses taken now, and then whether this device holds one. In
     // this order: a device placed by another relay before the first read is
@@ -34,15 +44,7 @@ asio::awaitable<std::optional<uint32_t>> EtcdLeases::Acquire(std::string device_
     if (!taken) co_return std::nullopt;
     auto mine = co_await etcd_.Range(device_key, "", error);
     if (!mine) co_return std::nullopt;
-    if (!mine->empty()) {
-      // Already placed (by any relay): that address.
-      const auto address = base::ParseIpv4((*mine)[0].value);
-      if (!address) {
-        *error = "etcd holds '" + (*mine)[0].value + "' as the address of " + device_id;
-        co_return std::nullopt;
-      }
-      co_return *address;
-    }
+    if (!mine->empty()) co_return placed(*mine);
     std::set<uint32_t> used;
     for (const KeyValue& kv : *taken) {
       if (auto address = base::ParseIpv4(kv.key.substr(addresses.size()))) used.insert(*address);
@@ -58,6 +60,7 @@ asio::awaitable<std::optional<uint32_t>> EtcdLeases::Acquire(std::string device_
     }
     if (!pick) {
       *error = "no free address left in the network";
+      if (full) *full = true;
       co_return std::nullopt;
     }
     const std::string address_text = base::Ipv4ToString(*pick);

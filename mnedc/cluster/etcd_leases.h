@@ -31,9 +31,10 @@ class EtcdLeases {
 
   // The device's address: the one it already has in the cluster, else
   // `previous` if that is in the pool and free, else the lowest free one.
-  // nullopt with `error` when etcd cannot be asked or the pool is full.
+  // nullopt with `error` when etcd cannot be asked or the pool is full
+  // (then `full`, if given, is set).
   boost::asio::awaitable<std::optional<uint32_t>> Acquire(std::string device_id, uint32_t previous,
-                                                          std::string* error);
+                                                          std::string* error, bool* full = nullptr);
   // How many transactions lost a race (for tests and metrics).
   uint64_t conflicts() const { return conflicts_; }
 

@@ -265,6 +265,10 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
         handed_data = true;
       } else {
         keep_going = HandleControl(frame.payload, sink);
+        if (keep_going && !closing_ && sink.ControlPending()) {
+          keep_going = co_await sink.FinishControl();
+          if (co_await base::Cancelled()) co_return;
+        }
       }
       if (!keep_going || closing_) {
         set_end_reason("ended by the session");

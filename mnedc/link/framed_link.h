@@ -61,6 +61,11 @@ class FrameSink {
   // the network, or in WaitToRetry): whoever holds packets back to write
   // several at once (a TUN coalescing segments) writes them now.
   virtual void OnReadBatchEnd() {}
+  // OnControl may start work that takes a while (a join that asks the
+  // cluster store for an address): then the reader awaits FinishControl
+  // before it reads on (false ends the connection).
+  virtual bool ControlPending() const { return false; }
+  virtual boost::asio::awaitable<bool> FinishControl() { co_return true; }
 };
 
 struct LinkOptions {

@@ -82,14 +82,16 @@ bool Relay::Kick(const std::string& device_id, const std::string& reason) {
   return true;
 }
 
+void Relay::RejectJoin(Session& session, protocol::Error::Code code, const std::string& why) {
+  ++counters_.joins_rejected;
+  LOG_EVERY_N(WARNING, 20) << session.seen_from() << ": join refused: " << why
+                           << " (refusal #" << google::COUNTER << ")";
+  session.link_.set_end_reason("join refused: " + why);
+  session.link_.SendErrorAndClose(code, why);
+}
+
 void Relay::Join(Session& session, const protocol::Hello& hello) {
-  auto reject = [&](protocol::Error::Code code, const std::string& why) {
-    ++counters_.joins_rejected;
-    LOG_EVERY_N(WARNING, 20) << session.seen_from() << ": join refused: " << why
-                             << " (refusal #" << google::COUNTER << ")";
-    session.link_.set_end_reason("join refused: " + why);
-    session.link_.SendErrorAndClose(code, why);
-  };
+  auto reject = [&](protocol::Error::Code code, const std::string& why) { RejectJoin(session, code, why); };
   if (hello.protocol_version() != protocol::kProtocolVersion) {
     return reject(protocol::Error::VERSION_MISMATCH,
                   "protocol version " + std::to_string(hello.protocol_version()) +
@@ -106,7 +108,49 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
     return reject(protocol::Error::UNAUTHORIZED, why);
   }
   if (shutting_down_) return reject(protocol::Error::SHUTTING_DOWN, "relay is shutting down");
+  session.device_id_ = id;
+  session.peer_mode_ = GrantedMode(hello.peers());
+  session.wants_super_packets_ = hello.super_packets();
+  if (cluster_) {
+    // The address comes from the cluster store: the session's reader awaits
+    // FinishJoin (Session::FinishControl) and reads nothing meanwhile.
+    session.requested_address_ = hello.previous_address();
+    session.join_pending_ = true;
+    return;
+  }
+  const auto address = leases_.pool().Acquire(id, hello.previous_address());
+  if (!address) {
+    return reject(protocol::Error::POOL_EXHAUSTED,
+                  "no free address in " + options_.prefix.ToString() + " (" +
+                      std::to_string(leases_.pool().capacity()) + " members)");
+  }
+  leases_.Changed();
+  CompleteJoin(session, *address);
+}
 
+asio::awaitable<void> Relay::FinishJoin(Session& session) {
+  session.join_pending_ = false;
+  const StoreLease lease = co_await cluster_->Acquire(session.device_id_, session.requested_address_);
+  if (session.link_.closing()) co_return;  // Timed out, or the relay shut down, meanwhile.
+  if (shutting_down_) co_return RejectJoin(session, protocol::Error::SHUTTING_DOWN, "relay is shutting down");
+  if (!lease.address) {
+    co_return RejectJoin(session, lease.unavailable ? protocol::Error::UNAVAILABLE : protocol::Error::POOL_EXHAUSTED,
+                         lease.error);
+  }
+  // Another device here with the address the store gave: the store lost
+  // what it knew (its data was wiped?). Never two devices on one address.
+  if (auto holder = by_address_.find(*lease.address);
+      holder != by_address_.end() && holder->second->device_id_ != session.device_id_) {
+    LOG(ERROR) << "the cluster store gave " << Ipv4ToString(*lease.address) << " to " << session.device_id_
+               << ", but " << holder->second->device_id_ << " holds it here: refusing the join";
+    co_return RejectJoin(session, protocol::Error::UNAVAILABLE,
+                         "the cluster store gave an address another device holds on this relay");
+  }
+  CompleteJoin(session, *lease.address);
+}
+
+void Relay::CompleteJoin(Session& session, uint32_t address) {
+  const std::string& id = session.device_id_;
   // The same device joined again (it lost its connection and we have not noticed
   // yet, or it runs twice): the newer connection wins, the older one is told why.
   if (auto existing = by_device_.find(id); existing != by_device_.end()) {
@@ -120,33 +164,25 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
     old.Supersede();
     ++counters_.superseded;
   }
-  const auto address = leases_.pool().Acquire(id, hello.previous_address());
-  if (!address) {
-    return reject(protocol::Error::POOL_EXHAUSTED,
-                  "no free address in " + options_.prefix.ToString() + " (" +
-                      std::to_string(leases_.pool().capacity()) + " members)");
-  }
-  leases_.Changed();
-  session.device_id_ = id;
-  session.address_ = *address;
+  session.address_ = address;
   session.joined_ = true;
-  session.peer_mode_ = GrantedMode(hello.peers());
-  session.change_ = protocol::EncodePeerChange(id, *address, session.seen_from(), false);
+  session.change_ = protocol::EncodePeerChange(id, address, session.seen_from(), false);
   by_device_[id] = &session;
-  by_address_[*address] = &session;
-  in_address_order_[*address] = &session;
+  by_address_[address] = &session;
+  in_address_order_[address] = &session;
   members_at_trim_ = std::max(members_at_trim_, by_device_.size());
   ++counters_.joins;
+  if (cluster_) cluster_->Joined(id, address, session.seen_from());
 
   ControlMessage lease;
-  lease.mutable_lease()->set_address(*address);
+  lease.mutable_lease()->set_address(address);
   lease.mutable_lease()->set_prefix_length(options_.prefix.length);
   lease.mutable_lease()->set_mtu(options_.mtu);
   lease.mutable_lease()->set_relay_address(options_.prefix.relay_address());
   lease.mutable_lease()->set_peers(session.peer_mode_);
-  const bool super_packets = options_.super_packets && hello.super_packets();
+  const bool super_packets = options_.super_packets && session.wants_super_packets_;
   lease.mutable_lease()->set_super_packets(super_packets);
-  for (const std::string& relay : options_.relays) lease.mutable_lease()->add_relays(relay);
+  for (const std::string& relay : RelayList()) lease.mutable_lease()->add_relays(relay);
   session.link_.set_peer_takes_super_packets(super_packets);
   session.link_.SendControl(lease);
   // The snapshot of present members follows, pulled by the writer as the
@@ -156,7 +192,24 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
   session.joined_in_round_ = announce_round_;
   session.link_.MarkEstablished();
   LOG(INFO) << "device " << id << " joined from " << session.seen_from() << " over "
-            << session.stream_kind() << " as " << Ipv4ToString(*address);
+            << session.stream_kind() << " as " << Ipv4ToString(address);
+}
+
+void Relay::SendRelayList() {
+  ControlMessage message;
+  for (const std::string& relay : RelayList()) message.mutable_relay_list()->add_relays(relay);
+  for (const auto& [id, member] : by_device_) member->link_.SendControl(message);
+}
+
+std::vector<std::string> Relay::RelayList() const {
+  std::vector<std::string> relays = options_.relays;
+  if (cluster_) {
+    for (std::string& relay : cluster_->Relays()) {
+      if (relays.size() >= kMaxRelaysInLease) break;
+      if (std::find(relays.begin(), relays.end(), relay) == relays.end()) relays.push_back(std::move(relay));
+    }
+  }
+  return relays;
 }
 
 void Relay::Leave(Session& session) {
@@ -166,8 +219,12 @@ void Relay::Leave(Session& session) {
   by_device_.erase(session.device_id_);
   by_address_.erase(session.address_);
   in_address_order_.erase(session.address_);
-  leases_.pool().Release(session.device_id_);
-  leases_.Changed();
+  if (cluster_) {
+    cluster_->Left(session.device_id_);
+  } else {
+    leases_.pool().Release(session.device_id_);
+    leases_.Changed();
+  }
   ++counters_.leaves;
   Announce(session, true);
 }

@@ -51,7 +51,15 @@ Relay::Relay(asio::any_io_executor executor, RelayOptions options)
   if (!options_.device_tokens.empty()) policy_.SetDeviceTokens(options_.device_tokens);
 }
 
-Relay::~Relay() = default;
+Relay::~Relay() {
+  if (cluster_) cluster_->OnRelaysChanged(nullptr);
+}
+
+void Relay::SetClusterStore(ClusterStore* store) {
+  if (cluster_) cluster_->OnRelaysChanged(nullptr);
+  cluster_ = store;
+  if (cluster_) cluster_->OnRelaysChanged([this] { SendRelayList(); });
+}
 
 bool Relay::RestoreLeases(std::string* error) { return leases_.Restore(error); }
 

@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "mnedc/relay/cluster_store.h"
 #include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/lease_keeper.h"
 #include "mnedc/relay/lease_pool.h"
@@ -156,6 +157,13 @@ class Relay {
 
   // Loads options().lease_file (a missing file is fine). Call once, before serving.
   bool RestoreLeases(std::string* error);
+  // One relay of several: addresses come from `store` (the lease file is not
+  // used), joins and leaves are recorded there, and the Lease lists the
+  // relays it knows. Call before serving; `store` must outlive the relay.
+  // When the store's relays change, every member is sent the new list.
+  void SetClusterStore(ClusterStore* store);
+  // Devices take at most this many relays from a Lease.
+  static constexpr std::size_t kMaxRelaysInLease = 16;
 
   // The relay's own address: serves `tun` (configured with the relay's
   // address) until it is closed (returns no error) or fails for good (the
@@ -191,6 +199,13 @@ class Relay {
   friend class Session;
   // Join, leave and forwarding, called by sessions.
   void Join(Session& session, const protocol::Hello& hello);
+  // With a cluster store: the join's address from it, then CompleteJoin.
+  boost::asio::awaitable<void> FinishJoin(Session& session);
+  void CompleteJoin(Session& session, uint32_t address);
+  void RejectJoin(Session& session, protocol::Error::Code code, const std::string& why);
+  // options().relays, then those the cluster store knows.
+  std::vector<std::string> RelayList() const;
+  void SendRelayList();
   void Leave(Session& session);
   // Returns the member whose full queue the sender should wait for, or null
   // when the packet was forwarded or dropped.
@@ -215,6 +230,7 @@ class Relay {
   boost::asio::any_io_executor executor_;
   RelayOptions options_;
   LeaseKeeper leases_;
+  ClusterStore* cluster_ = nullptr;
   RelayCounters counters_;
   JoinPolicy policy_;
   tun::PacketPort* local_port_ = nullptr;  // While ServeTun runs.

@@ -101,6 +101,11 @@ bool Session::OnControl(const protocol::ControlMessage& message) {
   return true;
 }
 
+boost::asio::awaitable<bool> Session::FinishControl() {
+  co_await relay_.FinishJoin(*this);
+  co_return !link_.closing();
+}
+
 void Session::Supersede() {
   superseded_ = true;
   link_.set_end_reason("superseded by a newer connection of the same device");

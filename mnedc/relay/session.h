@@ -28,6 +28,9 @@ class Session final : public link::FrameSink {
   void OnReadBatchEnd() override;
   boost::asio::awaitable<void> WaitToRetry() override;
   bool OnControl(const protocol::ControlMessage& message) override;
+  // A join waiting for the cluster store's address (Relay::FinishJoin).
+  bool ControlPending() const override { return join_pending_; }
+  boost::asio::awaitable<bool> FinishControl() override;
 
   // The relay found a newer connection for this device.
   void Supersede();
@@ -60,6 +63,10 @@ class Session final : public link::FrameSink {
   TokenDigest credentials_{};  // SHA-256 of what the Hello presented.
   bool presented_credentials_ = false;
   bool joined_ = false;
+  // Between the Hello and the cluster store's answer.
+  bool join_pending_ = false;
+  uint32_t requested_address_ = 0;
+  bool wants_super_packets_ = false;
   bool superseded_ = false;
   // Fair share: packets in a row that stalled receivers dropped, and until
   // when this sender is not read (a flood pause or its rate limit).

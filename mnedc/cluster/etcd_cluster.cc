@@ -1,0 +1,239 @@
+#include "mnedc/cluster/etcd_cluster.h"
+
+#include <glog/logging.h>
+
+#include <boost/json.hpp>
+
+#include "mnedc/base/coro.h"
+#include "mnedc/base/ipv4.h"
+
+namespace mnedc::cluster {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using base::kUse;
+
+EtcdCluster::EtcdCluster(asio::any_io_executor executor, ClusterOptions options)
+    : options_(std::move(options)),
+      etcd_(executor, options_.etcd, options_.call_timeout),
+      leases_(etcd_, options_.prefix, options_.pool),
+      wake_(executor) {
+  relays_.push_back(options_.advertise);
+}
+
+std::string EtcdCluster::MemberValue(uint32_t address, const std::string& seen_from) const {
+  return json::serialize(json::object{
+      {"relay", options_.name}, {"address", base::Ipv4ToString(address)}, {"seen_from", seen_from}});
+}
+
+void EtcdCluster::NoteReachable(bool reachable, const std::string& error) {
+  if (reachable == reachable_) return;
+  reachable_ = reachable;
+  if (reachable) {
+    LOG(INFO) << "cluster store (etcd) reachable again: new devices can join";
+  } else {
+    LOG(WARNING) << "cluster store (etcd) unreachable: " << error
+                 << "; forwarding goes on, devices seen before may join again, new ones must wait";
+  }
+}
+
+asio::awaitable<relay::StoreLease> EtcdCluster::Acquire(std::string device_id, uint32_t previous) {
+  relay::StoreLease out;
+  if (!fatal_error_.empty()) {
+    out.error = fatal_error_;
+    out.unavailable = true;
+    co_return out;
+  }
+  std::string error;
+  bool full = false;
+  out.address = co_await leases_.Acquire(device_id, previous, &error, &full);
+  if (out.address) {
+    NoteReachable(true, {});
+    known_[device_id] = *out.address;
+    co_return out;
+  }
+  if (full) {
+    out.error = error;
+    co_return out;
+  }
+  NoteReachable(false, error);
+  if (auto known = known_.find(device_id); known != known_.end()) {
+    // Addresses are never handed to another device: it is still this one's.
+    LOG(WARNING) << "etcd unreachable: " << device_id << " joins again with the address it had, "
+                 << base::Ipv4ToString(known->second);
+    out.address = known->second;
+    co_return out;
+  }
+  out.error = "the cluster store (etcd) cannot be reached to lease an address to a new device (" + error +
+              "); try again later";
+  out.unavailable = true;
+  co_return out;
+}
+
+void EtcdCluster::Joined(const std::string& device_id, uint32_t address, const std::string& seen_from) {
+  members_[device_id] = Member{address, seen_from};
+  pending_[device_id] = MemberValue(address, seen_from);
+  wake_.cancel();
+}
+
+void EtcdCluster::Left(const std::string& device_id) {
+  members_.erase(device_id);
+  pending_[device_id] = std::nullopt;
+  wake_.cancel();
+}
+
+void EtcdCluster::Stop() {
+  stopping_ = true;
+  wake_.cancel();
+}
+
+asio::awaitable<bool> EtcdCluster::Register(std::string* error) {
+  // The network: the first relay writes it, every other must have the same.
+  const std::string network_key = options_.prefix + "network";
+  std::vector<std::string> absent = {network_key};
+  std::vector<std::pair<std::string, std::string>> puts = {{network_key, options_.network}};
+  if (!co_await etcd_.PutIfAbsent(std::move(absent), std::move(puts), 0, error)) co_return false;
+  auto network = co_await etcd_.Range(network_key, "", error);
+  if (!network) co_return false;
+  if (network->size() == 1 && (*network)[0].value != options_.network) {
+    fatal_error_ = "the cluster under " + options_.prefix + " is the network " + (*network)[0].value +
+                   ", this relay's is " + options_.network + ": give every relay the same --network";
+    *error = fatal_error_;
+    co_return false;
+  }
+  const auto lease = co_await etcd_.GrantLease(options_.ttl.count(), error);
+  if (!lease) co_return false;
+  // The name is this relay's alone: a key of another live relay under it
+  // refuses the registration (one killed a moment ago goes within its TTL).
+  const std::string relay_key = options_.prefix + "relay/" + options_.name;
+  const std::string relay_value = json::serialize(json::object{{"advertise", options_.advertise}});
+  absent = {relay_key};
+  puts = {{relay_key, relay_value}};
+  auto put = co_await etcd_.PutIfAbsent(std::move(absent), std::move(puts), *lease, error);
+  if (put && !*put) {
+    auto existing = co_await etcd_.Range(relay_key, "", error);
+    if (existing && !existing->empty() && (*existing)[0].lease != 0) {
+      *error = "another relay named " + options_.name + " is registered (" + (*existing)[0].value +
+               "); if it has just died it goes within " + std::to_string(options_.ttl.count()) + " s";
+    }
+  }
+  if (!put || !*put) {
+    std::string ignored;
+    co_await etcd_.RevokeLease(*lease, &ignored);
+    co_return false;
+  }
+  lease_ = *lease;
+  written_.clear();
+  // Every member again, under the new lease.
+  for (const auto& [id, member] : members_) pending_[id] = MemberValue(member.address, member.seen_from);
+  co_return true;
+}
+
+asio::awaitable<bool> EtcdCluster::WriteMembers(std::string* error) {
+  while (!pending_.empty()) {
+    auto [id, value] = *pending_.begin();
+    pending_.erase(pending_.begin());
+    const std::string key = options_.prefix + "member/" + id;
+    bool ok = true;
+    if (value) {
+      ok = co_await etcd_.Put(key, *value, lease_, error);
+      if (ok) written_[id] = *value;
+    } else if (auto was = written_.find(id); was != written_.end()) {
+      // Only our own key: the device may be on another relay already.
+      ok = (co_await etcd_.DeleteIfValue(key, was->second, error)).has_value();
+      if (ok) written_.erase(was);
+    }
+    if (!ok) {
+      // Again at the next round, unless something newer came meanwhile.
+      pending_.emplace(id, value);
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> EtcdCluster::RefreshRelays(std::string* error) {
+  const std::string prefix = options_.prefix + "relay/";
+  auto kvs = co_await etcd_.Range(prefix, EtcdClient::PrefixEnd(prefix), error);
+  if (!kvs) co_return false;
+  std::vector<std::string> relays = {options_.advertise};
+  for (const KeyValue& kv : *kvs) {
+    json::error_code parse_error;
+    const json::value value = json::parse(kv.value, parse_error);
+    const json::value* advertise = !parse_error && value.is_object() ? value.as_object().if_contains("advertise")
+                                                                     : nullptr;
+    if (!advertise || !advertise->is_string()) continue;
+    std::string text(advertise->as_string());
+    if (text != options_.advertise && relays.size() < 16) relays.push_back(std::move(text));
+  }
+  if (relays == relays_) co_return true;
+  std::string list;
+  for (const std::string& relay : relays) list += (list.empty() ? "" : ", ") + relay;
+  LOG(INFO) << "relays of the cluster: " << list;
+  relays_ = std::move(relays);
+  if (relays_changed_) relays_changed_();
+  co_return true;
+}
+
+asio::awaitable<void> EtcdCluster::Run() {
+  co_await base::NoThrowOnCancel();
+  const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.ttl) / 3;
+  std::string last_refusal;
+  std::chrono::steady_clock::time_point refused_since{};
+  while (!stopping_ && fatal_error_.empty()) {
+    std::string error;
+    bool ok = true;
+    if (lease_ == 0) {
+      ok = co_await Register(&error);
+      if (!fatal_error_.empty()) {
+        LOG(ERROR) << fatal_error_;
+        break;
+      }
+      if (ok) {
+        LOG(INFO) << "registered in the cluster store as relay " << options_.name << " (" << options_.advertise
+                  << ")";
+        last_refusal.clear();
+      } else if (error.rfind("another relay named", 0) == 0) {
+        // etcd answered: the name is taken. By a relay that has just died,
+        // it comes free within the TTL; by a live one, never.
+        const auto now = std::chrono::steady_clock::now();
+        if (last_refusal.empty()) refused_since = now;
+        if (error != last_refusal) LOG(WARNING) << error << "; trying again";
+        last_refusal = error;
+        if (now - refused_since > 2 * options_.ttl) {
+          fatal_error_ = "another relay named " + options_.name +
+                         " is running: give each relay its own --cluster_name";
+          LOG(ERROR) << fatal_error_;
+          break;
+        }
+        ok = true;
+      }
+    } else {
+      const auto left = co_await etcd_.KeepAlive(lease_, &error);
+      ok = left.has_value();
+      if (left && *left == 0) {
+        LOG(WARNING) << "this relay's lease in the cluster store expired (etcd was unreachable for "
+                        "longer than its TTL): registering again";
+        lease_ = 0;
+        continue;
+      }
+    }
+    if (ok && lease_ != 0) ok = co_await WriteMembers(&error);
+    if (ok && lease_ != 0) ok = co_await RefreshRelays(&error);
+    NoteReachable(ok, error);
+    if (stopping_) break;
+    if (ok && !pending_.empty()) continue;  // Changes that came during this round.
+    wake_.expires_after(period);
+    co_await wake_.async_wait(kUse);
+    // Woken early for a member change: write it now, not a period later
+    // (a keepalive early costs nothing).
+  }
+  if (lease_ != 0) {
+    std::string error;
+    if (co_await etcd_.RevokeLease(lease_, &error)) {
+      LOG(INFO) << "left the cluster store: this relay and its members are gone from it";
+    }
+    lease_ = 0;
+  }
+}
+
+}  // namespace mnedc::cluster

@@ -1,0 +1,98 @@
+#pragma once
+// A relay's part in a cluster kept in etcd (relay::ClusterStore): addresses
+// from EtcdLeases, and under an etcd lease this relay keeps alive
+//   PREFIX relay/NAME   -> {"advertise": how devices dial it}
+//   PREFIX member/ID    -> {"relay": NAME, "address": A.B.C.D, "seen_from": ip:port}
+// so a relay that dies drops out of etcd, with its members, within the
+// lease's TTL. PREFIX network holds the network's CIDR, written by the first
+// relay; a relay configured with another one is refused.
+//
+// When etcd cannot be reached, devices this relay has leased an address to
+// before join again with it (addresses are never reused, so it is still
+// theirs); new devices are refused with a clear error until etcd is back.
+// Run() reconnects by itself and writes again what etcd missed.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "mnedc/cluster/etcd_client.h"
+#include "mnedc/cluster/etcd_leases.h"
+#include "mnedc/relay/cluster_store.h"
+#include "mnedc/transport/endpoint.h"
+
+namespace mnedc::cluster {
+
+struct ClusterOptions {
+  std::vector<transport::HostPort> etcd;
+  std::string prefix = "/mnedc/";  // Every key of this network starts with it.
+  std::string name;                // This relay's name in the cluster: unique.
+  std::string advertise;           // How devices dial this relay, as they pass it to --server.
+  std::string network;             // CIDR text of the virtual network, the same on every relay.
+  AddressPool pool;
+  std::chrono::seconds ttl{6};     // A dead relay's keys go within this.
+  std::chrono::steady_clock::duration call_timeout = std::chrono::seconds(2);
+};
+
+class EtcdCluster final : public relay::ClusterStore {
+ public:
+  EtcdCluster(boost::asio::any_io_executor executor, ClusterOptions options);
+
+  // Keeps this relay registered, its members written and the relay list
+  // fresh until Stop(); then ends its lease (its keys go at once) and returns.
+  boost::asio::awaitable<void> Run();
+  void Stop();
+
+  boost::asio::awaitable<relay::StoreLease> Acquire(std::string device_id, uint32_t previous) override;
+  void Joined(const std::string& device_id, uint32_t address, const std::string& seen_from) override;
+  void Left(const std::string& device_id) override;
+  std::vector<std::string> Relays() const override { return relays_; }
+  void OnRelaysChanged(std::function<void()> changed) override { relays_changed_ = std::move(changed); }
+
+  // Whether the last call to etcd got through, and since when it has not.
+  bool reachable() const { return reachable_; }
+  // Set for good when etcd holds another network under the prefix.
+  const std::string& fatal_error() const { return fatal_error_; }
+  bool registered() const { return lease_ != 0; }
+
+ private:
+  // Grants a lease and writes this relay's key and every member's.
+  boost::asio::awaitable<bool> Register(std::string* error);
+  boost::asio::awaitable<bool> WriteMembers(std::string* error);
+  boost::asio::awaitable<bool> RefreshRelays(std::string* error);
+  void NoteReachable(bool reachable, const std::string& error);
+  std::string MemberValue(uint32_t address, const std::string& seen_from) const;
+
+  ClusterOptions options_;
+  EtcdClient etcd_;
+  EtcdLeases leases_;
+  boost::asio::steady_timer wake_;
+  bool stopping_ = false;
+  int64_t lease_ = 0;
+  bool reachable_ = true;
+  std::string fatal_error_;
+  std::vector<std::string> relays_;
+  std::function<void()> relays_changed_;
+  // Devices this relay leased an address to (from etcd): they may join again
+  // while etcd is unreachable.
+  std::unordered_map<std::string, uint32_t> known_;
+  struct Member {
+    uint32_t address = 0;
+    std::string seen_from;
+  };
+  std::map<std::string, Member> members_;  // Joined here now.
+  // Member keys to write (value) or delete (nullopt) at the next round.
+  std::map<std::string, std::optional<std::string>> pending_;
+  // What each member key we wrote holds, for a delete that must not remove
+  // another relay's newer key of the same device.
+  std::map<std::string, std::string> written_;
+};
+
+}  // namespace mnedc::cluster

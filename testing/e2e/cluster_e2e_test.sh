@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Two relays that form one network through etcd (Debian's etcd-server, its
+# data in a temporary directory), on the two-level NAT network. Device A is
+# given relay 1 only, device B relay 2 only:
+#   - their addresses come from etcd (one per device in the whole network),
+#     each relay's members are in etcd, and A learns relay 2 from its Lease;
+#   - relay 1 killed (SIGKILL): A fails over to relay 2 with the same address
+#     on the same TUN (same ifindex), and A -> B works (both on relay 2 now);
+#     relay 1's entry leaves etcd by itself (its lease is not kept alive);
+#   - etcd stopped (SIGSTOP): A -> B goes on, a new device C is refused with
+#     a clear error; etcd back (SIGCONT): C joins;
+#   - relay 1 restarted under its name takes its place again, and a relay
+#     with another --network is refused.
+# Packets between members of different relays (the relay mesh) come next.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
+root=${root:-$(cd "$here/../.." && pwd)}
+source "$root/testing/e2e/e2e_lib.sh"
+CTL=$root/mnedc/cli/ctl
+
+etcd_bin=$(command -v etcd || true)
+why=
+[[ -z $etcd_bin || -z $(command -v etcdctl) ]] &&
+  why="needs etcd and etcdctl (Debian's etcd-server and etcd-client: tools/install-deps installs them)"
+mnedc_e2e_start cluster_e2e_test mcl "$why"
+
+# etcd on the relay host, on its loopback (the relays' host).
+# Not through `on`, so $! is etcd itself.
+ip netns exec "$(ns relay)" "$etcd_bin" --name e2e --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:2379 \
+  --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
+  --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster e2e=http://127.0.0.1:2380 \
+  >"$work/etcd.log" 2>&1 &
+etcd_pid=$!
+check "etcd answers" mnedc_wait_for 15 bash -c "ip netns exec '$(ns relay)' curl -sf http://127.0.0.1:2379/health | grep -q true"
+
+cluster=(--tun=false --cluster=etcd://127.0.0.1:2379)
+start_relay1() {
+  mnedc_start_server "$P" "$work/relay1.log" "${cluster[@]}" --cluster_name=relay1 \
+    --cluster_advertise="$MNEDC_RELAY_IP:3334"
+  relay1=$MNEDC_SERVER_PID
+}
+start_relay1
+mnedc_start_server "$P" "$work/relay2.log" "${cluster[@]}" --cluster_name=relay2 \
+  --cluster_advertise="$MNEDC_RELAY_IP:3335" --listen=0.0.0.0:3335 --admin_listen=127.0.0.1:9335
+relay2=$MNEDC_SERVER_PID
+check "both relays register in etcd" mnedc_wait_for 10 bash -c \
+  "[[ \$(ip netns exec '$(ns relay)' env ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 get --prefix /mnedc/relay/ --keys-only | grep -c relay) == 2 ]]"
+
+mnedc_start_client "$P" deva "$work/a.log" --status_socket="$work/a.sock" --server="$MNEDC_RELAY_IP:3334"
+a_pid=$MNEDC_CLIENT_PID
+mnedc_start_client "$P" devb "$work/b.log" --status_socket="$work/b.sock" --server="$MNEDC_RELAY_IP:3335"
+b_pid=$MNEDC_CLIENT_PID
+check "A joins relay 1" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
+check "B joins relay 2" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
+a_addr=$(mnedc_tun_addr "$(ns deva)")
+b_addr=$(mnedc_tun_addr "$(ns devb)")
+a_ifindex=$(ip -n "$(ns deva)" -o link show mnedc0 | cut -d: -f1)
+echo "     A is $a_addr on relay 1, B is $b_addr on relay 2"
+check "A and B have different addresses" test "$a_addr" != "$b_addr"
+check "  /mnedc/device/deva is $a_addr" bash -c \
+  "ip netns exec '$(ns relay)' env ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 get /mnedc/device/deva --print-value-only | grep -qx '$a_addr'"
+check "  /mnedc/member/devb names relay 2" bash -c \
+  "ip netns exec '$(ns relay)' env ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 get /mnedc/member/devb --print-value-only | grep -q '\"relay\":\"relay2\"'"
+check "A learned relay 2 from its Lease (ctl status)" bash -c \
+  "'$CTL' status --socket='$work/a.sock' | grep -q '^relays      tcp://$MNEDC_RELAY_IP:3334, tcp://$MNEDC_RELAY_IP:3335'"
+
+echo "== relay 1 killed (SIGKILL)"
+kill -KILL "$relay1"; wait "$relay1" 2>/dev/null
+killed_at=$(date +%s.%N)
+back=0
+for _ in $(seq 100); do
+  if on deva ping -c 1 -W 0.2 "$b_addr" >/dev/null 2>&1; then back=1; break; fi
+  sleep 0.1
+done
+seconds=$(awk -v a="$killed_at" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+echo "     A -> B answered ${seconds} s after the kill"
+check "A -> B works within 3 s of the kill (A moved to relay 2)" awk -v b="$back" -v s="$seconds" 'BEGIN {exit !(b && s <= 3)}'
+check "A is on relay 2 (ctl status)" bash -c \
+  "'$CTL' status --socket='$work/a.sock' | grep -q '^relay       tcp://$MNEDC_RELAY_IP:3335, connected'"
+check "A kept its address" test "$(mnedc_tun_addr "$(ns deva)")" == "$a_addr"
+check "A kept its TUN (same ifindex)" test "$(ip -n "$(ns deva)" -o link show mnedc0 | cut -d: -f1)" == "$a_ifindex"
+check "10 MB A -> B arrives byte-exact" transfer_ok deva devb "$b_addr"
+check "relay 1 leaves etcd by itself (its lease expires)" mnedc_wait_for 15 bash -c \
+  "! ip netns exec '$(ns relay)' env ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 get /mnedc/relay/relay1 --keys-only | grep -q relay1"
+
+echo "== etcd stopped (SIGSTOP)"
+kill -STOP "$etcd_pid"
+check "A -> B goes on without etcd" ping_ok deva "$b_addr"
+# C: a new device, on the relay host (its relays run without a TUN).
+mnedc_start_client "$P" relay "$work/c.log" --device_id=devc --server="$MNEDC_RELAY_IP:3335" --max_backoff_seconds=1
+c_pid=$MNEDC_CLIENT_PID
+check "a new device is refused, saying why" mnedc_wait_for 15 grep -q \
+  "relay refused: UNAVAILABLE: the cluster store (etcd) cannot be reached to lease an address to a new device" "$work/c.log"
+check "  and has no address" cannot mnedc_has_tun_addr "$(ns relay)"
+check "relay 2 says etcd is unreachable" grep -q "cluster store (etcd) unreachable" "$work/relay2.log"
+kill -CONT "$etcd_pid"
+echo "== etcd back (SIGCONT)"
+check "the new device joins" mnedc_wait_for 20 mnedc_has_tun_addr "$(ns relay)"
+check "  with an address of its own" bash -c \
+  "c=\$(ip -n '$(ns relay)' -4 -o addr show dev mnedc0 | awk '{print \$4}' | cut -d/ -f1); [[ \$c != '$a_addr' && \$c != '$b_addr' ]]"
+check "relay 2 says etcd is back" grep -q "cluster store (etcd) reachable again" "$work/relay2.log"
+
+echo "== relay 1 restarted; a relay of another network"
+start_relay1
+check "relay 1 registers again under its name" mnedc_wait_for 15 grep -q "registered in the cluster store as relay relay1" "$work/relay1.log"
+on relay "$MNEDC_SERVER_BIN" "${cluster[@]}" --cluster_name=other --network=10.9.0.0/16 --listen=0.0.0.0:3336 \
+  --admin_listen=none --cluster_advertise="$MNEDC_RELAY_IP:3336" >"$work/other.log" 2>&1
+other_rc=$?
+check "a relay with another --network exits with an error" test "$other_rc" -ne 0
+check "  saying why" grep -q "error: --cluster: the cluster under /mnedc/ is the network 10.0.0.0/24, this relay's is 10.9.0.0/16" "$work/other.log"
+
+kill -TERM "$a_pid" "$b_pid" "$c_pid" "$relay1" "$relay2"
+wait "$a_pid" "$b_pid" "$c_pid" "$relay1" "$relay2" 2>/dev/null
+kill -TERM "$etcd_pid" 2>/dev/null
+finish
