@@ -7,9 +7,9 @@
 // waits for the store ends cleanly.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <algorithm>
 #include <map>
 
 #include "mnedc/base/coro.h"
@@ -48,6 +48,7 @@ class FakeStore final : public relay::ClusterStore {
   }
   void Left(const std::string& device_id) override { log.push_back("left " + device_id); }
   std::vector<std::string> Relays() const override { return relays; }
+  std::vector<relay::RelayPeer> Peers() const override { return peers; }
   void OnRelaysChanged(std::function<void()> changed) override { relays_changed = std::move(changed); }
   std::function<void()> relays_changed;
 
@@ -55,6 +56,7 @@ class FakeStore final : public relay::ClusterStore {
   bool unavailable = false;
   std::map<std::string, uint32_t> addresses;
   std::vector<std::string> relays;
+  std::vector<relay::RelayPeer> peers;
   std::vector<std::string> log;
 };
 
@@ -74,8 +76,8 @@ TEST(ClusterJoin, TheDeviceGetsTheStoresAddressAndTheStoreHearsOfJoinsAndLeaves)
   // The relays of options and of the store, each once, after the one it was given.
   std::vector<std::string> known;
   for (const auto& relay : a.client->known_relays()) known.push_back(relay.ToString());
-  EXPECT_EQ(known, (std::vector<std::string>{"tcp://127.0.0.1:" + std::to_string(net.port()),
-                                             "tcp://192.0.2.1:3334", "tcp://192.0.2.2:3334"}));
+  EXPECT_EQ(known, (std::vector<std::string>{"tcp://127.0.0.1:" + std::to_string(net.port()), "tcp://192.0.2.1:3334",
+                                             "tcp://192.0.2.2:3334"}));
   // A relay joins the cluster: every member hears of it at once.
   store.relays.push_back("wss://relay3.example:443/mnedc");
   ASSERT_TRUE(store.relays_changed);
@@ -87,9 +89,9 @@ TEST(ClusterJoin, TheDeviceGetsTheStoresAddressAndTheStoreHearsOfJoinsAndLeaves)
   net.StopClient(a);
   ASSERT_TRUE(net.RunUntil([&] { return store.log.size() == 5; }));
   std::sort(store.log.begin(), store.log.begin() + 4);
-  EXPECT_EQ(store.log, (std::vector<std::string>{"acquire a 0.0.0.0", "acquire b 0.0.0.0",
-                                                 "joined a 10.0.0.77 from 127.0.0.1",
-                                                 "joined b 10.0.0.5 from 127.0.0.1", "left a"}));
+  EXPECT_EQ(store.log,
+            (std::vector<std::string>{"acquire a 0.0.0.0", "acquire b 0.0.0.0", "joined a 10.0.0.77 from 127.0.0.1",
+                                      "joined b 10.0.0.5 from 127.0.0.1", "left a"}));
   EXPECT_EQ(net.relay().member_count(), 1u);
   net.StopRelay();
   EXPECT_FALSE(store.relays_changed) << "a relay that is gone is no longer called";

@@ -42,6 +42,12 @@ std::string RenderMetrics(const relay::Relay& relay, const tun::PortCounters* tu
   Metric(out, "mnedc_members", "gauge", "Devices joined now.", relay.member_count());
   Metric(out, "mnedc_connections", "gauge", "Connections open, joined or still handshaking.",
          relay.connection_count());
+  Metric(out, "mnedc_mesh_links", "gauge", "Mesh links to other relays of the cluster, up now.",
+         relay.mesh_link_count());
+  Metric(out, "mnedc_remote_members", "gauge", "Devices other relays of the cluster serve, as they told this one.",
+         relay.remote_member_count());
+  Metric(out, "mnedc_mesh_auth_failures_total", "counter",
+         "Mesh links refused: a wrong cluster secret on either side, or no cluster here.", c.mesh_auth_failures);
   Metric(out, "mnedc_joins_total", "counter", "Successful joins.", c.joins);
   Metric(out, "mnedc_leaves_total", "counter", "Members that left.", c.leaves);
   Metric(out, "mnedc_joins_rejected_total", "counter", "Hellos answered with an Error.",

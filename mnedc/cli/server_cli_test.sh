@@ -33,6 +33,8 @@ check cluster_advertise 2 'needs --cluster_advertise=ADDRESS .* --listen=0.0.0.0
 check cluster_lease_file 2 'error: --lease_file and --cluster do not go together' -- --cluster=etcd://127.0.0.1:2379 --lease_file=/tmp/x
 check cluster_bad_name 2 "cluster_name: letters, digits, '-', '_' and '.' only" -- --cluster=etcd://127.0.0.1:2379 --cluster_name=a/b --cluster_advertise=h:1
 check cluster_prefix 2 "cluster_prefix must start and end with '/'" -- --cluster=etcd://127.0.0.1:2379 --cluster_prefix=mnedc --cluster_advertise=h:1
+check cluster_secret 2 '^server: error: --cluster needs --cluster_secret_file=FILE' -- --cluster=etcd://127.0.0.1:2379 --cluster_advertise=h:1
+check cluster_mesh 2 'needs --cluster_mesh=HOST:PORT .* is not native TCP$' -- --cluster=etcd://127.0.0.1:2379 --cluster_advertise=wss://h/mnedc
 check tls_half 2 'TLS needs both --tls_cert and --tls_key' -- --tls_cert=/nonexistent.pem
 check tls_missing 2 "cannot read --tls_cert '/nonexistent.pem'" -- --tls_cert=/nonexistent.pem --tls_key=/nonexistent.key
 check require_tls_alone 2 'require_tls needs --tls_cert' -- --require_tls

@@ -22,6 +22,13 @@ DEFINE_string(cluster_advertise, "",
               "How devices reach this relay, as they would pass it to --server (e.g. "
               "tcp://203.0.113.7:3334 or wss://relay1.example.org/mnedc); sent to every device in "
               "its Lease. Default: the first --listen address, if it is not 0.0.0.0 or [::].");
+DEFINE_string(cluster_secret_file, "",
+              "File holding the secret every relay of the cluster shares (required with --cluster; "
+              "not readable by others): relays prove it to each other before they link, so a "
+              "stranger cannot join the mesh. E.g. openssl rand -hex 32 > cluster.secret");
+DEFINE_string(cluster_mesh, "",
+              "HOST:PORT other relays reach this one at for the mesh (native TCP, one of --listen). "
+              "Default: the host and port of --cluster_advertise when that is native TCP.");
 DEFINE_string(cluster_prefix, "/mnedc/",
               "Where this network's keys live in etcd (starts and ends with '/'): relays with the "
               "same prefix form one network; another prefix is another network in the same etcd.");
@@ -29,10 +36,10 @@ DEFINE_string(cluster_prefix, "/mnedc/",
 namespace mnedc::cli {
 
 std::unique_ptr<cluster::EtcdCluster> ClusterFromFlags(boost::asio::any_io_executor executor,
-                                                       const relay::RelayOptions& options,
+                                                       relay::RelayOptions& options,
                                                        const std::string& listen) {
   if (FLAGS_cluster.empty()) {
-    for (const char* flag : {"cluster_name", "cluster_advertise"}) {
+    for (const char* flag : {"cluster_name", "cluster_advertise", "cluster_secret_file", "cluster_mesh"}) {
       gflags::CommandLineFlagInfo info;
       if (gflags::GetCommandLineFlagInfo(flag, &info) && !info.is_default) {
         Fail(std::string("--") + flag + " needs --cluster=etcd://HOST:PORT");
@@ -84,6 +91,22 @@ std::unique_ptr<cluster::EtcdCluster> ClusterFromFlags(boost::asio::any_io_execu
   if (!transport::ParseServerAddress(cluster.advertise, transport::kDefaultRelayPort, &error)) {
     Fail("--cluster_advertise: '" + cluster.advertise + "': " + error);
   }
+  cluster.mesh = FLAGS_cluster_mesh;
+  if (cluster.mesh.empty()) {
+    const auto advertised = transport::ParseServerAddress(cluster.advertise, transport::kDefaultRelayPort, &error);
+    if (advertised->scheme != transport::Scheme::kTcp) {
+      Fail("--cluster needs --cluster_mesh=HOST:PORT (where other relays reach this one over native "
+           "TCP): --cluster_advertise=" + cluster.advertise + " is not native TCP");
+    }
+    cluster.mesh = advertised->endpoint.ToString();
+  }
+  if (!transport::ParseHostPort(cluster.mesh, 3334, &error)) Fail("--cluster_mesh: '" + cluster.mesh + "': " + error);
+  if (FLAGS_cluster_secret_file.empty()) {
+    Fail("--cluster needs --cluster_secret_file=FILE, the secret every relay of the cluster shares "
+         "(e.g. openssl rand -hex 32 > cluster.secret, copied to each relay)");
+  }
+  options.cluster_secret = ReadTokenFile("--cluster_secret_file", FLAGS_cluster_secret_file);
+  options.cluster_name = cluster.name;
   cluster.network = options.prefix.ToString();
   // Every host address but the relays' own (.1): network and broadcast never.
   cluster.pool = cluster::AddressPool{options.prefix.network + 1, options.prefix.broadcast() - 1,

@@ -11,10 +11,11 @@
 namespace mnedc::cli {
 
 // Null without --cluster; otherwise the relay's part in the cluster, from the
-// flags and `options` (its network), or Fail() with one line on nonsense.
+// flags and `options` (its network; its cluster name and secret are set
+// here), or Fail() with one line on nonsense.
 // `listen` is the first --listen value (the default of --cluster_advertise).
 std::unique_ptr<cluster::EtcdCluster> ClusterFromFlags(boost::asio::any_io_executor executor,
-                                                       const relay::RelayOptions& options,
+                                                       relay::RelayOptions& options,
                                                        const std::string& listen);
 
 }  // namespace mnedc::cli

@@ -9,6 +9,10 @@
 
 namespace mnedc::cluster {
 namespace asio = boost::asio;
+namespace {
+// Relays a relay links with at most: the mesh is a link per pair.
+constexpr std::size_t kMaxPeers = 64;
+}  // namespace
 namespace json = boost::json;
 using base::kUse;
 
@@ -21,8 +25,8 @@ EtcdCluster::EtcdCluster(asio::any_io_executor executor, ClusterOptions options)
 }
 
 std::string EtcdCluster::MemberValue(uint32_t address, const std::string& seen_from) const {
-  return json::serialize(json::object{
-      {"relay", options_.name}, {"address", base::Ipv4ToString(address)}, {"seen_from", seen_from}});
+  return json::serialize(
+      json::object{{"relay", options_.name}, {"address", base::Ipv4ToString(address)}, {"seen_from", seen_from}});
 }
 
 void EtcdCluster::NoteReachable(bool reachable, const std::string& error) {
@@ -63,8 +67,8 @@ asio::awaitable<relay::StoreLease> EtcdCluster::Acquire(std::string device_id, u
     out.address = known->second;
     co_return out;
   }
-  out.error = "the cluster store (etcd) cannot be reached to lease an address to a new device (" + error +
-              "); try again later";
+  out.error =
+      "the cluster store (etcd) cannot be reached to lease an address to a new device (" + error + "); try again later";
   out.unavailable = true;
   co_return out;
 }
@@ -105,7 +109,8 @@ asio::awaitable<bool> EtcdCluster::Register(std::string* error) {
   // The name is this relay's alone: a key of another live relay under it
   // refuses the registration (one killed a moment ago goes within its TTL).
   const std::string relay_key = options_.prefix + "relay/" + options_.name;
-  const std::string relay_value = json::serialize(json::object{{"advertise", options_.advertise}});
+  const std::string relay_value =
+      json::serialize(json::object{{"advertise", options_.advertise}, {"mesh", options_.mesh}});
   absent = {relay_key};
   puts = {{relay_key, relay_value}};
   auto put = co_await etcd_.PutIfAbsent(std::move(absent), std::move(puts), *lease, error);
@@ -156,16 +161,24 @@ asio::awaitable<bool> EtcdCluster::RefreshRelays(std::string* error) {
   auto kvs = co_await etcd_.Range(prefix, EtcdClient::PrefixEnd(prefix), error);
   if (!kvs) co_return false;
   std::vector<std::string> relays = {options_.advertise};
+  std::vector<relay::RelayPeer> peers;
   for (const KeyValue& kv : *kvs) {
     json::error_code parse_error;
     const json::value value = json::parse(kv.value, parse_error);
-    const json::value* advertise = !parse_error && value.is_object() ? value.as_object().if_contains("advertise")
-                                                                     : nullptr;
+    if (parse_error || !value.is_object()) continue;
+    const json::value* advertise = value.as_object().if_contains("advertise");
+    const json::value* mesh = value.as_object().if_contains("mesh");
+    const std::string name = kv.key.substr(prefix.size());
+    if (name == options_.name) continue;
+    if (mesh && mesh->is_string() && peers.size() < kMaxPeers) {
+      peers.push_back(relay::RelayPeer{name, std::string(mesh->as_string())});
+    }
     if (!advertise || !advertise->is_string()) continue;
     std::string text(advertise->as_string());
     if (text != options_.advertise && relays.size() < 16) relays.push_back(std::move(text));
   }
-  if (relays == relays_) co_return true;
+  if (relays == relays_ && peers == peers_) co_return true;
+  peers_ = std::move(peers);
   std::string list;
   for (const std::string& relay : relays) list += (list.empty() ? "" : ", ") + relay;
   LOG(INFO) << "relays of the cluster: " << list;
@@ -189,8 +202,7 @@ asio::awaitable<void> EtcdCluster::Run() {
         break;
       }
       if (ok) {
-        LOG(INFO) << "registered in the cluster store as relay " << options_.name << " (" << options_.advertise
-                  << ")";
+        LOG(INFO) << "registered in the cluster store as relay " << options_.name << " (" << options_.advertise << ")";
         last_refusal.clear();
       } else if (error.rfind("another relay named", 0) == 0) {
         // etcd answered: the name is taken. By a relay that has just died,
@@ -200,8 +212,7 @@ asio::awaitable<void> EtcdCluster::Run() {
         if (error != last_refusal) LOG(WARNING) << error << "; trying again";
         last_refusal = error;
         if (now - refused_since > 2 * options_.ttl) {
-          fatal_error_ = "another relay named " + options_.name +
-                         " is running: give each relay its own --cluster_name";
+          fatal_error_ = "another relay named " + options_.name + " is running: give each relay its own --cluster_name";
           LOG(ERROR) << fatal_error_;
           break;
         }

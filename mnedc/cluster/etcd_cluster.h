@@ -1,7 +1,7 @@
 #pragma once
 // A relay's part in a cluster kept in etcd (relay::ClusterStore): addresses
 // from EtcdLeases, and under an etcd lease this relay keeps alive
-//   PREFIX relay/NAME   -> {"advertise": how devices dial it}
+//   PREFIX relay/NAME   -> {"advertise": how devices dial it, "mesh": HOST:PORT for relays}
 //   PREFIX member/ID    -> {"relay": NAME, "address": A.B.C.D, "seen_from": ip:port}
 // so a relay that dies drops out of etcd, with its members, within the
 // lease's TTL. PREFIX network holds the network's CIDR, written by the first
@@ -35,6 +35,7 @@ struct ClusterOptions {
   std::string prefix = "/mnedc/";  // Every key of this network starts with it.
   std::string name;                // This relay's name in the cluster: unique.
   std::string advertise;           // How devices dial this relay, as they pass it to --server.
+  std::string mesh;                // HOST:PORT other relays reach this one at (native TCP).
   std::string network;             // CIDR text of the virtual network, the same on every relay.
   AddressPool pool;
   std::chrono::seconds ttl{6};     // A dead relay's keys go within this.
@@ -54,6 +55,7 @@ class EtcdCluster final : public relay::ClusterStore {
   void Joined(const std::string& device_id, uint32_t address, const std::string& seen_from) override;
   void Left(const std::string& device_id) override;
   std::vector<std::string> Relays() const override { return relays_; }
+  std::vector<relay::RelayPeer> Peers() const override { return peers_; }
   void OnRelaysChanged(std::function<void()> changed) override { relays_changed_ = std::move(changed); }
 
   // Whether the last call to etcd got through, and since when it has not.
@@ -79,6 +81,7 @@ class EtcdCluster final : public relay::ClusterStore {
   bool reachable_ = true;
   std::string fatal_error_;
   std::vector<std::string> relays_;
+  std::vector<relay::RelayPeer> peers_;
   std::function<void()> relays_changed_;
   // Devices this relay leased an address to (from etcd): they may join again
   // while etcd is unreachable.

@@ -43,6 +43,7 @@ class EtcdClusterTest : public ::testing::Test {
     options.prefix = "/t/";
     options.name = name;
     options.advertise = "tcp://127.0.0.1:" + std::to_string(4000 + name.size());
+    options.mesh = "127.0.0.1:" + std::to_string(5000 + name.size());
     options.network = "10.0.0.0/24";
     options.pool = AddressPool{Ip("10.0.0.1"), Ip("10.0.0.254"), Ip("10.0.0.1")};
     options.ttl = ttl;
@@ -51,10 +52,13 @@ class EtcdClusterTest : public ::testing::Test {
   }
   // Starts `cluster`'s Run(); `ended` is set when it returns.
   void Start(EtcdCluster& cluster, bool* ended) {
-    asio::co_spawn(io_, [&cluster, ended]() -> asio::awaitable<void> {
-      co_await cluster.Run();
-      *ended = true;
-    }, asio::detached);
+    asio::co_spawn(
+        io_,
+        [&cluster, ended]() -> asio::awaitable<void> {
+          co_await cluster.Run();
+          *ended = true;
+        },
+        asio::detached);
   }
   bool RunUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -66,22 +70,28 @@ class EtcdClusterTest : public ::testing::Test {
   std::optional<std::string> Get(const std::string& key) {
     std::optional<std::string> out;
     bool done = false;
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-      std::string error;
-      auto kvs = co_await client_->Range(key, "", &error);
-      if (kvs) out = kvs->empty() ? "" : (*kvs)[0].value;
-      done = true;
-    }, asio::detached);
+    asio::co_spawn(
+        io_,
+        [&]() -> asio::awaitable<void> {
+          std::string error;
+          auto kvs = co_await client_->Range(key, "", &error);
+          if (kvs) out = kvs->empty() ? "" : (*kvs)[0].value;
+          done = true;
+        },
+        asio::detached);
     RunUntil([&] { return done; });
     return out;
   }
   relay::StoreLease Acquire(EtcdCluster& cluster, const std::string& device, uint32_t previous = 0) {
     relay::StoreLease out;
     bool done = false;
-    asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
-      out = co_await cluster.Acquire(device, previous);
-      done = true;
-    }, asio::detached);
+    asio::co_spawn(
+        io_,
+        [&]() -> asio::awaitable<void> {
+          out = co_await cluster.Acquire(device, previous);
+          done = true;
+        },
+        asio::detached);
     RunUntil([&] { return done; });
     return out;
   }
@@ -101,12 +111,15 @@ TEST_F(EtcdClusterTest, RegistersKeepsMembersAndLeavesNothingBehind) {
   Start(r2, &r2_ended);
   ASSERT_TRUE(RunUntil([&] { return r1.registered() && r2.registered(); }));
   EXPECT_EQ(Get("/t/network"), "10.0.0.0/24");
-  EXPECT_EQ(Get("/t/relay/r1"), R"({"advertise":"tcp://127.0.0.1:4002"})");
+  EXPECT_EQ(Get("/t/relay/r1"), R"({"advertise":"tcp://127.0.0.1:4002","mesh":"127.0.0.1:5002"})");
   // Each learns the other (its own first), at the next round.
   ASSERT_TRUE(RunUntil([&] { return r1.Relays().size() == 2 && r2.Relays().size() == 2; }));
   EXPECT_EQ(r1.Relays(), (std::vector<std::string>{"tcp://127.0.0.1:4002", "tcp://127.0.0.1:4007"}));
   EXPECT_EQ(r2.Relays()[0], "tcp://127.0.0.1:4007");
   EXPECT_EQ(r1_changes, 1);
+  // The other relays, for the mesh: not itself.
+  EXPECT_EQ(r1.Peers(), (std::vector<relay::RelayPeer>{{"r2-long", "127.0.0.1:5007"}}));
+  EXPECT_EQ(r2.Peers(), (std::vector<relay::RelayPeer>{{"r1", "127.0.0.1:5002"}}));
 
   // One address per device across relays; the same device keeps it on either.
   const relay::StoreLease a = Acquire(r1, "a", Ip("10.0.0.9"));
@@ -140,6 +153,7 @@ TEST_F(EtcdClusterTest, RegistersKeepsMembersAndLeavesNothingBehind) {
   EXPECT_EQ(Get("/t/member/b"), "");
   ASSERT_TRUE(RunUntil([&] { return r1.Relays().size() == 1; }));
   EXPECT_EQ(r1_changes, 2);
+  EXPECT_TRUE(r1.Peers().empty());
   // Addresses stay the devices' own.
   EXPECT_EQ(Get("/t/device/b"), base::Ipv4ToString(*b.address));
   r1.Stop();
@@ -188,8 +202,9 @@ TEST_F(EtcdClusterTest, ARelayWithAnotherNetworkOrATakenNameIsRefused) {
   bool r9_ended = false;
   Start(r9, &r9_ended);
   ASSERT_TRUE(RunUntil([&] { return r9_ended; }));
-  EXPECT_EQ(r9.fatal_error(), "the cluster under /t/ is the network 10.0.0.0/24, this relay's is 10.9.0.0/16: "
-                              "give every relay the same --network");
+  EXPECT_EQ(r9.fatal_error(),
+            "the cluster under /t/ is the network 10.0.0.0/24, this relay's is 10.9.0.0/16: "
+            "give every relay the same --network");
   const relay::StoreLease refused = Acquire(r9, "x");
   EXPECT_FALSE(refused.address);
   EXPECT_EQ(refused.error, r9.fatal_error());

@@ -21,6 +21,14 @@ struct StoreLease {
   bool unavailable = false;
 };
 
+// Another relay of the cluster: its name and where relays reach it
+// ("tcp://HOST:PORT"), for the mesh.
+struct RelayPeer {
+  std::string name;
+  std::string mesh;
+  bool operator==(const RelayPeer&) const = default;
+};
+
 class ClusterStore {
  public:
   virtual ~ClusterStore() = default;
@@ -32,7 +40,9 @@ class ClusterStore {
   virtual void Left(const std::string& device_id) = 0;
   // The relays of the network as devices dial them (this one included), for the Lease.
   virtual std::vector<std::string> Relays() const = 0;
-  // Calls `changed` (null: nothing) whenever Relays() changes.
+  // The other relays, for the mesh.
+  virtual std::vector<RelayPeer> Peers() const = 0;
+  // Calls `changed` (null: nothing) whenever Relays() or Peers() changes.
   virtual void OnRelaysChanged(std::function<void()> changed) = 0;
 };
 

@@ -159,7 +159,7 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
                  << "; closing its older connection from " << old.seen_from();
     by_device_.erase(existing);
     by_address_.erase(old.address_);
-    in_address_order_.erase(old.address_);
+    directory_.erase(old.address_);
     SnapshotDone(old);
     old.Supersede();
     ++counters_.superseded;
@@ -169,7 +169,7 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
   session.change_ = protocol::EncodePeerChange(id, address, session.seen_from(), false);
   by_device_[id] = &session;
   by_address_[address] = &session;
-  in_address_order_[address] = &session;
+  directory_[address] = DirectoryEntry{&session.change_, &session};
   members_at_trim_ = std::max(members_at_trim_, by_device_.size());
   ++counters_.joins;
   if (cluster_) cluster_->Joined(id, address, session.seen_from());
@@ -218,7 +218,7 @@ void Relay::Leave(Session& session) {
   SnapshotDone(session);
   by_device_.erase(session.device_id_);
   by_address_.erase(session.address_);
-  in_address_order_.erase(session.address_);
+  directory_.erase(session.address_);
   if (cluster_) {
     cluster_->Left(session.device_id_);
   } else {
@@ -227,13 +227,25 @@ void Relay::Leave(Session& session) {
   }
   ++counters_.leaves;
   Announce(session, true);
+  // It left here for another relay of the cluster, which told us first.
+  if (auto remote = remote_by_address_.find(session.address_);
+      remote != remote_by_address_.end() && remote->second.device_id == session.device_id_) {
+    directory_[session.address_] = DirectoryEntry{&remote->second.change, nullptr};
+    AnnounceRemote(remote->second.change, session.device_id_, false);
+  }
 }
 
 void Relay::Announce(const Session& subject, bool gone) {
-  pending_changes_.push_back(
-      {gone ? protocol::EncodePeerChange(subject.device_id_, subject.address_, {}, true)
-            : subject.change_,
-       subject.device_id_, gone});
+  QueueChange({gone ? protocol::EncodePeerChange(subject.device_id_, subject.address_, {}, true) : subject.change_,
+               subject.device_id_, gone, true});
+}
+
+void Relay::AnnounceRemote(std::string change, const std::string& device_id, bool gone) {
+  QueueChange({std::move(change), device_id, gone, false});
+}
+
+void Relay::QueueChange(PendingChange change) {
+  pending_changes_.push_back(std::move(change));
   if (pending_changes_.size() > 1) return;  // The timer is already set.
   // Gather what else happens meanwhile: the larger the fleet, the longer
   // (each batch costs a write per member), within max_announce_delay.
@@ -257,10 +269,11 @@ void Relay::SendAnnouncements() {
   // Each form is encoded once and shared by every member that takes it.
   std::shared_ptr<const std::vector<uint8_t>> batched;
   std::shared_ptr<const std::vector<uint8_t>> each;
-  auto encode = [this](protocol::PeerMode mode, const std::string* except) {
+  auto encode = [this](protocol::PeerMode mode, const std::string* except, bool local_only = false) {
     protocol::PeerFrameBuilder builder(mode);
     for (const PendingChange& pending : pending_changes_) {
       if (except && pending.device_id == *except) continue;
+      if (local_only && !pending.local) continue;
       builder.Add(pending.change, pending.gone);
     }
     builder.Flush();
@@ -287,6 +300,12 @@ void Relay::SendAnnouncements() {
         member->link_.SendEncodedControl(each);
         break;
     }
+  }
+  // The other relays hear of the devices here (not of each other's).
+  std::shared_ptr<const std::vector<uint8_t>> local;
+  for (const auto& [name, link] : mesh_links_) {
+    if (!local) local = encode(protocol::PEERS_BATCHED, nullptr, true);
+    if (!local->empty()) link->link_.SendEncodedControl(local);
   }
   pending_changes_.clear();
   if (pending_changes_.capacity() > 4096) pending_changes_.shrink_to_fit();
@@ -331,13 +350,16 @@ void Relay::SnapshotDone(Session& session) {
 }
 
 void Relay::ContinueSnapshot(Session& session) {
-  if (!session.snapshot_pending_ || !session.joined_) return;
+  if (!session.snapshot_pending_ || (!session.joined_ && !session.mesh_)) return;
   protocol::PeerFrameBuilder builder(session.peer_mode_);
-  auto next = in_address_order_.lower_bound(session.snapshot_next_);
-  for (; next != in_address_order_.end() && builder.size() < kSnapshotPiece; ++next) {
-    if (next->second != &session) builder.Add(next->second->change_, false);
+  auto next = directory_.lower_bound(session.snapshot_next_);
+  for (; next != directory_.end() && builder.size() < kSnapshotPiece; ++next) {
+    const DirectoryEntry& entry = next->second;
+    // Another relay hears only of the members here.
+    if (entry.session == &session || (session.mesh_ && !entry.session)) continue;
+    builder.Add(*entry.change, false);
   }
-  const bool done = next == in_address_order_.end();
+  const bool done = next == directory_.end();
   if (done) {
     builder.EndSnapshot();
   } else {

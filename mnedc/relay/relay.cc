@@ -34,6 +34,8 @@ std::string_view DropReasonName(DropReason reason) {
       return "no_local_tun";
     case DropReason::kReceiverClosing:
       return "receiver_closing";
+    case DropReason::kRelayUnreachable:
+      return "relay_unreachable";
     case DropReason::kCount:
       break;
   }
@@ -58,18 +60,32 @@ Relay::~Relay() {
 void Relay::SetClusterStore(ClusterStore* store) {
   if (cluster_) cluster_->OnRelaysChanged(nullptr);
   cluster_ = store;
-  if (cluster_) cluster_->OnRelaysChanged([this] { SendRelayList(); });
+  if (cluster_) {
+    cluster_->OnRelaysChanged([this] {
+      SendRelayList();
+      UpdateMesh();
+    });
+    UpdateMesh();
+  }
 }
 
 bool Relay::RestoreLeases(std::string* error) { return leases_.Restore(error); }
 
 asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream,
                                    std::chrono::steady_clock::time_point accepted_at) {
+  // Not a coroutine of its own: one frame per member, not two.
+  return ServeSession(std::move(stream), accepted_at, {});
+}
+
+asio::awaitable<void> Relay::ServeSession(std::unique_ptr<transport::Stream> stream,
+                                          std::chrono::steady_clock::time_point accepted_at,
+                                          std::string mesh_peer) {
   if (shutting_down_) co_return;
   Session session(*this, std::move(stream));
   // One deadline from accept to join: the transport handshake used part of it.
   session.link_.SetHandshakeDeadline(accepted_at + options_.link.handshake_timeout);
   all_sessions_.insert(&session);
+  if (!mesh_peer.empty()) StartMeshAuth(session, mesh_peer);
   VLOG(1) << session.seen_from() << ": connected over " << session.stream_kind();
   co_await session.link_.Run(session);
   all_sessions_.erase(&session);
@@ -79,7 +95,11 @@ asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream,
       session.link_.counters().data_dropped_on_close;
   Leave(session);
   SnapshotDone(session);  // Superseded sessions do not Leave; nothing may point at it now.
-  if (!session.device_id_.empty()) {
+  MeshLinkEnded(session);
+  if (!session.mesh_peer_.empty()) {
+    VLOG(1) << "mesh link with " << session.mesh_peer_ << " (" << session.seen_from()
+            << ") closed: " << session.link_.end_reason();
+  } else if (!session.device_id_.empty()) {
     LOG(INFO) << "device " << session.device_id_ << " (" << Ipv4ToString(session.address_)
               << ", " << session.seen_from() << ") left: " << session.link_.end_reason();
   } else {
@@ -90,6 +110,7 @@ asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream,
 
 void Relay::Shutdown() {
   shutting_down_ = true;
+  StopMesh();
   leases_.SaveNow();
   // Handshakes in progress fail at once instead of running to their deadline.
   for (int fd : handshaking_) ::shutdown(fd, SHUT_RDWR);

@@ -41,6 +41,7 @@ enum class DropReason {
   kNotJoined,           // DATA before the join completed.
   kNoLocalTun,          // Addressed to the relay, which runs without a TUN.
   kReceiverClosing,     // The receiver's session was closing: queued too late, or left queued.
+  kRelayUnreachable,    // The destination is on another relay, with no mesh link to it now.
   kCount,
 };
 std::string_view DropReasonName(DropReason reason);
@@ -71,6 +72,7 @@ struct RelayCounters {
   // only went to stalled receivers (a flood at a member that takes nothing).
   uint64_t flood_pauses = 0;
   uint64_t rate_limited = 0;  // Times a sender was paused for its --rate_limit.
+  uint64_t mesh_auth_failures = 0;  // Mesh links refused: a wrong cluster secret, or no cluster here.
   std::array<uint64_t, static_cast<std::size_t>(DropReason::kCount)> drops{};
 
   uint64_t drop(DropReason reason) const { return drops[static_cast<std::size_t>(reason)]; }
@@ -86,6 +88,10 @@ struct RelayOptions {
   // The relays of this network (this one included, as devices dial it), sent
   // in every Lease so a device given one relay can fail over to the others.
   std::vector<std::string> relays;
+  // One relay of a cluster (with SetClusterStore): its name among the relays,
+  // and the secret they share, which mesh links between them prove.
+  std::string cluster_name;
+  std::string cluster_secret;
   link::LinkOptions link;
   // When a receiver's queue is full, the relay stops reading from the sender for
   // up to this long, so TCP inside the tunnel slows down instead of losing
@@ -190,7 +196,12 @@ class Relay {
   std::size_t member_count() const { return by_device_.size(); }
   // Connections being served, joined, joining or still in their transport
   // handshake; 0 once Shutdown() has completed.
-  std::size_t connection_count() const { return all_sessions_.size() + handshaking_.size(); }
+  std::size_t connection_count() const {
+    return all_sessions_.size() + handshaking_.size() + mesh_dialers_.size();
+  }
+  // The relay mesh: links to other relays up now, and the devices they serve.
+  std::size_t mesh_link_count() const { return mesh_links_.size(); }
+  std::size_t remote_member_count() const { return remote_by_address_.size(); }
   std::vector<MemberInfo> Members() const;
   // Every link's counters summed, those that have ended included.
   link::LinkCounters LinkTotals() const;
@@ -212,6 +223,24 @@ class Relay {
   Session* Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso = {});
   void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
   boost::asio::awaitable<void> ServeSocket(boost::asio::ip::tcp::socket socket);
+  // Serve(), or with `mesh_peer` a mesh link this relay dialed.
+  boost::asio::awaitable<void> ServeSession(std::unique_ptr<transport::Stream> stream,
+                                            std::chrono::steady_clock::time_point accepted_at,
+                                            std::string mesh_peer);
+  // The relay mesh (mesh.cc).
+  struct MeshDialer;
+  void UpdateMesh();
+  void StopMesh();  // Stops dialing (Shutdown closes the links).
+  boost::asio::awaitable<void> MeshDialLoop(std::string name);
+  void StartMeshAuth(Session& session, const std::string& peer);
+  void OnMeshAuth(Session& session, const protocol::MeshAuth& auth);
+  void EstablishMesh(Session& session);
+  void MeshLinkEnded(Session& session);
+  void OnMeshPeers(Session& session, const protocol::PeerList& list);
+  // Like Route, for a packet that came over a mesh link, and for one to a
+  // device of another relay.
+  Session* RouteFromMesh(Session& from, std::span<const uint8_t> packet, packet::Gso gso);
+  Session* RouteToMesh(Session* from, uint32_t destination, std::span<const uint8_t> packet, packet::Gso gso);
   // Empty when the session may join as `device_id`; otherwise why not.
   std::string Authorize(const Session& session, const std::string& device_id) const;
   // Returns false, without queueing, when `may_wait` and `to` is full but not
@@ -222,6 +251,10 @@ class Relay {
   // Peer discovery (membership.cc): a change to send to every member soon;
   // sending the gathered batch; the next piece of a joining member's snapshot.
   void Announce(const Session& subject, bool gone);
+  // A device of another relay joined or left (mesh.cc): told to the members here.
+  void AnnounceRemote(std::string change, const std::string& device_id, bool gone);
+  struct PendingChange;
+  void QueueChange(PendingChange change);
   void SendAnnouncements();
   void ContinueSnapshot(Session& session);
   void StartSnapshot(Session& session);
@@ -231,16 +264,38 @@ class Relay {
   RelayOptions options_;
   LeaseKeeper leases_;
   ClusterStore* cluster_ = nullptr;
+  // The mesh: the other relays, the link to each that is up, the dialers of
+  // those this relay dials, and which relay serves each remote device.
+  std::vector<RelayPeer> mesh_peers_;
+  std::map<std::string, Session*> mesh_links_;
+  std::map<std::string, MeshDialer*> mesh_dialers_;
+  struct RemoteMember {
+    std::string device_id;
+    std::string relay;
+    std::string change;  // Its encoded PeerChange, for snapshots.
+  };
+  // A remote device is gone from the directory (and from the members' view
+  // unless it is a member here now).
+  void ForgetRemote(uint32_t address, const RemoteMember& remote);
+  std::unordered_map<uint32_t, RemoteMember> remote_by_address_;
   RelayCounters counters_;
   JoinPolicy policy_;
   tun::PacketPort* local_port_ = nullptr;  // While ServeTun runs.
   std::unordered_map<std::string, Session*> by_device_;
   std::unordered_map<uint32_t, Session*> by_address_;
-  std::map<uint32_t, Session*> in_address_order_;  // Members, for resumable snapshots.
+  // Every device of the network in address order, for resumable snapshots:
+  // the members here (`session` set) and, with a cluster, those of the other
+  // relays (`session` null); where both name one address, the member here.
+  struct DirectoryEntry {
+    const std::string* change = nullptr;  // Its encoded PeerChange.
+    Session* session = nullptr;
+  };
+  std::map<uint32_t, DirectoryEntry> directory_;
   struct PendingChange {
     std::string change;  // Serialized PeerChange.
     std::string device_id;
     bool gone = false;
+    bool local = true;  // Of a member here: told to the other relays too.
   };
   std::vector<PendingChange> pending_changes_;
   uint64_t announce_round_ = 1;

@@ -56,6 +56,10 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gs
     for (const auto& [id, member] : by_device_) {
       if (member != from) Forward(from, *member, packet, gso, false);
     }
+    // The other relays' devices too (not from the relay's TUN: its address is every relay's).
+    if (from) {
+      for (const auto& [name, link] : mesh_links_) Forward(from, *link, packet, gso, false);
+    }
     if (from && local_port_) local_port_->Write(packet, gso);
     return nullptr;
   }
@@ -67,7 +71,10 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gs
     return nullptr;
   }
   const auto owner = by_address_.find(destination);
-  if (owner == by_address_.end()) return drop(DropReason::kUnknownDestination);
+  if (owner == by_address_.end()) {
+    if (cluster_) return RouteToMesh(from, destination, packet, gso);
+    return drop(DropReason::kUnknownDestination);
+  }
   // Only a member's packets can wait; the relay's own TUN has no reader to pause.
   return Forward(from, *owner->second, packet, gso, from != nullptr) ? nullptr : owner->second;
 }

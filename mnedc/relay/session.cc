@@ -33,6 +33,15 @@ void Session::OnReadBatchEnd() {
 
 link::DataVerdict Session::OnData(std::span<const uint8_t> packet, packet::Gso gso) {
   if (superseded_) return link::DataVerdict::kAccepted;  // The newer connection owns it.
+  if (mesh_) {
+    // From another relay's device: no flood pause here (the link carries
+    // every device of that relay); a full receiver pauses it, boundedly.
+    Session* full = relay_.RouteFromMesh(*this, packet, gso);
+    if (!full) return link::DataVerdict::kAccepted;
+    ++relay_.counters_.pushbacks;
+    pushback_.WaitOn(full->pushback_);
+    return link::DataVerdict::kRetryLater;
+  }
   if (!joined_) {
     relay_.Drop(DropReason::kNotJoined);
     return link::DataVerdict::kAccepted;
@@ -89,8 +98,29 @@ boost::asio::awaitable<void> Session::WaitToRetry() {
 }
 
 bool Session::OnControl(const protocol::ControlMessage& message) {
+  if (message.has_mesh_auth()) {
+    if (joined_ || mesh_ || join_pending_) {
+      link_.SendErrorAndClose(protocol::Error::BAD_REQUEST, "mesh authentication out of turn");
+      return false;
+    }
+    relay_.OnMeshAuth(*this, message.mesh_auth());
+    return !link_.closing();
+  }
+  if (mesh_) {
+    if (message.has_peer_list()) relay_.OnMeshPeers(*this, message.peer_list());
+    return true;
+  }
+  if (!mesh_peer_.empty() && message.has_error()) {
+    // The other relay refused the mesh link (either side may find the secrets differ).
+    ++relay_.counters_.mesh_auth_failures;
+    LOG_EVERY_N(WARNING, 10) << "mesh: relay " << mesh_peer_ << " refused the link: "
+                             << protocol::Error::Code_Name(message.error().code()) << ": "
+                             << message.error().text() << " (refusal #" << google::COUNTER << ")";
+    link_.set_end_reason("refused by relay " + mesh_peer_ + ": " + message.error().text());
+    return false;
+  }
   if (message.has_hello()) {
-    if (joined_) {
+    if (joined_ || !mesh_peer_.empty()) {
       link_.SendErrorAndClose(protocol::Error::BAD_REQUEST, "Hello after the join");
       return false;
     }
