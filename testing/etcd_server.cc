@@ -1,5 +1,7 @@
 #include "testing/etcd_server.h"
 
+#include <cstdlib>
+
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,6 +14,11 @@
 #include <vector>
 
 namespace mnedc::testing {
+
+std::string TestTempDir() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir ? dir : "/tmp";
+}
 namespace {
 // A port nothing listens on now (the kernel's choice for port 0).
 uint16_t FreePort() {

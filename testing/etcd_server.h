@@ -8,6 +8,9 @@
 
 namespace mnedc::testing {
 
+// Where a test keeps its files: Bazel's TEST_TMPDIR, else /tmp.
+std::string TestTempDir();
+
 class EtcdServer {
  public:
   // Starts etcd; `available()` false (and `why()` says so) if it cannot here.

@@ -21,17 +21,12 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir ? dir : "/tmp";
-}
-
 uint32_t Ip(const char* text) { return *base::ParseIpv4(text); }
 
 class EtcdClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    etcd_ = std::make_unique<testing::EtcdServer>(TempDir());
+    etcd_ = std::make_unique<testing::EtcdServer>(testing::TestTempDir());
     if (!etcd_->available()) GTEST_SKIP() << "SKIPPED: " << etcd_->why();
     client_ = std::make_unique<EtcdClient>(io_.get_executor(), Endpoints(), 2s);
   }

@@ -26,11 +26,6 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-std::string TempDir() {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return dir ? dir : "/tmp";
-}
-
 // Runs `body` on `io` to completion (bounded).
 template <typename F>
 void RunToEnd(asio::io_context& io, F body) {
@@ -71,7 +66,7 @@ TEST(EtcdClient, PrefixEnd) {
 class EtcdTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    etcd_ = std::make_unique<testing::EtcdServer>(TempDir());
+    etcd_ = std::make_unique<testing::EtcdServer>(testing::TestTempDir());
     if (!etcd_->available()) GTEST_SKIP() << "SKIPPED: " << etcd_->why();
   }
   std::vector<transport::HostPort> Endpoints() const { return {{"127.0.0.1", etcd_->client_port()}}; }

@@ -318,9 +318,8 @@ Session* Relay::RouteFromMesh(Session& from, std::span<const uint8_t> packet, pa
     Drop(reason);
     return nullptr;
   };
-  const PacketAddresses addresses = ParsePacketAddresses(packet);
-  if (addresses.version == PacketAddresses::Version::kIpv6) return drop(DropReason::kIpv6);
-  if (addresses.version != PacketAddresses::Version::kIpv4) return drop(DropReason::kMalformed);
+  PacketAddresses addresses;
+  if (!ParseForRouting(packet, &addresses)) return nullptr;
   // From a device the other relay serves, as it told us.
   const auto source = remote_by_address_.find(addresses.source);
   if (source == remote_by_address_.end() || source->second.relay != from.mesh_peer_) {
@@ -335,10 +334,7 @@ Session* Relay::RouteFromMesh(Session& from, std::span<const uint8_t> packet, pa
     return nullptr;
   }
   if (destination == options_.prefix.relay_address()) {
-    if (!local_port_) return drop(DropReason::kNoLocalTun);
-    ++counters_.packets_forwarded;
-    counters_.bytes_forwarded += packet.size();
-    local_port_->Write(packet, gso);
+    DeliverToRelayHost(packet, gso);
     return nullptr;
   }
   // Never on to a third relay: to a device here, or nowhere.

@@ -146,6 +146,7 @@ struct MemberInfo {
 };
 
 class Session;
+struct PacketAddresses;
 
 class Relay {
  public:
@@ -222,6 +223,10 @@ class Relay {
   // when the packet was forwarded or dropped.
   Session* Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso = {});
   void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
+  // A packet's addresses; false (dropped and counted) if it is not IPv4.
+  bool ParseForRouting(std::span<const uint8_t> packet, PacketAddresses* addresses);
+  // Into the relay's TUN (dropped as no_local_tun without one).
+  void DeliverToRelayHost(std::span<const uint8_t> packet, packet::Gso gso);
   boost::asio::awaitable<void> ServeSocket(boost::asio::ip::tcp::socket socket);
   // Serve(), or with `mesh_peer` a mesh link this relay dialed.
   boost::asio::awaitable<void> ServeSession(std::unique_ptr<transport::Stream> stream,

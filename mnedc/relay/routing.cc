@@ -42,9 +42,8 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gs
     Drop(reason);
     return nullptr;
   };
-  const PacketAddresses addresses = ParsePacketAddresses(packet);
-  if (addresses.version == PacketAddresses::Version::kIpv6) return drop(DropReason::kIpv6);
-  if (addresses.version != PacketAddresses::Version::kIpv4) return drop(DropReason::kMalformed);
+  PacketAddresses addresses;
+  if (!ParseForRouting(packet, &addresses)) return nullptr;
   const uint32_t expected_source = from ? from->address_ : options_.prefix.relay_address();
   if (addresses.source != expected_source) return drop(DropReason::kSpoofedSource);
 
@@ -64,10 +63,8 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gs
     return nullptr;
   }
   if (destination == options_.prefix.relay_address()) {
-    if (!local_port_ || !from) return drop(DropReason::kNoLocalTun);
-    ++counters_.packets_forwarded;
-    counters_.bytes_forwarded += packet.size();
-    local_port_->Write(packet, gso);
+    if (!from) return drop(DropReason::kNoLocalTun);  // From the relay's own TUN to itself.
+    DeliverToRelayHost(packet, gso);
     return nullptr;
   }
   const auto owner = by_address_.find(destination);
@@ -77,6 +74,20 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gs
   }
   // Only a member's packets can wait; the relay's own TUN has no reader to pause.
   return Forward(from, *owner->second, packet, gso, from != nullptr) ? nullptr : owner->second;
+}
+
+bool Relay::ParseForRouting(std::span<const uint8_t> packet, PacketAddresses* addresses) {
+  *addresses = ParsePacketAddresses(packet);
+  if (addresses->version == PacketAddresses::Version::kIpv4) return true;
+  Drop(addresses->version == PacketAddresses::Version::kIpv6 ? DropReason::kIpv6 : DropReason::kMalformed);
+  return false;
+}
+
+void Relay::DeliverToRelayHost(std::span<const uint8_t> packet, packet::Gso gso) {
+  if (!local_port_) return Drop(DropReason::kNoLocalTun);
+  ++counters_.packets_forwarded;
+  counters_.bytes_forwarded += packet.size();
+  local_port_->Write(packet, gso);
 }
 
 void Relay::SendFromLocal(std::span<const uint8_t> packet, packet::Gso gso) { Route(nullptr, packet, gso); }

@@ -31,6 +31,21 @@ transfer_ok() {
     [[ $(sha256sum <"$work/payload") == $(sha256sum <"$work/received") ]]
 }
 
+# ping_back_after START FROM_ROLE ADDRESS: pings every 0.1 s (for at most 10 s)
+# until one gets through; prints the seconds since START (date +%s.%N), or never.
+ping_back_after() {
+  local start=$1 from=$2 address=$3
+  for _ in $(seq 100); do
+    if on "$from" ping -c 1 -W 0.2 "$address" >/dev/null 2>&1; then
+      awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}'
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo never
+}
+within() { [[ $1 != never ]] && awk -v s="$1" -v limit="$2" 'BEGIN {exit !(s <= limit)}'; }
+
 # Prints the logs when something failed, then the closing line; returns the verdict.
 finish() {
   if ((failed > 0)); then for f in "$work"/*.log; do echo "--- $f"; tail -30 "$f"; done; fi
