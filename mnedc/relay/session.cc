@@ -33,32 +33,31 @@ void Session::OnReadBatchEnd() {
 
 link::DataVerdict Session::OnData(std::span<const uint8_t> packet, packet::Gso gso) {
   if (superseded_) return link::DataVerdict::kAccepted;  // The newer connection owns it.
+  Session* full = nullptr;
   if (mesh_) {
-    // From another relay's device: no flood pause here (the link carries
-    // every device of that relay); a full receiver pauses it, boundedly.
-    Session* full = relay_.RouteFromMesh(*this, packet, gso);
+    // From another relay's device: no rate limit or flood pause here (the
+    // link carries every device of that relay); a full receiver pauses it.
+    full = relay_.RouteFromMesh(*this, packet, gso);
     if (!full) return link::DataVerdict::kAccepted;
-    ++relay_.counters_.pushbacks;
-    pushback_.WaitOn(full->pushback_);
-    return link::DataVerdict::kRetryLater;
-  }
-  if (!joined_) {
-    relay_.Drop(DropReason::kNotJoined);
-    return link::DataVerdict::kAccepted;
-  }
-  if (relay_.options_.rate_limit > 0 && !WithinRateLimit(packet.size())) {
-    ++relay_.counters_.rate_limited;
-    return link::DataVerdict::kRetryLater;  // Offered again once it fits.
-  }
-  Session* full = relay_.Route(this, packet, gso);
-  if (!full) {
-    if (drops_at_stalled_ < kFloodRun) return link::DataVerdict::kAccepted;
-    // All of the last packets went to receivers that take nothing: reading
-    // this sender at full speed would only feed drops.
-    drops_at_stalled_ = 0;
-    ++relay_.counters_.flood_pauses;
-    paused_until_ = std::chrono::steady_clock::now() + relay_.options_.flood_pause;
-    return link::DataVerdict::kPause;
+  } else {
+    if (!joined_) {
+      relay_.Drop(DropReason::kNotJoined);
+      return link::DataVerdict::kAccepted;
+    }
+    if (relay_.options_.rate_limit > 0 && !WithinRateLimit(packet.size())) {
+      ++relay_.counters_.rate_limited;
+      return link::DataVerdict::kRetryLater;  // Offered again once it fits.
+    }
+    full = relay_.Route(this, packet, gso);
+    if (!full) {
+      if (drops_at_stalled_ < kFloodRun) return link::DataVerdict::kAccepted;
+      // All of the last packets went to receivers that take nothing: reading
+      // this sender at full speed would only feed drops.
+      drops_at_stalled_ = 0;
+      ++relay_.counters_.flood_pauses;
+      paused_until_ = std::chrono::steady_clock::now() + relay_.options_.flood_pause;
+      return link::DataVerdict::kPause;
+    }
   }
   ++relay_.counters_.pushbacks;
   pushback_.WaitOn(full->pushback_);
