@@ -1,13 +1,15 @@
 // A relay of a cluster takes each device's address from its cluster store
 // (relay::ClusterStore; a fake one here, answering after a delay as etcd
 // would): the device gets that address, the store hears of joins and
-// leaves, the Lease lists the store's relays; a store that cannot be reached
+// leaves, the Lease lists the store's relays (a device keeps one the list no
+// longer names, and tries it last); a store that cannot be reached
 // refuses new devices with UNAVAILABLE until it can; an address another
 // device holds here is never given twice; and a relay shut down while a join
 // waits for the store ends cleanly.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <map>
@@ -84,6 +86,19 @@ TEST(ClusterJoin, TheDeviceGetsTheStoresAddressAndTheStoreHearsOfJoinsAndLeaves)
   store.relays_changed();
   ASSERT_TRUE(net.RunUntil([&] { return b.client->known_relays().size() == 4; }));
   EXPECT_EQ(b.client->known_relays()[3].ToString(), "wss://relay3.example:443/mnedc");
+  // One drops out of the cluster's list (it may be restarting): the devices
+  // keep it, after the relays the list names.
+  store.relays = {"wss://relay3.example:443/mnedc"};
+  store.relays_changed();
+  const std::vector<std::string> expected = {"tcp://127.0.0.1:" + std::to_string(net.port()),
+                                             "tcp://192.0.2.1:3334", "wss://relay3.example:443/mnedc",
+                                             "tcp://192.0.2.2:3334"};
+  auto known_by = [](const Node& node) {
+    std::vector<std::string> out;
+    for (const auto& relay : node.client->known_relays()) out.push_back(relay.ToString());
+    return out;
+  };
+  ASSERT_TRUE(net.RunUntil([&] { return known_by(b) == expected; })) << ::testing::PrintToString(known_by(b));
   // The two joined each other's peer tables as with one relay.
   ASSERT_TRUE(net.RunUntil([&] { return a.client->peers().Find("b") && b.client->peers().Find("a"); }));
   net.StopClient(a);
@@ -95,6 +110,46 @@ TEST(ClusterJoin, TheDeviceGetsTheStoresAddressAndTheStoreHearsOfJoinsAndLeaves)
   EXPECT_EQ(net.relay().member_count(), 1u);
   net.StopRelay();
   EXPECT_FALSE(store.relays_changed) << "a relay that is gone is no longer called";
+}
+
+// A port on 127.0.0.1 that nothing listens on (a relay that is down).
+std::string UnusedRelay() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return "tcp://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+}
+
+// A relay the cluster no longer names (restarting, or gone for good) stays
+// known, but is tried only after those it names: a host that is gone for good
+// costs a connect timeout.
+TEST(ClusterJoin, ARelayTheClusterNoLongerNamesIsTriedLast) {
+  FakeStore store;  // Outlives the relay, as a store must.
+  LoopbackNet net;
+  const std::string gone = UnusedRelay(), second = UnusedRelay(), third = UnusedRelay();
+  store.relays = {gone, second, third};
+  store.addresses = {{"a", Ip("10.0.0.7")}};
+  net.StartRelay({}, 0, &store);
+  Node& a = net.AddClient("a", [](client::ClientOptions& o) {
+    o.backoff_initial = 2s;
+    o.backoff_max = 2s;
+  });
+  const std::string self = "tcp://127.0.0.1:" + std::to_string(net.port());
+  auto known = [&] {
+    std::vector<std::string> out;
+    for (const auto& relay : a.client->known_relays()) out.push_back(relay.ToString());
+    return out;
+  };
+  ASSERT_TRUE(net.RunUntil([&] { return known().size() == 4; }));
+  store.relays = {second, third};
+  store.relays_changed();
+  ASSERT_TRUE(net.RunUntil([&] { return known() == std::vector<std::string>{self, second, third, gone}; }))
+      << ::testing::PrintToString(known());
+  a.dialed.clear();
+  net.StopRelay();
+  ASSERT_TRUE(net.RunUntil([&] { return a.dialed.size() >= 4; }, 1s)) << ::testing::PrintToString(a.dialed);
+  // The named ones round from the one after it (the relay itself last of
+  // them, down as it is), then the one no longer named, then a pause.
+  EXPECT_EQ(a.dialed, (std::vector<std::string>{second, third, self, gone}));
 }
 
 TEST(ClusterJoin, AStoreThatCannotBeReachedRefusesNewDevicesUntilItCan) {

@@ -36,7 +36,7 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
                                    [&](const auto& r) { return r.ToString() == more.ToString(); });
     if (!known) relays_.push_back(more);
   }
-  given_relays_ = relays_.size();
+  given_relays_ = listed_relays_ = relays_.size();
 }
 
 Client::~Client() = default;
@@ -136,19 +136,23 @@ asio::awaitable<void> Client::Run() {
       room_timer_.cancel();  // Disconnected: the feeder may go on (and drop).
     }
     if (stopped_) break;
-    // The next relay in the list, whatever happened to this one.
-    const std::size_t next = (current_ + 1) % relays_.size();
+    if (was_joined) {
+      failures_in_a_row_ = 0;
+      failed_this_round_ = 0;
+    } else {
+      ++failed_this_round_;
+    }
+    // The next relay, whatever happened to this one.
+    const std::size_t next = NextRelay();
     if (was_joined) {
       // A relay that served us went away: the next one at once, if there is
       // another; the same one after a short wait if not.
-      failures_in_a_row_ = 0;
-      failed_this_round_ = 0;
       if (next != current_) {
         current_ = next;
         LOG(INFO) << "trying relay " << relay().ToString() << " next";
         continue;
       }
-    } else if (++failed_this_round_ < relays_.size()) {
+    } else if (failed_this_round_ < relays_.size()) {
       current_ = next;
       LOG(INFO) << last_error_ << "; trying relay " << relay().ToString() << " next";
       continue;
@@ -167,22 +171,46 @@ asio::awaitable<void> Client::Run() {
   peers_.Clear();
 }
 
+std::size_t Client::NextRelay() const {
+  const std::size_t listed = listed_relays_;
+  if (current_ < listed) {
+    // Round the relays given and named now, then (once each has failed in
+    // this round) those no longer named: a relay that has left the cluster
+    // for good may cost a connect timeout, so it comes last.
+    if (failed_this_round_ < listed) {
+      const std::size_t candidate = (current_ + 1) % listed;
+      if (candidate != current_) return candidate;
+    }
+    return listed < relays_.size() ? listed : current_;
+  }
+  return current_ + 1 < relays_.size() ? current_ + 1 : 0;
+}
+
 void Client::LearnRelays(const std::vector<std::string>& urls) {
   const std::string current = relay().ToString();
   std::vector<transport::ServerAddress> relays(relays_.begin(), relays_.begin() + given_relays_);
+  auto add = [&](const transport::ServerAddress& address) {
+    if (relays.size() >= given_relays_ + kMaxLearnedRelays) return;
+    const std::string text = address.ToString();
+    if (std::none_of(relays.begin(), relays.end(), [&](const auto& r) { return r.ToString() == text; })) {
+      relays.push_back(address);
+    }
+  };
   for (const std::string& url : urls) {
-    if (relays.size() >= given_relays_ + kMaxLearnedRelays) break;
     std::string error;
     const auto address = transport::ParseServerAddress(url, transport::kDefaultRelayPort, &error);
     if (!address) {
       LOG_EVERY_N(WARNING, 100) << "relay named another relay that is not an address: " << error;
       continue;
     }
-    const std::string text = address->ToString();
-    if (std::none_of(relays.begin(), relays.end(), [&](const auto& r) { return r.ToString() == text; })) {
-      relays.push_back(*address);
-    }
+    add(*address);
   }
+  // Relays learned before that the list no longer names stay, after those it
+  // does: one that is restarting drops out of the cluster's list for a while,
+  // and the relay in use may be the next to go.
+  const std::size_t listed = relays.size();
+  for (std::size_t i = given_relays_; i < relays_.size(); ++i) add(relays_[i]);
+  listed_relays_ = listed;
   if (relays.size() != relays_.size() ||
       !std::equal(relays.begin(), relays.end(), relays_.begin(),
                   [](const auto& a, const auto& b) { return a.ToString() == b.ToString(); })) {

@@ -111,7 +111,8 @@ class Client final : private link::FrameSink {
 
   const ClientOptions& options() const { return options_; }
   // The relay in use (or being dialed, or last used), and every relay known:
-  // those given, then those learned from Leases (at most kMaxLearnedRelays).
+  // those given, then those learned from Leases (at most kMaxLearnedRelays):
+  // the relay's latest list first, then any it named before and no longer does.
   const transport::ServerAddress& relay() const { return relays_[current_]; }
   const std::vector<transport::ServerAddress>& known_relays() const { return relays_; }
   static constexpr std::size_t kMaxLearnedRelays = 16;
@@ -133,6 +134,8 @@ class Client final : private link::FrameSink {
   }
   bool OnControl(const protocol::ControlMessage& message) override;
   std::chrono::steady_clock::duration NextBackoff();
+  // Which relay to try after the current one (see the .cc).
+  std::size_t NextRelay() const;
   // Takes the relay list of a Lease: the given relays, then these.
   void LearnRelays(const std::vector<std::string>& urls);
   boost::asio::awaitable<transport::DialOutcome> DialUnlessStopped();
@@ -159,6 +162,7 @@ class Client final : private link::FrameSink {
   std::chrono::system_clock::time_point joined_since_{};
   std::vector<transport::ServerAddress> relays_;  // Given, then learned.
   std::size_t given_relays_ = 1;
+  std::size_t listed_relays_ = 1;  // Given and named in the latest list; the rest no longer named.
   std::size_t current_ = 0;
   std::size_t failed_this_round_ = 0;  // Relays that failed in a row since the last backoff.
   int failures_in_a_row_ = 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two relays that form one network through etcd (Debian's etcd-server, its
-# data in a temporary directory), on the two-level NAT network. Device A is
-# given relay 1 only, device B relay 2 only:
+# data in a temporary directory, on a host of the main LAN), each relay on a
+# host of its own on the two-level NAT network. Device A is given relay 1
+# only, device B relay 2 only:
 #   - their addresses come from etcd (one per device in the whole network),
 #     each relay's members are in etcd, and A learns relay 2 from its Lease;
 #   - the relays link (the mesh, proven with the cluster secret): A sees B in
@@ -14,7 +15,11 @@
 #   - etcd stopped (SIGSTOP): A -> B goes on, a new device C is refused with
 #     a clear error; etcd back (SIGCONT): C joins;
 #   - relay 1 restarted under its name takes its place again, and a relay
-#     with another --network is refused.
+#     with another --network is refused;
+#   - relay 2 killed: B, given only relay 2, fails over to relay 1 (it
+#     learned it), and so does A;
+#   - relay 1's host cut off the network (link down: no RST, no FIN): A and B
+#     notice within their dead-peer timeout (3 s here) and move to relay 2.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
@@ -28,42 +33,61 @@ why=
   why="needs etcd and etcdctl (Debian's etcd-server and etcd-client: tools/install-deps installs them)"
 mnedc_e2e_start cluster_e2e_test mcl "$why"
 
-# etcd on the relay host, on its loopback (the relays' host).
-# Not through `on`, so $! is etcd itself.
-ip netns exec "$(ns relay)" "$etcd_bin" --name e2e --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:2379 \
-  --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
+mnedc_net_add_relay2 "$P"
+mnedc_net_lan_host "$P"
+# etcd on a host of the main LAN (the bridge's own address), so cutting a
+# relay's host off leaves it to the other. Not through `on`, so $! is etcd itself.
+etcd_url=http://$MNEDC_LAN_HOST_IP:2379
+ip netns exec "$(ns lan)" "$etcd_bin" --name e2e --data-dir "$work/etcd" --listen-client-urls "$etcd_url" \
+  --advertise-client-urls "$etcd_url" --listen-peer-urls http://127.0.0.1:2380 \
   --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster e2e=http://127.0.0.1:2380 \
   >"$work/etcd.log" 2>&1 &
 etcd_pid=$!
-check "etcd answers" mnedc_wait_for 15 bash -c "ip netns exec '$(ns relay)' curl -sf http://127.0.0.1:2379/health | grep -q true"
+# etcd_value KEY: its value; etcd_has KEY: it exists.
+etcd_value() { on lan env ETCDCTL_API=3 etcdctl --endpoints="$etcd_url" get "$1" --print-value-only; }
+etcd_has() { [[ -n $(on lan env ETCDCTL_API=3 etcdctl --endpoints="$etcd_url" get "$1" --keys-only) ]]; }
+etcd_count() { on lan env ETCDCTL_API=3 etcdctl --endpoints="$etcd_url" get --prefix "$1" --keys-only | grep -c .; }
+check "etcd answers" mnedc_wait_for 15 bash -c "ip netns exec '$(ns lan)' curl -sf $etcd_url/health | grep -q true"
 
 openssl rand -hex 32 >"$work/cluster.secret" && chmod 600 "$work/cluster.secret"
 openssl rand -hex 32 >"$work/wrong.secret" && chmod 600 "$work/wrong.secret"
-cluster=(--tun=false --cluster=etcd://127.0.0.1:2379 --cluster_secret_file="$work/cluster.secret")
-# metric PORT NAME: a value from a relay's /metrics (its operations port).
-metric() { on relay curl -s "127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
+cluster=(--tun=false --cluster="etcd://$MNEDC_LAN_HOST_IP:2379" --cluster_secret_file="$work/cluster.secret")
+# metric ROLE NAME: a value from the /metrics of the relay on ROLE's host.
+metric() { on "$1" curl -s 127.0.0.1:9334/metrics | awk -v m="$2" '$1 == m {print $2}'; }
 metric_is() { [[ $(metric "$1" "$2") == "$3" ]]; }
-# drops_of PORT: packets a relay dropped for any reason but IPv6 (the TUNs' own
+# drops_of ROLE: packets that relay dropped for any reason but IPv6 (the TUNs' own
 # router solicitations, which the overlay does not carry yet).
 drops_of() {
-  on relay curl -s "127.0.0.1:$1/metrics" | awk '/^mnedc_drops_total/ && !/ipv6/ {s += $2} END {print s + 0}'
+  on "$1" curl -s 127.0.0.1:9334/metrics | awk '/^mnedc_drops_total/ && !/ipv6/ {s += $2} END {print s + 0}'
+}
+# relay_is a|b HOST:PORT: that device is connected to that relay now (ctl status).
+relay_is() {
+  [[ $("$CTL" status --socket="$work/$1.sock" | awk '$1 == "relay" && $3 == "connected" {print $5}') == "$2" ]]
 }
 start_relay1() {
   mnedc_start_server "$P" "$work/relay1.log" "${cluster[@]}" --cluster_name=relay1 \
     --cluster_advertise="$MNEDC_RELAY_IP:3334"
   relay1=$MNEDC_SERVER_PID
 }
+start_relay2() {
+  MNEDC_SERVER_ROLE=relay2 mnedc_start_server "$P" "$work/relay2.log" "${cluster[@]}" --cluster_name=relay2 \
+    --cluster_advertise="$MNEDC_RELAY2_IP:3334"
+  relay2=$MNEDC_SERVER_PID
+}
+# seen N PATTERN LOG: the log has N lines with PATTERN so far (logs of restarted relays append).
+seen() { [[ $(grep -c "$2" "$3") -ge $1 ]]; }
+mesh_links_seen() { seen "$1" 'mesh: linked with relay relay2' "$work/relay1.log"; }
 start_relay1
-mnedc_start_server "$P" "$work/relay2.log" "${cluster[@]}" --cluster_name=relay2 \
-  --cluster_advertise="$MNEDC_RELAY_IP:3335" --listen=0.0.0.0:3335 --admin_listen=127.0.0.1:9335
-relay2=$MNEDC_SERVER_PID
-check "both relays register in etcd" mnedc_wait_for 10 bash -c \
-  "[[ \$(ip netns exec '$(ns relay)' env ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 get --prefix /mnedc/relay/ --keys-only | grep -c relay) == 2 ]]"
+start_relay2
+etcd_relays_are() { [[ $(etcd_count /mnedc/relay/) == "$1" ]]; }
+check "both relays register in etcd" mnedc_wait_for 10 etcd_relays_are 2
 
-mnedc_start_client "$P" deva "$work/a.log" --status_socket="$work/a.sock" --server="$MNEDC_RELAY_IP:3334" \
+# Short dead-peer timeouts, for the cut below (a relay that goes silent).
+timers=(--keepalive_seconds=1 --dead_after_seconds=3)
+mnedc_start_client "$P" deva "$work/a.log" --status_socket="$work/a.sock" --server="$MNEDC_RELAY_IP:3334" "${timers[@]}" \
   --peers_file="$work/a.peers" --on_peer="echo \"\$MNEDC_EVENT \$MNEDC_PEER_ID \$MNEDC_PEER_ADDR\" >> $work/a.events"
 a_pid=$MNEDC_CLIENT_PID
-mnedc_start_client "$P" devb "$work/b.log" --status_socket="$work/b.sock" --server="$MNEDC_RELAY_IP:3335"
+mnedc_start_client "$P" devb "$work/b.log" --status_socket="$work/b.sock" --server="$MNEDC_RELAY2_IP:3334" "${timers[@]}"
 b_pid=$MNEDC_CLIENT_PID
 check "A joins relay 1" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
 check "B joins relay 2" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
@@ -72,14 +96,14 @@ b_addr=$(mnedc_tun_addr "$(ns devb)")
 a_ifindex=$(ip -n "$(ns deva)" -o link show mnedc0 | cut -d: -f1)
 echo "     A is $a_addr on relay 1, B is $b_addr on relay 2"
 check "A and B have different addresses" test "$a_addr" != "$b_addr"
-check "  /mnedc/device/deva is $a_addr" bash -c \
-  "ip netns exec '$(ns relay)' env ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 get /mnedc/device/deva --print-value-only | grep -qx '$a_addr'"
-check "  /mnedc/member/devb names relay 2" bash -c \
-  "ip netns exec '$(ns relay)' env ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 get /mnedc/member/devb --print-value-only | grep -q '\"relay\":\"relay2\"'"
+check "  /mnedc/device/deva is $a_addr" test "$(etcd_value /mnedc/device/deva)" == "$a_addr"
+check "  /mnedc/member/devb names relay 2" grep -q '"relay":"relay2"' <<<"$(etcd_value /mnedc/member/devb)"
 check "A learned relay 2 from its Lease (ctl status)" bash -c \
-  "'$CTL' status --socket='$work/a.sock' | grep -q '^relays      tcp://$MNEDC_RELAY_IP:3334, tcp://$MNEDC_RELAY_IP:3335'"
-check "the relays link (mesh)" mnedc_wait_for 10 bash -c "grep -q 'mesh: linked with relay relay2' '$work/relay1.log'"
-check "  relay 1 knows B (mnedc_remote_members 1)" mnedc_wait_for 5 metric_is 9334 mnedc_remote_members 1
+  "'$CTL' status --socket='$work/a.sock' | grep -q '^relays      tcp://$MNEDC_RELAY_IP:3334, tcp://$MNEDC_RELAY2_IP:3334'"
+check "B learned relay 1 from its Lease (ctl status)" bash -c \
+  "'$CTL' status --socket='$work/b.sock' | grep -q '^relays      tcp://$MNEDC_RELAY2_IP:3334, tcp://$MNEDC_RELAY_IP:3334'"
+check "the relays link (mesh)" mnedc_wait_for 10 mesh_links_seen 1
+check "  relay 1 knows B (mnedc_remote_members 1)" mnedc_wait_for 5 metric_is relay mnedc_remote_members 1
 check "A sees B, on the other relay, in its peer table (ctl status)" mnedc_wait_for 5 bash -c \
   "'$CTL' status --socket='$work/a.sock' | grep -q '^  devb  *$b_addr '"
 check "  A's peers file lists B" mnedc_wait_for 5 grep -q "devb" "$work/a.peers"
@@ -88,10 +112,10 @@ check "B sees A (ctl status)" mnedc_wait_for 5 bash -c "'$CTL' status --socket='
 check "A -> B across the mesh (ping)" ping_ok deva "$b_addr"
 check "B -> A across the mesh (ping)" ping_ok devb "$a_addr"
 check "10 MB A -> B across the mesh arrive byte-exact" transfer_ok deva devb "$b_addr"
-check "  neither relay dropped a packet on the way" bash -c "[[ '$(drops_of 9334) $(drops_of 9335)' == '0 0' ]]"
+check "  neither relay dropped a packet on the way" bash -c "[[ '$(drops_of relay) $(drops_of relay2)' == '0 0' ]]"
 
 echo "== a relay with the wrong cluster secret"
-mnedc_start_server "$P" "$work/relay3.log" --tun=false --cluster=etcd://127.0.0.1:2379 \
+mnedc_start_server "$P" "$work/relay3.log" --tun=false --cluster="etcd://$MNEDC_LAN_HOST_IP:2379" \
   --cluster_secret_file="$work/wrong.secret" --cluster_name=relay3 --cluster_advertise="$MNEDC_RELAY_IP:3336" \
   --listen=0.0.0.0:3336 --admin_listen=127.0.0.1:9336
 relay3=$MNEDC_SERVER_PID
@@ -99,8 +123,8 @@ relay3=$MNEDC_SERVER_PID
 check "it cannot link, and says why" mnedc_wait_for 10 grep -qE \
   "mesh: relay relay[12] refused the link: UNAUTHORIZED: relay relay3 and relay relay[12] have different cluster secrets" "$work/relay3.log"
 check "  relay 1 says why too" grep -q "relay relay3 and relay relay1 have different cluster secrets" "$work/relay1.log"
-check "  relay 1 counts it (mnedc_mesh_auth_failures_total)" test "$(metric 9334 mnedc_mesh_auth_failures_total)" -ge 1
-check "  relay 1 still has one mesh link" metric_is 9334 mnedc_mesh_links 1
+check "  relay 1 counts it (mnedc_mesh_auth_failures_total)" test "$(metric relay mnedc_mesh_auth_failures_total)" -ge 1
+check "  relay 1 still has one mesh link" metric_is relay mnedc_mesh_links 1
 kill -TERM "$relay3"; wait "$relay3" 2>/dev/null
 
 echo "== relay 1 killed (SIGKILL)"
@@ -108,19 +132,17 @@ kill -KILL "$relay1"; wait "$relay1" 2>/dev/null
 seconds=$(ping_back_after "$(date +%s.%N)" deva "$b_addr")
 echo "     A -> B answered ${seconds} s after the kill"
 check "A -> B is back within 3 s of the kill (A moved to relay 2)" within "$seconds" 3
-check "A is on relay 2 (ctl status)" bash -c \
-  "'$CTL' status --socket='$work/a.sock' | grep -q '^relay       tcp://$MNEDC_RELAY_IP:3335, connected'"
+check "A is on relay 2 (ctl status)" relay_is a "$MNEDC_RELAY2_IP:3334"
 check "A kept its address" test "$(mnedc_tun_addr "$(ns deva)")" == "$a_addr"
 check "A kept its TUN (same ifindex)" test "$(ip -n "$(ns deva)" -o link show mnedc0 | cut -d: -f1)" == "$a_ifindex"
 check "10 MB A -> B arrives byte-exact" transfer_ok deva devb "$b_addr"
-check "relay 1 leaves etcd by itself (its lease expires)" mnedc_wait_for 15 bash -c \
-  "! ip netns exec '$(ns relay)' env ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:2379 get /mnedc/relay/relay1 --keys-only | grep -q relay1"
+check "relay 1 leaves etcd by itself (its lease expires)" mnedc_wait_for 15 cannot etcd_has /mnedc/relay/relay1
 
 echo "== etcd stopped (SIGSTOP)"
 kill -STOP "$etcd_pid"
 check "A -> B goes on without etcd" ping_ok deva "$b_addr"
 # C: a new device, on the relay host (its relays run without a TUN).
-mnedc_start_client "$P" relay "$work/c.log" --device_id=devc --server="$MNEDC_RELAY_IP:3335" --max_backoff_seconds=1
+mnedc_start_client "$P" relay "$work/c.log" --device_id=devc --server="$MNEDC_RELAY2_IP:3334" --max_backoff_seconds=1
 c_pid=$MNEDC_CLIENT_PID
 check "a new device is refused, saying why" mnedc_wait_for 15 grep -q \
   "relay refused: UNAVAILABLE: the cluster store (etcd) cannot be reached to lease an address to a new device" "$work/c.log"
@@ -132,17 +154,44 @@ check "the new device joins" mnedc_wait_for 20 mnedc_has_tun_addr "$(ns relay)"
 check "  with an address of its own" bash -c \
   "c=\$(ip -n '$(ns relay)' -4 -o addr show dev mnedc0 | awk '{print \$4}' | cut -d/ -f1); [[ \$c != '$a_addr' && \$c != '$b_addr' ]]"
 check "relay 2 says etcd is back" grep -q "cluster store (etcd) reachable again" "$work/relay2.log"
+stop_client "$c_pid"
 
 echo "== relay 1 restarted; a relay of another network"
 start_relay1
-check "relay 1 registers again under its name" mnedc_wait_for 15 grep -q "registered in the cluster store as relay relay1" "$work/relay1.log"
+check "relay 1 registers again under its name" mnedc_wait_for 15 seen 2 "registered in the cluster store as relay relay1" "$work/relay1.log"
 on relay "$MNEDC_SERVER_BIN" "${cluster[@]}" --cluster_name=other --network=10.9.0.0/16 --listen=0.0.0.0:3336 \
   --admin_listen=none --cluster_advertise="$MNEDC_RELAY_IP:3336" >"$work/other.log" 2>&1
 other_rc=$?
 check "a relay with another --network exits with an error" test "$other_rc" -ne 0
 check "  saying why" grep -q "error: --cluster: the cluster under /mnedc/ is the network 10.0.0.0/24, this relay's is 10.9.0.0/16" "$work/other.log"
 
-kill -TERM "$a_pid" "$b_pid" "$c_pid" "$relay1" "$relay2"
-wait "$a_pid" "$b_pid" "$c_pid" "$relay1" "$relay2" 2>/dev/null
+echo "== relay 2 killed (SIGKILL)"
+check "  relay 1 and relay 2 link again first" mnedc_wait_for 15 mesh_links_seen 2
+kill -KILL "$relay2"; wait "$relay2" 2>/dev/null
+seconds=$(ping_back_after "$(date +%s.%N)" deva "$b_addr")
+echo "     A -> B answered ${seconds} s after the kill"
+check "A -> B is back within 3 s of the kill" within "$seconds" 3
+check "B, given only relay 2, is on relay 1 (it learned it)" relay_is b "$MNEDC_RELAY_IP:3334"
+check "  with its address" test "$(mnedc_tun_addr "$(ns devb)")" == "$b_addr"
+check "A is on relay 1 too" relay_is a "$MNEDC_RELAY_IP:3334"
+
+echo "== relay 1's host cut off the network (link down)"
+start_relay2
+check "relay 2 back, and linked with relay 1" mnedc_wait_for 15 mesh_links_seen 3
+mnedc_net_cut "$P" relay
+seconds=$(ping_back_after "$(date +%s.%N)" deva "$b_addr")
+echo "     A -> B answered ${seconds} s after the cut"
+# The dead-peer timeout is 3 s (+-20%), then a connect and a join.
+check "A -> B is back within 5 s of the cut (dead-peer timeout 3 s)" within "$seconds" 5
+check "A is on relay 2" relay_is a "$MNEDC_RELAY2_IP:3334"
+check "B is on relay 2" relay_is b "$MNEDC_RELAY2_IP:3334"
+check "  A said why it left relay 1" grep -q "nothing received for" "$work/a.log"
+check "A kept its address" test "$(mnedc_tun_addr "$(ns deva)")" == "$a_addr"
+check "A kept its TUN (same ifindex)" test "$(ip -n "$(ns deva)" -o link show mnedc0 | cut -d: -f1)" == "$a_ifindex"
+check "10 MB A -> B arrives byte-exact" transfer_ok deva devb "$b_addr"
+mnedc_net_mend "$P" relay
+
+kill -TERM "$a_pid" "$b_pid" "$relay1" "$relay2"
+wait "$a_pid" "$b_pid" "$relay1" "$relay2" 2>/dev/null
 kill -TERM "$etcd_pid" 2>/dev/null
 finish

@@ -2,12 +2,13 @@
 # Starting mnedc inside the test network, shared by the end-to-end tests, the
 # demo and the benchmark (source after topology.sh).
 
-# mnedc_start_server PREFIX LOG [flags...]: relay in the relay namespace; sets MNEDC_SERVER_PID.
+# mnedc_start_server PREFIX LOG [flags...]: relay in the relay namespace (or
+# $MNEDC_SERVER_ROLE's); sets MNEDC_SERVER_PID.
 mnedc_start_server() {
   local p=$1 log=$2; shift 2
   local before
   before=$(grep -c "listening on" "$log" 2>/dev/null)
-  ip netns exec "${p}relay" "$MNEDC_SERVER_BIN" --listen=0.0.0.0:3334 "$@" >>"$log" 2>&1 &
+  ip netns exec "${p}${MNEDC_SERVER_ROLE:-relay}" "$MNEDC_SERVER_BIN" --listen=0.0.0.0:3334 "$@" >>"$log" 2>&1 &
   MNEDC_SERVER_PID=$!
   # The log may hold an earlier run's lines: wait for this run's.
   mnedc_wait_for 10 bash -c "(( \$(grep -c 'listening on' '$log') > ${before:-0} ))"

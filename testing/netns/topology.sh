@@ -13,9 +13,16 @@
 #   mnedc_net_up PREFIX      build it (namespaces ${PREFIX}relay, ${PREFIX}deva, ...)
 #   mnedc_net_down PREFIX    kill what runs inside and delete every namespace
 #   mnedc_ns PREFIX NAME     the namespace name for a role: relay lan nata deva natb natb2 devb
+#   mnedc_net_add_relay2 PREFIX   a second relay host on the main LAN (.4), role relay2
+#   mnedc_net_lan_host PREFIX     gives the main LAN's bridge an address (.254): a host
+#                                 on the LAN itself, in namespace ${PREFIX}lan (etcd's)
 
 MNEDC_NET_ROLES=(relay lan nata deva natb natb2 devb)
+# Built only on request, removed by mnedc_net_down all the same.
+MNEDC_NET_EXTRA_ROLES=(relay2)
 MNEDC_RELAY_IP=192.168.200.1
+MNEDC_RELAY2_IP=192.168.200.4
+MNEDC_LAN_HOST_IP=192.168.200.254
 MNEDC_DEVA_IP=192.168.10.2
 MNEDC_DEVB_IP=192.168.30.2
 
@@ -73,23 +80,48 @@ mnedc_net_up() {
   _mnedc_nat "${p}natb2"
   # Routes towards the inside networks, as a flat LAN might have: so what stops
   # the relay and the devices from reaching each other is the NATs, not routing.
-  _mnedc_in "${p}relay" ip route add 192.168.10.0/24 via 192.168.200.2
-  _mnedc_in "${p}relay" ip route add 192.168.30.0/24 via 192.168.200.3
+  _mnedc_relay_routes "${p}relay"
   _mnedc_in "${p}nata" ip route add 192.168.30.0/24 via 192.168.200.3
   _mnedc_in "${p}natb" ip route add 192.168.30.0/24 via 192.168.20.2
   _mnedc_in "${p}natb" ip route add 192.168.10.0/24 via 192.168.200.2
 }
 
+# The routes a relay host has towards the inside networks (see mnedc_net_up).
+_mnedc_relay_routes() {
+  _mnedc_in "$1" ip route replace 192.168.10.0/24 via 192.168.200.2
+  _mnedc_in "$1" ip route replace 192.168.30.0/24 via 192.168.200.3
+}
+
+mnedc_net_add_relay2() {
+  local p=$1
+  ip netns add "${p}relay2" || return 1
+  _mnedc_in "${p}relay2" ip link set lo up
+  _mnedc_link "${p}relay2" eth0 "$MNEDC_RELAY2_IP/24" "${p}lan" p-relay2
+  _mnedc_in "${p}lan" ip link set p-relay2 master br0
+  _mnedc_relay_routes "${p}relay2"
+}
+
+mnedc_net_lan_host() { _mnedc_in "${1}lan" ip addr add "$MNEDC_LAN_HOST_IP/24" dev br0; }
+
+# mnedc_net_cut PREFIX ROLE / mnedc_net_mend PREFIX ROLE: a relay host's link to
+# the main LAN goes down (its packets vanish: no RST, no FIN), and comes back
+# with its routes.
+mnedc_net_cut() { _mnedc_in "$1$2" ip link set eth0 down; }
+mnedc_net_mend() {
+  _mnedc_in "$1$2" ip link set eth0 up
+  _mnedc_relay_routes "$1$2"
+}
+
 mnedc_net_down() {
   local p=$1 role ns pids
-  for role in "${MNEDC_NET_ROLES[@]}"; do
+  for role in "${MNEDC_NET_ROLES[@]}" "${MNEDC_NET_EXTRA_ROLES[@]}"; do
     ns="$p$role"
     ip netns list 2>/dev/null | grep -qw "^$ns" || continue
     pids=$(ip netns pids "$ns" 2>/dev/null)
     [[ -n $pids ]] && kill -TERM $pids 2>/dev/null
   done
   sleep 0.3
-  for role in "${MNEDC_NET_ROLES[@]}"; do
+  for role in "${MNEDC_NET_ROLES[@]}" "${MNEDC_NET_EXTRA_ROLES[@]}"; do
     ns="$p$role"
     ip netns list 2>/dev/null | grep -qw "^$ns" || continue
     pids=$(ip netns pids "$ns" 2>/dev/null)
