@@ -2,7 +2,8 @@
 // (relay::ClusterStore; a fake one here, answering after a delay as etcd
 // would): the device gets that address, the store hears of joins and
 // leaves, the Lease lists the store's relays (a device keeps one the list no
-// longer names, and tries it last); a store that cannot be reached
+// longer names, and tries it last); a device the store says joined another
+// relay since is closed out here; a store that cannot be reached
 // refuses new devices with UNAVAILABLE until it can; an address another
 // device holds here is never given twice; and a relay shut down while a join
 // waits for the store ends cleanly.
@@ -52,6 +53,10 @@ class FakeStore final : public relay::ClusterStore {
   std::vector<std::string> Relays() const override { return relays; }
   std::vector<relay::RelayPeer> Peers() const override { return peers; }
   void OnRelaysChanged(std::function<void()> changed) override { relays_changed = std::move(changed); }
+  void OnMemberElsewhere(std::function<void(const std::string&)> elsewhere) override {
+    member_elsewhere = std::move(elsewhere);
+  }
+  std::function<void(const std::string&)> member_elsewhere;
   std::function<void()> relays_changed;
 
   std::chrono::milliseconds delay{50};
@@ -150,6 +155,30 @@ TEST(ClusterJoin, ARelayTheClusterNoLongerNamesIsTriedLast) {
   // The named ones round from the one after it (the relay itself last of
   // them, down as it is), then the one no longer named, then a pause.
   EXPECT_EQ(a.dialed, (std::vector<std::string>{second, third, self, gone}));
+}
+
+// The store says a device joined another relay since (this relay was cut
+// off): its connection here is stale. It goes, the others see it leave here
+// (the other relay announces it where it is), and the store hears it left.
+TEST(ClusterJoin, AConnectionTheStoreSaysIsStaleIsClosed) {
+  FakeStore store;  // Outlives the relay, as a store must.
+  LoopbackNet net;
+  store.addresses = {{"a", Ip("10.0.0.8")}, {"b", Ip("10.0.0.9")}};
+  net.StartRelay({}, 0, &store);
+  Node& a = net.AddClient("a", [](client::ClientOptions& o) { o.backoff_max = 30s; });
+  Node& b = net.AddClient("b");
+  ASSERT_TRUE(net.RunUntil([&] { return a.client->peers().Find("b") && b.client->peers().Find("a"); }));
+  ASSERT_TRUE(store.member_elsewhere);
+  store.member_elsewhere("nobody");  // Not here: nothing happens.
+  store.member_elsewhere("a");
+  ASSERT_TRUE(net.RunUntil([&] { return !b.client->peers().Find("a"); }));
+  EXPECT_EQ(net.relay().member_count(), 1u);
+  EXPECT_EQ(net.relay().counters().superseded, 1u);
+  ASSERT_TRUE(net.RunUntil([&] { return !a.client->joined(); }));
+  EXPECT_NE(a.client->last_error().find("SUPERSEDED"), std::string::npos) << a.client->last_error();
+  ASSERT_TRUE(net.RunUntil([&] { return !store.log.empty() && store.log.back() == "left a"; }));
+  net.StopRelay();
+  EXPECT_FALSE(store.member_elsewhere) << "a relay that is gone is no longer called";
 }
 
 TEST(ClusterJoin, AStoreThatCannotBeReachedRefusesNewDevicesUntilItCan) {

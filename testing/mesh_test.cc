@@ -38,6 +38,10 @@ class PeersStore final : public relay::ClusterStore {
   std::vector<std::string> Relays() const override { return {}; }
   std::vector<relay::RelayPeer> Peers() const override { return peers; }
   void OnRelaysChanged(std::function<void()> changed) override { this->changed = std::move(changed); }
+  void OnMemberElsewhere(std::function<void(const std::string&)> elsewhere) override {
+    member_elsewhere = std::move(elsewhere);
+  }
+  std::function<void(const std::string&)> member_elsewhere;
 
   std::vector<relay::RelayPeer> peers;
   std::function<void()> changed;

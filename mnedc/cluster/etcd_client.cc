@@ -40,6 +40,12 @@ int64_t Int(const json::object& object, std::string_view name) {
   return out;
 }
 
+// The store's revision a response was made at (after the write it reports).
+int64_t HeaderRevision(const json::object& response) {
+  const json::value* header = response.if_contains("header");
+  return header && header->is_object() ? Int(header->as_object(), "revision") : 0;
+}
+
 std::string Text(const json::object& object, std::string_view name) {
   const json::value* value = object.if_contains(name);
   return value && value->is_string() ? std::string(value->as_string()) : std::string();
@@ -186,9 +192,10 @@ asio::awaitable<std::optional<json::object>> EtcdClient::Call(std::string path, 
 }
 
 asio::awaitable<std::optional<std::vector<KeyValue>>> EtcdClient::Range(std::string key, std::string range_end,
-                                                                        std::string* error) {
+                                                                        std::string* error, int64_t min_mod_revision) {
   json::object request{{"key", Base64Encode(key)}};
   if (!range_end.empty()) request["range_end"] = Base64Encode(range_end);
+  if (min_mod_revision != 0) request["min_mod_revision"] = std::to_string(min_mod_revision);
   auto response = co_await Call("/v3/kv/range", json::serialize(request), error);
   if (!response) co_return std::nullopt;
   std::vector<KeyValue> out;
@@ -220,10 +227,30 @@ asio::awaitable<std::optional<bool>> EtcdClient::PutIfAbsent(std::vector<std::st
   co_return succeeded && succeeded->is_bool() && succeeded->as_bool();
 }
 
-asio::awaitable<bool> EtcdClient::Put(std::string key, std::string value, int64_t lease, std::string* error) {
+asio::awaitable<std::optional<int64_t>> EtcdClient::Put(std::string key, std::string value, int64_t lease,
+                                                        std::string* error) {
   json::object request{{"key", Base64Encode(key)}, {"value", Base64Encode(value)}};
   if (lease != 0) request["lease"] = std::to_string(lease);
-  co_return (co_await Call("/v3/kv/put", json::serialize(request), error)).has_value();
+  auto response = co_await Call("/v3/kv/put", json::serialize(request), error);
+  if (!response) co_return std::nullopt;
+  co_return HeaderRevision(*response);
+}
+
+asio::awaitable<std::optional<int64_t>> EtcdClient::PutUnlessWrittenSince(std::string key, std::string value,
+                                                                          int64_t lease, int64_t revision,
+                                                                          std::string* error) {
+  // An absent key's mod revision is 0: less than anything.
+  json::array compare{json::object{{"target", "MOD"}, {"result", "LESS"}, {"key", Base64Encode(key)},
+                                   {"mod_revision", std::to_string(revision + 1)}}};
+  json::object put{{"key", Base64Encode(key)}, {"value", Base64Encode(value)}};
+  if (lease != 0) put["lease"] = std::to_string(lease);
+  json::array success{json::object{{"request_put", std::move(put)}}};
+  json::object request{{"compare", std::move(compare)}, {"success", std::move(success)}};
+  auto response = co_await Call("/v3/kv/txn", json::serialize(request), error);
+  if (!response) co_return std::nullopt;
+  const json::value* succeeded = response->if_contains("succeeded");
+  if (!succeeded || !succeeded->is_bool() || !succeeded->as_bool()) co_return 0;
+  co_return HeaderRevision(*response);
 }
 
 asio::awaitable<bool> EtcdClient::Delete(std::string key, std::string* error) {

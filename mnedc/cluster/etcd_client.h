@@ -42,16 +42,25 @@ class EtcdClient {
   EtcdClient(boost::asio::any_io_executor executor, std::vector<transport::HostPort> endpoints,
              std::chrono::steady_clock::duration timeout = std::chrono::seconds(3));
 
-  // The keys in [key, range_end); with range_end empty, `key` alone.
+  // The keys in [key, range_end); with range_end empty, `key` alone. Only
+  // those written at `min_mod_revision` or later, if it is not 0.
   boost::asio::awaitable<std::optional<std::vector<KeyValue>>> Range(std::string key, std::string range_end,
-                                                                     std::string* error);
+                                                                     std::string* error, int64_t min_mod_revision = 0);
   // One transaction: if none of `absent` exists, puts every pair of `puts`
   // (attached to `lease` unless 0). true: put; false: one of `absent`
   // existed and nothing was written.
   boost::asio::awaitable<std::optional<bool>> PutIfAbsent(std::vector<std::string> absent,
                                                           std::vector<std::pair<std::string, std::string>> puts,
                                                           int64_t lease, std::string* error);
-  boost::asio::awaitable<bool> Put(std::string key, std::string value, int64_t lease, std::string* error);
+  // The revision of the put.
+  boost::asio::awaitable<std::optional<int64_t>> Put(std::string key, std::string value, int64_t lease,
+                                                     std::string* error);
+  // Puts `key` only if nobody has written it since `revision` (it is absent,
+  // or was last written at or before it): the revision of the put, or 0 if
+  // the key was written since and nothing was put.
+  boost::asio::awaitable<std::optional<int64_t>> PutUnlessWrittenSince(std::string key, std::string value,
+                                                                       int64_t lease, int64_t revision,
+                                                                       std::string* error);
   boost::asio::awaitable<bool> Delete(std::string key, std::string* error);
   // Deletes `key` only if it holds `value` (true: deleted; false: it held
   // something else, or nothing).

@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "mnedc/base/coro.h"
@@ -75,13 +76,13 @@ asio::awaitable<relay::StoreLease> EtcdCluster::Acquire(std::string device_id, u
 
 void EtcdCluster::Joined(const std::string& device_id, uint32_t address, const std::string& seen_from) {
   members_[device_id] = Member{address, seen_from};
-  pending_[device_id] = MemberValue(address, seen_from);
+  pending_[device_id] = Pending{MemberValue(address, seen_from), true};
   wake_.cancel();
 }
 
 void EtcdCluster::Left(const std::string& device_id) {
   members_.erase(device_id);
-  pending_[device_id] = std::nullopt;
+  pending_[device_id] = Pending{};
   wake_.cancel();
 }
 
@@ -127,31 +128,77 @@ asio::awaitable<bool> EtcdCluster::Register(std::string* error) {
     co_return false;
   }
   lease_ = *lease;
-  written_.clear();
-  // Every member again, under the new lease.
-  for (const auto& [id, member] : members_) pending_[id] = MemberValue(member.address, member.seen_from);
+  // Every member again, under the new lease (the old one's keys are gone,
+  // unless another relay has written them since), except those with a write
+  // of their own pending.
+  for (const auto& [id, member] : members_) {
+    pending_.try_emplace(id, Pending{MemberValue(member.address, member.seen_from), false});
+  }
   co_return true;
 }
 
 asio::awaitable<bool> EtcdCluster::WriteMembers(std::string* error) {
   while (!pending_.empty()) {
-    auto [id, value] = *pending_.begin();
+    auto [id, pending] = *pending_.begin();
     pending_.erase(pending_.begin());
     const std::string key = options_.prefix + "member/" + id;
     bool ok = true;
-    if (value) {
-      ok = co_await etcd_.Put(key, *value, lease_, error);
-      if (ok) written_[id] = *value;
-    } else if (auto was = written_.find(id); was != written_.end()) {
+    const auto was = written_.find(id);
+    if (pending.value) {
+      std::optional<int64_t> revision;
+      if (pending.fresh) {
+        revision = co_await etcd_.Put(key, *pending.value, lease_, error);
+      } else {
+        revision = co_await etcd_.PutUnlessWrittenSince(key, *pending.value, lease_,
+                                                        was == written_.end() ? 0 : was->second.revision, error);
+      }
+      if (!pending.fresh && revision && *revision == 0) {
+        // Another relay wrote it since: the device joined there after it
+        // joined here, and its connection here is one nobody has noticed is
+        // dead yet (this relay was cut off). The relay closes it.
+        MemberElsewhere(id);
+        continue;
+      }
+      ok = revision.has_value();
+      if (ok) written_[id] = Written{*pending.value, *revision};
+    } else if (was != written_.end()) {
       // Only our own key: the device may be on another relay already.
-      ok = (co_await etcd_.DeleteIfValue(key, was->second, error)).has_value();
-      if (ok) written_.erase(was);
+      ok = (co_await etcd_.DeleteIfValue(key, was->second.value, error)).has_value();
+      if (ok) written_.erase(id);
     }
     if (!ok) {
       // Again at the next round, unless something newer came meanwhile.
-      pending_.emplace(id, value);
+      pending_.emplace(id, pending);
       co_return false;
     }
+  }
+  co_return true;
+}
+
+void EtcdCluster::MemberElsewhere(const std::string& device_id) {
+  // Not ours to write any more; its relay closes it here (and calls Left).
+  written_.erase(device_id);
+  members_.erase(device_id);
+  LOG(WARNING) << "device " << device_id << " has joined another relay since (the cluster store says so)";
+  if (member_elsewhere_) member_elsewhere_(device_id);
+}
+
+asio::awaitable<bool> EtcdCluster::CheckMembers(std::string* error) {
+  const std::string prefix = options_.prefix + "member/";
+  auto kvs = co_await etcd_.Range(prefix, EtcdClient::PrefixEnd(prefix), error, members_checked_ + 1);
+  if (!kvs) co_return false;
+  for (const KeyValue& kv : *kvs) {
+    members_checked_ = std::max(members_checked_, kv.mod_revision);
+    const std::string id = kv.key.substr(prefix.size());
+    if (!members_.count(id)) continue;
+    // Ours (as written, or a write of ours still to come), or older than ours.
+    if (auto pending = pending_.find(id); pending != pending_.end() && pending->second.fresh) continue;
+    if (auto was = written_.find(id); was != written_.end() && kv.mod_revision <= was->second.revision) continue;
+    json::error_code parse_error;
+    const json::value value = json::parse(kv.value, parse_error);
+    const json::value* relay = !parse_error && value.is_object() ? value.as_object().if_contains("relay") : nullptr;
+    if (relay && relay->is_string() && relay->as_string() == options_.name) continue;
+    MemberElsewhere(id);
   }
   co_return true;
 }
@@ -230,6 +277,7 @@ asio::awaitable<void> EtcdCluster::Run() {
     }
     if (ok && lease_ != 0) ok = co_await WriteMembers(&error);
     if (ok && lease_ != 0) ok = co_await RefreshRelays(&error);
+    if (ok && lease_ != 0) ok = co_await CheckMembers(&error);
     NoteReachable(ok, error);
     if (stopping_) break;
     if (ok && !pending_.empty()) continue;  // Changes that came during this round.

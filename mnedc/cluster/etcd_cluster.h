@@ -57,6 +57,9 @@ class EtcdCluster final : public relay::ClusterStore {
   std::vector<std::string> Relays() const override { return relays_; }
   std::vector<relay::RelayPeer> Peers() const override { return peers_; }
   void OnRelaysChanged(std::function<void()> changed) override { relays_changed_ = std::move(changed); }
+  void OnMemberElsewhere(std::function<void(const std::string&)> elsewhere) override {
+    member_elsewhere_ = std::move(elsewhere);
+  }
 
   // Whether the last call to etcd got through, and since when it has not.
   bool reachable() const { return reachable_; }
@@ -69,6 +72,10 @@ class EtcdCluster final : public relay::ClusterStore {
   boost::asio::awaitable<bool> Register(std::string* error);
   boost::asio::awaitable<bool> WriteMembers(std::string* error);
   boost::asio::awaitable<bool> RefreshRelays(std::string* error);
+  // Reads the member keys written since the last look: a device that joined
+  // here and whose key another relay has written since is elsewhere now.
+  boost::asio::awaitable<bool> CheckMembers(std::string* error);
+  void MemberElsewhere(const std::string& device_id);
   void NoteReachable(bool reachable, const std::string& error);
   std::string MemberValue(uint32_t address, const std::string& seen_from) const;
 
@@ -91,11 +98,26 @@ class EtcdCluster final : public relay::ClusterStore {
     std::string seen_from;
   };
   std::map<std::string, Member> members_;  // Joined here now.
-  // Member keys to write (value) or delete (nullopt) at the next round.
-  std::map<std::string, std::optional<std::string>> pending_;
-  // What each member key we wrote holds, for a delete that must not remove
-  // another relay's newer key of the same device.
-  std::map<std::string, std::string> written_;
+  // Member keys to write (value) or delete (nullopt) at the next round. A
+  // fresh one (the device joined here just now) is the newest word on where
+  // the device is and overwrites; one written again after this relay's lease
+  // was lost only if no other relay wrote the key since (the device may have
+  // joined there while this relay was cut off and has not noticed yet).
+  struct Pending {
+    std::optional<std::string> value;
+    bool fresh = false;
+  };
+  std::map<std::string, Pending> pending_;
+  // What each member key we wrote holds and the revision we wrote it at: a
+  // delete must not remove, and a rewrite must not overwrite, another
+  // relay's newer key of the same device.
+  struct Written {
+    std::string value;
+    int64_t revision = 0;
+  };
+  std::map<std::string, Written> written_;
+  std::function<void(const std::string&)> member_elsewhere_;
+  int64_t members_checked_ = 0;  // The newest member key revision CheckMembers has seen.
 };
 
 }  // namespace mnedc::cluster

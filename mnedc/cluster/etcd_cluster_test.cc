@@ -2,8 +2,9 @@
 // started by the test): registration, members written and removed (never
 // another relay's), the relay list, an unreachable etcd (devices seen before
 // keep their address, new ones get a clear refusal, everything is written
-// again once it is back, even after the relay's lease expired), and the
-// refusals of a relay with another network or a name already in use.
+// again once it is back, even after the relay's lease expired, but never
+// over a device's record another relay wrote meanwhile), and the refusals of
+// a relay with another network or a name already in use.
 #include "mnedc/cluster/etcd_cluster.h"
 
 #include <gtest/gtest.h>
@@ -183,6 +184,69 @@ TEST_F(EtcdClusterTest, UnreachableEtcdAdmitsKnownDevicesRefusesNewOnesAndRecove
   EXPECT_TRUE(now.address) << now.error;
   r1.Stop();
   ASSERT_TRUE(RunUntil([&] { return ended; }));
+}
+
+// Device a joined r1, then r2 while r1 did not notice (r1 was cut off, or
+// a's old connection is not known dead yet): r1 hears within a round that a
+// is elsewhere, and its late leave leaves r2's record alone. Then r1 is cut
+// off for longer than its lease (here: its lease revoked, as etcd does when
+// it expires) while d moves to r2: when r1 registers again it writes its
+// members again, but not d's record over r2's.
+TEST_F(EtcdClusterTest, ARelayHearsOfItsDevicesThatMovedOnAndNeverTakesThemBack) {
+  EtcdCluster r1(io_.get_executor(), Options("r1"));
+  EtcdCluster r2(io_.get_executor(), Options("r2"));
+  bool r1_ended = false, r2_ended = false;
+  std::vector<std::string> elsewhere;
+  r1.OnMemberElsewhere([&](const std::string& device) { elsewhere.push_back(device); });
+  Start(r1, &r1_ended);
+  Start(r2, &r2_ended);
+  ASSERT_TRUE(RunUntil([&] { return r1.registered() && r2.registered(); }));
+  r1.Joined("a", Ip("10.0.0.5"), "192.0.2.7:5000");
+  r1.Joined("c", Ip("10.0.0.6"), "192.0.2.8:5000");
+  r1.Joined("d", Ip("10.0.0.7"), "192.0.2.9:5000");
+  const std::string a_on_r1 = R"({"relay":"r1","address":"10.0.0.5","seen_from":"192.0.2.7:5000"})";
+  const std::string c_on_r1 = R"({"relay":"r1","address":"10.0.0.6","seen_from":"192.0.2.8:5000"})";
+  ASSERT_TRUE(RunUntil([&] { return Get("/t/member/a") == a_on_r1 && Get("/t/member/c") == c_on_r1; }));
+  RunUntil([] { return false; }, 2500ms);  // r1 has looked at the members it wrote: its own.
+  EXPECT_TRUE(elsewhere.empty());
+
+  r2.Joined("a", Ip("10.0.0.5"), "192.0.2.7:6000");
+  const std::string a_on_r2 = R"({"relay":"r2","address":"10.0.0.5","seen_from":"192.0.2.7:6000"})";
+  ASSERT_TRUE(RunUntil([&] { return elsewhere.size() == 1; }));
+  EXPECT_EQ(elsewhere[0], "a");
+  EXPECT_EQ(Get("/t/member/a"), a_on_r2);
+  r1.Left("a");  // r1 closed a's stale connection.
+  RunUntil([] { return false; }, 500ms);
+  EXPECT_EQ(Get("/t/member/a"), a_on_r2);
+
+  // r1's lease ends: its keys go; d joins r2 meanwhile.
+  std::optional<int64_t> r1_lease;
+  bool revoked = false;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        std::string error;
+        auto kvs = co_await client_->Range("/t/relay/r1", "", &error);
+        if (kvs && kvs->size() == 1) r1_lease = (*kvs)[0].lease;
+        if (r1_lease) revoked = co_await client_->RevokeLease(*r1_lease, &error);
+      },
+      asio::detached);
+  ASSERT_TRUE(RunUntil([&] { return revoked; }));
+  EXPECT_EQ(Get("/t/member/c"), "");
+  r2.Joined("d", Ip("10.0.0.7"), "192.0.2.9:6000");
+  const std::string d_on_r2 = R"({"relay":"r2","address":"10.0.0.7","seen_from":"192.0.2.9:6000"})";
+  // r1 notices at its next keepalive and registers again: c is its own
+  // again, d stays r2's, and r1 hears d is elsewhere (once).
+  ASSERT_TRUE(RunUntil([&] { return Get("/t/member/c") == c_on_r1 && elsewhere.size() == 2; }));
+  EXPECT_EQ(elsewhere[1], "d");
+  EXPECT_EQ(Get("/t/member/d"), d_on_r2);
+  r1.Left("d");
+  RunUntil([] { return false; }, 2500ms);
+  EXPECT_EQ(Get("/t/member/d"), d_on_r2);
+  EXPECT_EQ(elsewhere.size(), 2u);
+  r1.Stop();
+  r2.Stop();
+  ASSERT_TRUE(RunUntil([&] { return r1_ended && r2_ended; }));
 }
 
 TEST_F(EtcdClusterTest, ARelayWithAnotherNetworkOrATakenNameIsRefused) {

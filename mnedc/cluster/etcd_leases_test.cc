@@ -97,6 +97,43 @@ TEST_F(EtcdTest, PutIfAbsentWritesOnlyWhenNoKeyExists) {
   });
 }
 
+// What a relay writing its members again rests on: a put that happens only
+// if nobody wrote the key since a revision; and a range of what was written
+// since one.
+TEST_F(EtcdTest, PutUnlessWrittenSinceAndRangeSinceARevision) {
+  EtcdClient etcd(io_.get_executor(), Endpoints());
+  RunToEnd(io_, [&]() -> asio::awaitable<void> {
+    std::string error;
+    // Absent: put, at a revision.
+    auto first = co_await etcd.PutUnlessWrittenSince("/w/a", "mine", 0, 0, &error);
+    EXPECT_TRUE(first && *first > 0) << error;
+    if (!first) co_return;
+    // Unchanged since our put: put again, at a newer revision.
+    auto second = co_await etcd.PutUnlessWrittenSince("/w/a", "mine again", 0, *first, &error);
+    EXPECT_TRUE(second && *second > *first) << error;
+    if (!second) co_return;
+    // Someone else writes it: ours is refused (0) and theirs stays.
+    auto theirs = co_await etcd.Put("/w/a", "theirs", 0, &error);
+    EXPECT_TRUE(theirs && *theirs > *second) << error;
+    auto refused = co_await etcd.PutUnlessWrittenSince("/w/a", "mine", 0, *second, &error);
+    EXPECT_EQ(refused, std::optional<int64_t>(0)) << error;
+    auto kvs = co_await etcd.Range("/w/a", "", &error);
+    EXPECT_TRUE(kvs && kvs->size() == 1 && (*kvs)[0].value == "theirs" && (*kvs)[0].mod_revision == *theirs);
+    // Deleted (as a lease's end deletes): absent again, so put.
+    EXPECT_TRUE(co_await etcd.Delete("/w/a", &error)) << error;
+    auto after_delete = co_await etcd.PutUnlessWrittenSince("/w/a", "mine", 0, *second, &error);
+    EXPECT_TRUE(after_delete && *after_delete > *theirs) << error;
+    // Only what was written since a revision.
+    auto b = co_await etcd.Put("/w/b", "b", 0, &error);
+    EXPECT_TRUE(b) << error;
+    if (!b || !after_delete) co_return;
+    auto since = co_await etcd.Range("/w/", EtcdClient::PrefixEnd("/w/"), &error, *after_delete + 1);
+    EXPECT_TRUE(since && since->size() == 1 && (*since)[0].key == "/w/b") << error;
+    auto all = co_await etcd.Range("/w/", EtcdClient::PrefixEnd("/w/"), &error, *after_delete);
+    EXPECT_TRUE(all && all->size() == 2) << error;
+  });
+}
+
 // What a relay's membership will rest on: keys under an etcd lease stay
 // while the lease is kept alive and go on their own once it is not.
 TEST_F(EtcdTest, KeysUnderALeaseGoWhenItIsNoLongerKeptAlive) {

@@ -44,6 +44,10 @@ class ClusterStore {
   virtual std::vector<RelayPeer> Peers() const = 0;
   // Calls `changed` (null: nothing) whenever Relays() or Peers() changes.
   virtual void OnRelaysChanged(std::function<void()> changed) = 0;
+  // Calls `elsewhere` (null: nothing) with a device that joined this relay
+  // and has since joined another: its connection here is stale (this relay
+  // was cut off and has not noticed yet), and the relay closes it.
+  virtual void OnMemberElsewhere(std::function<void(const std::string& device_id)> elsewhere) = 0;
 };
 
 }  // namespace mnedc::relay

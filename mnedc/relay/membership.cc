@@ -235,6 +235,19 @@ void Relay::Leave(Session& session) {
   }
 }
 
+void Relay::MemberElsewhere(const std::string& device_id) {
+  const auto found = by_device_.find(device_id);
+  if (found == by_device_.end()) return;
+  Session& session = *found->second;
+  LOG(WARNING) << "device " << device_id << " has joined another relay of the cluster since; closing its "
+               << "stale connection here from " << session.seen_from();
+  // Gone from here for everyone (the other relay announces it there), then
+  // told why, should it be listening after all.
+  Leave(session);
+  session.Supersede();
+  ++counters_.superseded;
+}
+
 void Relay::Announce(const Session& subject, bool gone) {
   QueueChange({gone ? protocol::EncodePeerChange(subject.device_id_, subject.address_, {}, true) : subject.change_,
                subject.device_id_, gone, true});

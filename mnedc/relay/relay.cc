@@ -53,18 +53,20 @@ Relay::Relay(asio::any_io_executor executor, RelayOptions options)
   if (!options_.device_tokens.empty()) policy_.SetDeviceTokens(options_.device_tokens);
 }
 
-Relay::~Relay() {
-  if (cluster_) cluster_->OnRelaysChanged(nullptr);
-}
+Relay::~Relay() { SetClusterStore(nullptr); }
 
 void Relay::SetClusterStore(ClusterStore* store) {
-  if (cluster_) cluster_->OnRelaysChanged(nullptr);
+  if (cluster_) {
+    cluster_->OnRelaysChanged(nullptr);
+    cluster_->OnMemberElsewhere(nullptr);
+  }
   cluster_ = store;
   if (cluster_) {
     cluster_->OnRelaysChanged([this] {
       SendRelayList();
       UpdateMesh();
     });
+    cluster_->OnMemberElsewhere([this](const std::string& device_id) { MemberElsewhere(device_id); });
     UpdateMesh();
   }
 }

@@ -219,6 +219,9 @@ class Relay {
   std::vector<std::string> RelayList() const;
   void SendRelayList();
   void Leave(Session& session);
+  // The cluster store says the device joined another relay since: its
+  // connection here is stale, and goes.
+  void MemberElsewhere(const std::string& device_id);
   // Returns the member whose full queue the sender should wait for, or null
   // when the packet was forwarded or dropped.
   Session* Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso = {});
