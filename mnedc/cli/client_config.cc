@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -11,7 +12,7 @@ namespace {
 constexpr std::size_t kMaxClientConfigBytes = 64 * 1024;
 }  // namespace
 
-std::optional<transport::HostPort> LoadClientConfig(const std::string& path, std::string* error) {
+std::optional<std::vector<transport::HostPort>> LoadClientConfig(const std::string& path, std::string* error) {
   std::ifstream in(path);
   if (!in) {
     *error = path + ": cannot read the file";
@@ -24,8 +25,8 @@ std::optional<transport::HostPort> LoadClientConfig(const std::string& path, std
   return result;
 }
 
-std::optional<transport::HostPort> ParseClientConfig(std::string_view content, std::string* error) {
-  auto fail = [&](const std::string& why) -> std::optional<transport::HostPort> {
+std::optional<std::vector<transport::HostPort>> ParseClientConfig(std::string_view content, std::string* error) {
+  auto fail = [&](const std::string& why) -> std::optional<std::vector<transport::HostPort>> {
     *error = why;
     return std::nullopt;
   };
@@ -47,19 +48,33 @@ std::optional<transport::HostPort> ParseClientConfig(std::string_view content, s
   }
   if (!root.IsMap()) return fail("expected keys 'server-ip' and 'port'");
   const YAML::Node server = root["server-ip"];
-  if (!server || !server.IsScalar() || server.Scalar().empty()) {
-    return fail("missing 'server-ip' (the relay's address)");
+  std::vector<std::string> hosts;
+  if (server && server.IsScalar() && !server.Scalar().empty()) {
+    hosts.push_back(server.Scalar());
+  } else if (server && server.IsSequence() && server.size() > 0) {
+    for (const YAML::Node& one : server) {
+      if (!one.IsScalar() || one.Scalar().empty()) return fail("'server-ip' must list addresses");
+      hosts.push_back(one.Scalar());
+    }
+  } else {
+    return fail("missing 'server-ip' (the relay's address, or a list of them)");
   }
-  std::string text = server.Scalar();
   const YAML::Node port = root["port"];
-  if (port) {
-    if (!port.IsScalar() || port.Scalar().empty()) return fail("'port' must be a number");
-    text = (text.find(':') != std::string::npos ? "[" + text + "]" : text) + ":" + port.Scalar();
+  if (port && (!port.IsScalar() || port.Scalar().empty())) return fail("'port' must be a number");
+  std::vector<transport::HostPort> relays;
+  for (const std::string& host : hosts) {
+    std::string text = host;
+    // The port applies to a bare host or address: no colon, or an IPv6
+    // address (two or more, no brackets); HOST:PORT and [V6]:PORT keep theirs.
+    const auto colons = std::count(host.begin(), host.end(), ':');
+    const bool v6 = colons >= 2 && host[0] != '[';
+    if (port && (colons == 0 || v6)) text = (v6 ? "[" + host + "]" : host) + ":" + port.Scalar();
+    std::string parse_error;
+    auto relay = transport::ParseHostPort(text, kDefaultPort, &parse_error);
+    if (!relay) return fail(parse_error);
+    relays.push_back(*relay);
   }
-  std::string parse_error;
-  auto result = transport::ParseHostPort(text, kDefaultPort, &parse_error);
-  if (!result) return fail(parse_error);
-  return result;
+  return relays;
 }
 
 std::string DefaultDeviceId() {

@@ -57,8 +57,8 @@ DEFINE_string(proxy, "",
               "$https_proxy / $HTTPS_PROXY unless $no_proxy names the relay; --proxy=none for "
               "no proxy.");
 DEFINE_string(config, "",
-              "MNEDC client-config.yaml (keys server-ip, port). Default when --server is not "
-              "given: /var/edge-orchestration/mnedc/client-config.yaml");
+              "MNEDC client-config.yaml (keys server-ip, port; server-ip may be a list of relays). "
+              "Default when --server is not given: /var/edge-orchestration/mnedc/client-config.yaml");
 DEFINE_string(device_id, "",
               "This device's stable identity on the relay. Default: hostname plus the start of "
               "/etc/machine-id.");
@@ -159,11 +159,15 @@ std::vector<mnedc::transport::ServerAddress> RelaysFromFlags() {
   if (FLAGS_config.empty() && access(path.c_str(), F_OK) != 0) {
     Fail("no relay given: pass --server=HOST[:PORT], or --config=PATH (" + path + " not found)");
   }
-  auto relay = mnedc::cli::LoadClientConfig(path, &error);
-  if (!relay) Fail("--config: " + error);
-  mnedc::transport::ServerAddress address;
-  address.endpoint = *relay;
-  return {address};
+  auto relays = mnedc::cli::LoadClientConfig(path, &error);
+  if (!relays) Fail("--config: " + error);
+  std::vector<mnedc::transport::ServerAddress> addresses;
+  for (const auto& relay : *relays) {
+    mnedc::transport::ServerAddress address;
+    address.endpoint = relay;
+    addresses.push_back(address);
+  }
+  return addresses;
 }
 
 // How to dial each relay: the proxy (per relay: $no_proxy may name some), and
