@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <openssl/hmac.h>
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -17,6 +18,8 @@
 #include "mnedc/protocol/frame.h"
 #include "mnedc/protocol/peer_frames.h"
 #include "mnedc/relay/cluster_store.h"
+#include "mnedc/transport/dial.h"
+#include "mnedc/transport/tls_context.h"
 #include "testing/ip_packets.h"
 #include "testing/loopback_net.h"
 
@@ -192,19 +195,39 @@ TEST_F(MeshTest, ARelayWithTheWrongSecretNeverLinks) {
 // announced, to devices of the relay it linked with, and nothing further.
 class RawMeshPeer {
  public:
-  RawMeshPeer(LoopbackNet& net, uint16_t port) : net_(net), socket_(net.io()) {
-    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+  // Over TLS keyed by `secret` (as relays link), or over plain TCP if it is empty.
+  RawMeshPeer(LoopbackNet& net, uint16_t port, const std::string& secret = "s3cret") : net_(net), socket_(net.io()) {
+    if (secret.empty()) {
+      socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+      return;
+    }
+    bool done = false;
+    asio::co_spawn(
+        net.io(),
+        [&]() -> asio::awaitable<void> {
+          // Named first: GCC 12 mishandles temporaries in a co_await's expression.
+          const transport::HostPort target{"127.0.0.1", port};
+          auto context = transport::MakePskClientContext(secret);
+          auto outcome = co_await transport::DialWithPreSharedKey(target, 5s, context);
+          stream_ = std::move(outcome.stream);
+          dial_error_ = outcome.detail;
+          done = true;
+        },
+        asio::detached);
+    net.RunUntil([&] { return done; });
   }
+  bool connected() const { return stream_ || socket_.is_open(); }
+  const std::string& dial_error() const { return dial_error_; }
   void Send(const protocol::ControlMessage& message) {
     std::vector<uint8_t> frame;
     protocol::EncodeControlFrame(message, frame);
-    asio::write(socket_, asio::buffer(frame));
+    Write(frame);
   }
   void SendPacket(const std::vector<uint8_t>& packet) {
     std::vector<uint8_t> frame(protocol::kFrameHeaderSize + packet.size());
     protocol::WriteFrameHeader(protocol::FrameType::kData, static_cast<uint32_t>(packet.size()), frame.data());
     std::copy(packet.begin(), packet.end(), frame.begin() + protocol::kFrameHeaderSize);
-    asio::write(socket_, asio::buffer(frame));
+    Write(frame);
   }
   // The next control message (bounded by the harness's deadline).
   std::optional<protocol::ControlMessage> Read() {
@@ -220,11 +243,22 @@ class RawMeshPeer {
         continue;
       }
       bool done = false, failed = false;
-      socket_.async_read_some(asio::buffer(chunk), [&](boost::system::error_code ec, std::size_t n) {
+      auto got = [&](boost::system::error_code ec, std::size_t n) {
         buffer_.insert(buffer_.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
         failed = static_cast<bool>(ec);
         done = true;
-      });
+      };
+      if (stream_) {
+        asio::co_spawn(
+            net_.io(),
+            [&]() -> asio::awaitable<void> {
+              auto [ec, n] = co_await stream_->ReadSome(asio::buffer(chunk));
+              got(ec, n);
+            },
+            asio::detached);
+      } else {
+        socket_.async_read_some(asio::buffer(chunk), got);
+      }
       if (!net_.RunUntil([&] { return done; }) || failed) return std::nullopt;
     }
   }
@@ -245,8 +279,27 @@ class RawMeshPeer {
   }
 
  private:
+  void Write(const std::vector<uint8_t>& frame) {
+    if (!stream_) {
+      asio::write(socket_, asio::buffer(frame));
+      return;
+    }
+    bool done = false;
+    asio::co_spawn(
+        net_.io(),
+        [&]() -> asio::awaitable<void> {
+          const std::array<asio::const_buffer, 1> buffers{asio::buffer(frame)};
+          co_await stream_->WriteAll(buffers);
+          done = true;
+        },
+        asio::detached);
+    net_.RunUntil([&] { return done; });
+  }
+
   LoopbackNet& net_;
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<transport::Stream> stream_;
+  std::string dial_error_;
   std::vector<uint8_t> buffer_;
 };
 
@@ -305,6 +358,32 @@ TEST_F(MeshTest, ALinkedRelayMaySendOnlyFromItsDevicesToDevicesHere) {
   // b is still reachable from a through relay 2: r9's "gone" was ignored.
   ASSERT_TRUE(a.client->SendPacket(MakeIpv4Packet(a.address(), b.address(), 100, 5)));
   ASSERT_TRUE(net_.RunUntil([&] { return b.received.size() == 1; }));
+}
+
+// A mesh link must be TLS keyed by the cluster secret: over plain TCP the
+// first mesh message is refused, saying why; with another secret's key the
+// TLS handshake itself fails, and the relay counts it. The link between the
+// two relays stands throughout.
+TEST_F(MeshTest, AMeshLinkMustBeTlsKeyedByTheSecret) {
+  Start();
+  ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().mesh_link_count() == 1; }));
+  const uint64_t failures = net_.relay().counters().mesh_auth_failures;
+  RawMeshPeer plain(net_, port1_, "");
+  protocol::ControlMessage hello;
+  hello.mutable_mesh_auth()->set_name("r9");
+  hello.mutable_mesh_auth()->set_nonce(std::string(16, 'n'));
+  plain.Send(hello);
+  const auto answer = plain.Read();
+  ASSERT_TRUE(answer && answer->has_error());
+  EXPECT_EQ(answer->error().code(), protocol::Error::UNAUTHORIZED);
+  EXPECT_NE(answer->error().text().find("must be TLS keyed by the cluster secret"), std::string::npos)
+      << answer->error().text();
+  RawMeshPeer stranger(net_, port1_, "another secret");
+  EXPECT_FALSE(stranger.connected());
+  EXPECT_NE(stranger.dial_error().find("different cluster secrets"), std::string::npos) << stranger.dial_error();
+  ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().counters().mesh_auth_failures >= failures + 2; }));
+  EXPECT_EQ(net_.relay().mesh_link_count(), 1u);
+  EXPECT_EQ(net_.relay().remote_member_count(), 0u);
 }
 
 }  // namespace

@@ -218,7 +218,9 @@ asio::awaitable<bool> EtcdCluster::RefreshRelays(std::string* error) {
     const std::string name = kv.key.substr(prefix.size());
     if (name == options_.name) continue;
     if (mesh && mesh->is_string() && peers.size() < kMaxPeers) {
-      peers.push_back(relay::RelayPeer{name, std::string(mesh->as_string())});
+      peers.push_back(relay::RelayPeer{name, std::string(mesh->as_string()),
+                                       advertise && advertise->is_string() ? std::string(advertise->as_string())
+                                                                           : std::string()});
     }
     if (!advertise || !advertise->is_string()) continue;
     std::string text(advertise->as_string());

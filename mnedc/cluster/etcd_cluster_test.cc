@@ -114,8 +114,9 @@ TEST_F(EtcdClusterTest, RegistersKeepsMembersAndLeavesNothingBehind) {
   EXPECT_EQ(r2.Relays()[0], "tcp://127.0.0.1:4007");
   EXPECT_EQ(r1_changes, 1);
   // The other relays, for the mesh: not itself.
-  EXPECT_EQ(r1.Peers(), (std::vector<relay::RelayPeer>{{"r2-long", "127.0.0.1:5007"}}));
-  EXPECT_EQ(r2.Peers(), (std::vector<relay::RelayPeer>{{"r1", "127.0.0.1:5002"}}));
+  EXPECT_EQ(r1.Peers(),
+            (std::vector<relay::RelayPeer>{{"r2-long", "127.0.0.1:5007", "tcp://127.0.0.1:4007"}}));
+  EXPECT_EQ(r2.Peers(), (std::vector<relay::RelayPeer>{{"r1", "127.0.0.1:5002", "tcp://127.0.0.1:4002"}}));
 
   // One address per device across relays; the same device keeps it on either.
   const relay::StoreLease a = Acquire(r1, "a", Ip("10.0.0.9"));

@@ -21,11 +21,12 @@ struct StoreLease {
   bool unavailable = false;
 };
 
-// Another relay of the cluster: its name and where relays reach it
-// ("tcp://HOST:PORT"), for the mesh.
+// Another relay of the cluster: its name, where relays reach it
+// ("HOST:PORT", for the mesh) and where devices do (as in Relays()).
 struct RelayPeer {
   std::string name;
   std::string mesh;
+  std::string advertise;
   bool operator==(const RelayPeer&) const = default;
 };
 

@@ -79,6 +79,13 @@ asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
   auto outcome = co_await transport::AcceptStream(std::move(socket), accept);
   handshaking_.erase(fd);
   if (outcome.stream && shutting_down_) co_return;
+  if (!outcome.stream && outcome.wrong_mesh_key) {
+    ++counters_.connections_refused;
+    ++counters_.mesh_auth_failures;
+    LOG_EVERY_N(WARNING, 10) << "mesh: " << peer << " refused: " << outcome.refused << " (refusal #"
+                             << google::COUNTER << ")";
+    co_return;
+  }
   if (!outcome.stream) {
     ++counters_.connections_refused;
     // Scanners hit exposed relays all day: log the first of every 20 (all are counted).

@@ -204,8 +204,17 @@ void Relay::SendRelayList() {
 std::vector<std::string> Relay::RelayList() const {
   std::vector<std::string> relays = options_.relays;
   if (cluster_) {
+    // Another relay only while linked with this one: its devices and ours
+    // reach each other, so a device here may move there (one that failed the
+    // mesh's authentication, or is not reached yet, is not named).
+    const std::vector<RelayPeer> peers = cluster_->Peers();
+    auto unlinked = [&](const std::string& relay) {
+      return std::any_of(peers.begin(), peers.end(),
+                         [&](const RelayPeer& p) { return p.advertise == relay && !mesh_links_.count(p.name); });
+    };
     for (std::string& relay : cluster_->Relays()) {
       if (relays.size() >= kMaxRelaysInLease) break;
+      if (unlinked(relay)) continue;
       if (std::find(relays.begin(), relays.end(), relay) == relays.end()) relays.push_back(std::move(relay));
     }
   }

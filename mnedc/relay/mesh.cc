@@ -23,8 +23,8 @@
 #include "mnedc/relay/ip_packet.h"
 #include "mnedc/relay/relay.h"
 #include "mnedc/relay/session.h"
+#include "mnedc/transport/dial.h"
 #include "mnedc/transport/endpoint.h"
-#include "mnedc/transport/tcp_stream.h"
 
 namespace mnedc::relay {
 namespace {
@@ -125,28 +125,31 @@ asio::awaitable<void> Relay::MeshDialLoop(std::string name) {
     if (peer == mesh_peers_.end()) break;
     std::string error;
     const auto target = transport::ParseHostPort(peer->mesh, 3334, &error);
-    if (target) {
+    if (target && mesh_tls_) {
       // Stopping cancels the timer, which ends a dial in flight.
       dialer.timer.expires_at(std::chrono::steady_clock::time_point::max());
-      auto dial = transport::DialTcpSocket(*target, options_.link.handshake_timeout);
+      auto dial = transport::DialWithPreSharedKey(*target, options_.link.handshake_timeout, mesh_tls_);
       auto stop = dialer.timer.async_wait(kUse);
       auto outcome = co_await (std::move(dial) || std::move(stop));
       if (outcome.index() == 1 || !dialer.wanted || shutting_down_) break;
-      auto& [dial_error, socket] = std::get<0>(outcome);
-      if (!dial_error) {
+      auto& dialed = std::get<0>(outcome);
+      if (dialed.stream) {
         const auto began = std::chrono::steady_clock::now();
         last_error.clear();
-        co_await ServeSession(transport::MakeTcpStream(std::move(socket)), began, name);
+        co_await ServeSession(std::move(dialed.stream), began, name);
         // A link that ran a while: come back at once, not after the last wait.
         if (std::chrono::steady_clock::now() - began > kLastRetry) retry = kFirstRetry;
       } else {
-        error = peer->mesh + ": " + dial_error.message();
+        error = dialed.detail;
+        if (dialed.error == asio::error::access_denied) ++counters_.mesh_auth_failures;
       }
+    } else if (!mesh_tls_) {
+      error = "this relay has no cluster secret";
     } else {
       error = "'" + peer->mesh + "' is not HOST:PORT: " + error;
     }
     if (!error.empty() && error != last_error) {
-      LOG(WARNING) << "mesh: cannot reach relay " << name << " at " << error << "; retrying";
+      LOG(WARNING) << "mesh: relay " << name << ": " << error << "; retrying";
       last_error = error;
     }
     if (!dialer.wanted || shutting_down_) break;
@@ -203,6 +206,11 @@ void Relay::OnMeshAuth(Session& session, const protocol::MeshAuth& auth) {
   }
   if (session.mesh_peer_.empty()) {
     // A dialer's first message: answer with our proof, and a nonce for its.
+    // Only over TLS keyed by the cluster secret: device traffic crosses the
+    // link, and the relays may be far apart.
+    if (!session.link_.stream().pre_shared_key()) {
+      return refuse("a mesh link must be TLS keyed by the cluster secret (a relay of an older version?)");
+    }
     if (!ValidRelayName(auth.name()) || auth.nonce().size() != kNonceBytes) {
       return refuse("malformed mesh authentication");
     }
@@ -245,6 +253,7 @@ void Relay::EstablishMesh(Session& session) {
   session.link_.MarkEstablished();
   mesh_links_[name] = &session;
   LOG(INFO) << "mesh: linked with relay " << name << " (" << session.seen_from() << ")";
+  SendRelayList();  // Its devices' relays now name it.
   // The devices here, a piece at a time as the link takes them.
   StartSnapshot(session);
 }
@@ -255,6 +264,7 @@ void Relay::MeshLinkEnded(Session& session) {
   if (auto link = mesh_links_.find(session.mesh_peer_); link != mesh_links_.end() && link->second == &session) {
     mesh_links_.erase(link);
     LOG(INFO) << "mesh: link with relay " << session.mesh_peer_ << " ended: " << session.link_.end_reason();
+    if (!shutting_down_) SendRelayList();
   }
   // Its devices are unreachable until a link (or they) come back.
   for (auto it = remote_by_address_.begin(); it != remote_by_address_.end();) {

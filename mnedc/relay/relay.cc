@@ -8,6 +8,7 @@
 
 #include "mnedc/base/ipv4.h"
 #include "mnedc/relay/session.h"
+#include "mnedc/transport/tls_context.h"
 
 namespace mnedc::relay {
 namespace {
@@ -50,6 +51,18 @@ Relay::Relay(asio::any_io_executor executor, RelayOptions options)
       alive_(std::make_shared<Relay*>(this)),
       socket_states_(executor_) {
   policy_.SetSharedToken(options_.join_token);
+  if (!options_.cluster_secret.empty()) {
+    // The mesh is TLS keyed by the cluster secret, both ways: accepted on the
+    // certificate's context if there is one (one port serves devices and
+    // relays), else on a context for relays alone.
+    mesh_tls_ = transport::MakePskClientContext(options_.cluster_secret);
+    if (options_.accept.tls) {
+      transport::AddPskToServerContext(*options_.accept.tls, options_.cluster_secret);
+    } else {
+      options_.accept.tls = transport::MakePskServerContext(options_.cluster_secret);
+      options_.accept.tls_for_mesh_only = true;
+    }
+  }
   if (!options_.device_tokens.empty()) policy_.SetDeviceTokens(options_.device_tokens);
 }
 

@@ -91,7 +91,7 @@ struct RelayOptions {
   // One relay of a cluster (with SetClusterStore): its name among the relays,
   // and the secret they share, which mesh links between them prove.
   std::string cluster_name;
-  std::string cluster_secret;
+  std::string cluster_secret;  // Also keys the mesh's TLS (accept.tls gains the key, or is made for it).
   link::LinkOptions link;
   // When a receiver's queue is full, the relay stops reading from the sender for
   // up to this long, so TCP inside the tunnel slows down instead of losing
@@ -276,6 +276,8 @@ class Relay {
   // those this relay dials, and which relay serves each remote device.
   std::vector<RelayPeer> mesh_peers_;
   std::map<std::string, Session*> mesh_links_;
+  // TLS keyed by the cluster secret, for the mesh links this relay dials.
+  std::shared_ptr<boost::asio::ssl::context> mesh_tls_;
   std::map<std::string, MeshDialer*> mesh_dialers_;
   struct RemoteMember {
     std::string device_id;

@@ -10,6 +10,7 @@
 
 #include "mnedc/base/coro.h"
 #include "mnedc/transport/deadline.h"
+#include "mnedc/transport/tls_context.h"
 #include "mnedc/transport/tls_stream.h"
 #include "mnedc/transport/websocket_stream.h"
 #include "mnedc/transport/tcp_stream.h"
@@ -83,6 +84,14 @@ asio::awaitable<AcceptOutcome> Handshake(tcp::socket socket, AcceptOptions optio
   TlsSocket tls(std::move(socket), *options.tls);
   auto [handshake_error] = co_await tls.async_handshake(asio::ssl::stream_base::server, kUse);
   if (handshake_error) {
+    if (OfferedPreSharedKey(tls.native_handle()) && !expired) {
+      AcceptOutcome outcome = Refuse("TLS keyed by another cluster secret: a relay with another --cluster_secret_file");
+      outcome.wrong_mesh_key = true;
+      co_return outcome;
+    }
+    if (options.tls_for_mesh_only && !expired) {
+      co_return Refuse("TLS connection, but this relay has no --tls_cert (its TLS is for the relays' mesh only)");
+    }
     co_return Refuse(expired ? "TLS handshake timed out"
                                         : "TLS handshake failed: " + handshake_error.message());
   }

@@ -165,6 +165,36 @@ asio::awaitable<DialOutcome> Handshake(tcp::socket socket, ServerAddress address
 }
 }  // namespace
 
+namespace {
+asio::awaitable<DialOutcome> PskHandshake(tcp::socket socket, std::shared_ptr<ssl::context> context,
+                                          std::string where, const bool& expired) {
+  TlsSocket tls(std::move(socket), *context);
+  auto [ec] = co_await tls.async_handshake(ssl::stream_base::client, kUse);
+  if (expired) co_return Failed(ec ? ec : asio::error::timed_out, "TLS handshake with " + where + " timed out");
+  if (ec) {
+    // Connected, and the TLS failed: the other end did not take the key.
+    co_return Failed(asio::error::access_denied,
+                     "the TLS handshake with " + where + " failed (" + ec.message() +
+                         "): the relays have different cluster secrets (--cluster_secret_file), or it is no "
+                         "relay of this version");
+  }
+  co_return DialOutcome{{}, "", MakeTlsStream(std::move(tls))};
+}
+}  // namespace
+
+asio::awaitable<DialOutcome> DialWithPreSharedKey(HostPort target, std::chrono::steady_clock::duration timeout,
+                                                  std::shared_ptr<ssl::context> context) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string where = target.ToString();
+  auto [connect_error, socket] = co_await DialTcpSocket(target, timeout);
+  if (connect_error) co_return Failed(connect_error, where + ": " + connect_error.message());
+  bool expired = false;
+  const int fd = socket.native_handle();
+  co_return co_await WithDeadline(PskHandshake(std::move(socket), std::move(context), where, expired), deadline, fd,
+                                  expired);
+}
+
 asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options) {
   // Cancelled (the client stopping): error codes, not exceptions.
   co_await asio::this_coro::throw_if_cancelled(false);

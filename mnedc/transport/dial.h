@@ -34,6 +34,12 @@ struct DialOutcome {
 // through an `||`) ends a dial in flight at once.
 boost::asio::awaitable<DialOutcome> Dial(ServerAddress address, DialOptions options);
 
+// The relays' mesh: TCP to `target`, then TLS 1.3 keyed by the cluster secret
+// (`context` from MakePskClientContext, tls_context.h), within `timeout` in
+// all: native frames over TLS, the peer proven to know the secret.
+boost::asio::awaitable<DialOutcome> DialWithPreSharedKey(HostPort target, std::chrono::steady_clock::duration timeout,
+                                                         std::shared_ptr<boost::asio::ssl::context> context);
+
 // "http://host:port" (or "host:port") as in --proxy and https_proxy.
 std::optional<HostPort> ParseProxy(const std::string& text, std::string* error);
 

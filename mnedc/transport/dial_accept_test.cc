@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <optional>
@@ -41,6 +44,11 @@ bool RunOneUntil(asio::io_context& io, const std::function<bool()>& done, Clock:
   const auto deadline = Clock::now() + limit;
   while (!done() && Clock::now() < deadline) io.run_one_for(10ms);
   return done();
+}
+
+asio::awaitable<AcceptOutcome> AcceptOne(tcp::acceptor& acceptor, AcceptOptions options) {
+  tcp::socket socket = co_await acceptor.async_accept(asio::use_awaitable);
+  co_return co_await AcceptStream(std::move(socket), std::move(options));
 }
 
 ServerAddress WebSocketTo(uint16_t port) {
@@ -158,6 +166,105 @@ TEST(DialAcceptTest, ATls11ClientIsRefused) {
       EXPECT_TRUE(taken.value->stream) << taken.value->refused;
     }
   }
+}
+
+// The relays' mesh is TLS keyed by the cluster secret, on the port devices
+// use: a certificate context with the key added serves both (a device's TLS
+// is no key's, a relay's is proven by the key); another secret's key is
+// refused at the handshake, and both ends say so; a relay with no
+// certificate serves relays only, and tells a device why.
+TEST(DialAcceptTest, TheMeshKeyAndDevicesShareOneTlsPort) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const testing::TestPki pki = testing::MakeTestPki(dir ? dir : "/tmp");
+  std::string error;
+  AcceptOptions with_cert;
+  with_cert.tls = MakeTlsServerContext({pki.server_cert, pki.server_key, ""}, &error);
+  ASSERT_TRUE(with_cert.tls) << error;
+  AddPskToServerContext(*with_cert.tls, "s3cret");
+  AcceptOptions mesh_only;
+  mesh_only.tls = MakePskServerContext("s3cret");
+  mesh_only.tls_for_mesh_only = true;
+  DialOptions device;
+  device.tls = MakeTlsClientContext({pki.ca_cert, "", "", ""}, &error);
+  ASSERT_TRUE(device.tls) << error;
+
+  // Dials (a device if `secret` is empty, else a relay with that secret) and
+  // sends a byte, as both do first; returns what each end made of it (the
+  // connections end with the io_context they ran on, inside).
+  struct Facts {
+    bool dialed = false;
+    boost::system::error_code dial_error;
+    std::string dial_detail;
+    bool taken = false;
+    bool pre_shared_key = false;
+    bool wrong_mesh_key = false;
+    std::string refused;
+  };
+  static const uint8_t kByte = 1;
+  const std::array<asio::const_buffer, 1> one{asio::buffer(&kByte, 1)};  // Outlives every write of it.
+  auto attempt = [&](const AcceptOptions& options, const std::string& secret) {
+    Facts facts;
+    asio::io_context io;
+    tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    const uint16_t port = acceptor.local_endpoint().port();
+    Result<DialOutcome> dialed;
+    if (secret.empty()) {
+      ServerAddress address;
+      address.endpoint = {"127.0.0.1", port};
+      address.scheme = Scheme::kTls;
+      Start(io, Dial(address, device), dialed);
+    } else {
+      Start(io, DialWithPreSharedKey(HostPort{"127.0.0.1", port}, 5s, MakePskClientContext(secret)), dialed);
+    }
+    Result<AcceptOutcome> taken;
+    Start(io, AcceptOne(acceptor, options), taken);
+    EXPECT_TRUE(RunOneUntil(io, [&] { return dialed.value.has_value(); }, 5s));
+    if (!dialed.value) return facts;
+    facts.dialed = dialed.value->stream != nullptr;
+    facts.dial_error = dialed.value->error;
+    facts.dial_detail = dialed.value->detail;
+    if (dialed.value->stream) asio::co_spawn(io, dialed.value->stream->WriteAll(one), asio::detached);
+    EXPECT_TRUE(RunOneUntil(io, [&] { return taken.value.has_value(); }, 5s));
+    if (!taken.value) return facts;
+    facts.taken = taken.value->stream != nullptr;
+    facts.pre_shared_key = facts.taken && taken.value->stream->pre_shared_key();
+    facts.wrong_mesh_key = taken.value->wrong_mesh_key;
+    facts.refused = taken.value->refused;
+    dialed.value.reset();
+    taken.value.reset();
+    io.run_for(50ms);  // What the closes started.
+    return facts;
+  };
+
+  const Facts device_on_cert = attempt(with_cert, "");
+  ASSERT_TRUE(device_on_cert.dialed) << device_on_cert.dial_detail;
+  ASSERT_TRUE(device_on_cert.taken) << device_on_cert.refused;
+  EXPECT_FALSE(device_on_cert.pre_shared_key);
+
+  const Facts relay_on_cert = attempt(with_cert, "s3cret");
+  ASSERT_TRUE(relay_on_cert.dialed) << relay_on_cert.dial_detail;
+  ASSERT_TRUE(relay_on_cert.taken) << relay_on_cert.refused;
+  EXPECT_TRUE(relay_on_cert.pre_shared_key);
+
+  for (const AcceptOptions* options : {&with_cert, &mesh_only}) {
+    const Facts stranger = attempt(*options, "another secret");
+    EXPECT_FALSE(stranger.dialed);
+    EXPECT_EQ(stranger.dial_error, asio::error::access_denied);
+    EXPECT_NE(stranger.dial_detail.find("different cluster secrets"), std::string::npos) << stranger.dial_detail;
+    EXPECT_FALSE(stranger.taken);
+    EXPECT_TRUE(stranger.wrong_mesh_key);
+    EXPECT_NE(stranger.refused.find("another --cluster_secret_file"), std::string::npos) << stranger.refused;
+  }
+
+  const Facts relay_on_mesh_only = attempt(mesh_only, "s3cret");
+  ASSERT_TRUE(relay_on_mesh_only.taken) << relay_on_mesh_only.refused;
+  EXPECT_TRUE(relay_on_mesh_only.pre_shared_key);
+  const Facts device_on_mesh_only = attempt(mesh_only, "");
+  EXPECT_FALSE(device_on_mesh_only.dialed);
+  EXPECT_FALSE(device_on_mesh_only.taken);
+  EXPECT_FALSE(device_on_mesh_only.wrong_mesh_key);
+  EXPECT_NE(device_on_mesh_only.refused.find("no --tls_cert (its TLS is for the relays' mesh only)"), std::string::npos)
+      << device_on_mesh_only.refused;
 }
 
 }  // namespace

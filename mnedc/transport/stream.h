@@ -47,6 +47,9 @@ class Stream {
   virtual const std::string& peer() const = 0;
   // "tcp", "tls", "ws" or "wss".
   virtual std::string_view kind() const = 0;
+  // Whether the TLS handshake was made with the relays' pre-shared key
+  // (MakePskServerContext): the peer knows the cluster secret.
+  virtual bool pre_shared_key() const { return false; }
   // Names in the peer's verified TLS certificate (subject CN, then DNS,
   // URI and email SANs); empty without one.
   virtual const std::vector<std::string>& certificate_names() const {

@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -72,7 +73,123 @@ void RequireModernTls(ssl::context& context, bool server) {
   context.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
   PreferFastCiphers(context, server);
 }
+
+// The pre-shared key: what both ends derive from the secret (never the secret
+// itself), under a fixed identity. SHA-256 sized, so it suits every TLS 1.3
+// suite the contexts allow but AES-256-GCM-SHA384, which they leave out.
+constexpr char kPskIdentity[] = "mnedc relay mesh";
+constexpr std::size_t kPskBytes = 32;
+
+// Where a context keeps its key (freed with the context).
+int PskIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* data, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<std::string*>(data);
+      });
+  return index;
+}
+
+void SetPsk(SSL_CTX* context, const std::string& secret) {
+  unsigned char key[EVP_MAX_MD_SIZE];
+  unsigned size = 0;
+  static constexpr char kLabel[] = "mnedc relay mesh tls 1.3 psk";
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(kLabel),
+       sizeof(kLabel) - 1, key, &size);
+  delete static_cast<std::string*>(SSL_CTX_get_ex_data(context, PskIndex()));
+  SSL_CTX_set_ex_data(context, PskIndex(), new std::string(reinterpret_cast<char*>(key), size));
+  OPENSSL_cleanse(key, sizeof(key));
+}
+
+// A session holding the context's key for TLS_AES_128_GCM_SHA256 (any
+// SHA-256 suite may be negotiated with it); null if that cannot be made.
+SSL_SESSION* PskSession(SSL* ssl) {
+  const auto* key = static_cast<const std::string*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), PskIndex()));
+  static const unsigned char kAes128GcmSha256[] = {0x13, 0x01};
+  const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, kAes128GcmSha256);
+  if (!key || key->size() != kPskBytes || !cipher) return nullptr;
+  SSL_SESSION* session = SSL_SESSION_new();
+  if (!session) return nullptr;
+  if (SSL_SESSION_set1_master_key(session, reinterpret_cast<const unsigned char*>(key->data()), key->size()) != 1 ||
+      SSL_SESSION_set_cipher(session, cipher) != 1 ||
+      SSL_SESSION_set_protocol_version(session, TLS1_3_VERSION) != 1) {
+    SSL_SESSION_free(session);
+    return nullptr;
+  }
+  return session;
+}
+
+int UsePskSession(SSL* ssl, const EVP_MD* md, const unsigned char** id, size_t* id_length, SSL_SESSION** out) {
+  *out = nullptr;
+  SSL_SESSION* session = PskSession(ssl);
+  if (!session) return 0;
+  // A second call (after a HelloRetryRequest) names the hash in use.
+  if (md && md != SSL_CIPHER_get_handshake_digest(SSL_SESSION_get0_cipher(session))) {
+    SSL_SESSION_free(session);
+    return 1;
+  }
+  *id = reinterpret_cast<const unsigned char*>(kPskIdentity);
+  *id_length = sizeof(kPskIdentity) - 1;
+  *out = session;
+  return 1;
+}
+
+// Marks a connection whose peer offered the key (UsedPreSharedKey).
+int OfferedPskIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int FindPskSession(SSL* ssl, const unsigned char* id, size_t id_length, SSL_SESSION** out) {
+  *out = nullptr;
+  // Another identity: not ours; the handshake goes on without a key (and
+  // fails, unless the context has a certificate).
+  if (id_length != sizeof(kPskIdentity) - 1 || CRYPTO_memcmp(id, kPskIdentity, id_length) != 0) return 1;
+  *out = PskSession(ssl);
+  if (*out) SSL_set_ex_data(ssl, OfferedPskIndex(), ssl);
+  return *out ? 1 : 0;
+}
+
+void PskOnly(ssl::context& context) {
+  SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_3_VERSION);
+  context.set_options(ssl::context::no_compression);
+  SSL_CTX_set_options(context.native_handle(), SSL_OP_NO_TICKET);
+  SSL_CTX_set_ciphersuites(context.native_handle(), CpuHasAesInstructions()
+                                                        ? "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
+                                                        : "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256");
+}
 }  // namespace
+
+std::shared_ptr<ssl::context> MakePskClientContext(const std::string& secret) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  PskOnly(*context);
+  // No trust store: a server that answers with a certificate instead of
+  // taking the key fails verification.
+  SSL_CTX_set_verify(context->native_handle(), SSL_VERIFY_PEER, nullptr);
+  SetPsk(context->native_handle(), secret);
+  SSL_CTX_set_psk_use_session_callback(context->native_handle(), UsePskSession);
+  return context;
+}
+
+std::shared_ptr<ssl::context> MakePskServerContext(const std::string& secret) {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  PskOnly(*context);
+  AddPskToServerContext(*context, secret);
+  return context;
+}
+
+void AddPskToServerContext(ssl::context& context, const std::string& secret) {
+  SetPsk(context.native_handle(), secret);
+  SSL_CTX_set_psk_find_session_callback(context.native_handle(), FindPskSession);
+}
+
+bool OfferedPreSharedKey(SSL* ssl) { return SSL_get_ex_data(ssl, OfferedPskIndex()) == ssl; }
+
+bool UsedPreSharedKey(SSL* ssl) {
+  // The peer offered our key and OpenSSL took it (it counts a handshake with
+  // a key as a resumption: no certificate was sent). A device resuming a
+  // ticket of its own is a resumption too, but offered no key of ours.
+  return SSL_get_ex_data(ssl, OfferedPskIndex()) == ssl && SSL_session_reused(ssl) == 1;
+}
 
 bool CpuHasAesInstructions() {
 #if defined(__x86_64__) || defined(__i386__)

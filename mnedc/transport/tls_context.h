@@ -2,6 +2,8 @@
 // TLS settings for both ends: TLS 1.2 or later only (1.3 preferred, as OpenSSL
 // negotiates the highest both support), AEAD ciphers only, the fastest for this
 // CPU first, verification by CA or pinned key.
+#include <openssl/ssl.h>
+
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <optional>
@@ -27,6 +29,22 @@ std::shared_ptr<boost::asio::ssl::context> MakeTlsClientContext(const TlsClientO
                                                                  std::string* error);
 std::shared_ptr<boost::asio::ssl::context> MakeTlsServerContext(const TlsServerOptions& options,
                                                                  std::string* error);
+
+// TLS 1.3 keyed by a secret both ends hold (an external pre-shared key,
+// RFC 8446 section 2.2, with ECDHE for forward secrecy): no certificates, and
+// only a peer that knows the secret completes the handshake. The relays'
+// mesh uses it with the cluster secret. A client context offers the key; a
+// server context takes it (AddPskToServerContext gives a certificate context
+// the same, so one listener serves devices and relays). `secret` must not be
+// empty.
+std::shared_ptr<boost::asio::ssl::context> MakePskClientContext(const std::string& secret);
+std::shared_ptr<boost::asio::ssl::context> MakePskServerContext(const std::string& secret);
+void AddPskToServerContext(boost::asio::ssl::context& context, const std::string& secret);
+// Whether the connection's TLS handshake was made with such a key; whether
+// the peer offered one under the relays' identity at all (a handshake that
+// offered one and failed: a relay with another secret).
+bool UsedPreSharedKey(SSL* ssl);
+bool OfferedPreSharedKey(SSL* ssl);
 
 // Lower-case hex SHA-256 of a DER certificate ("ab12..."), for pins and logs.
 std::string CertificateSha256(const std::string& pem_file, std::string* error);

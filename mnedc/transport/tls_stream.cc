@@ -9,6 +9,7 @@
 
 #include "mnedc/base/coro.h"
 #include "mnedc/transport/tcp_stream.h"
+#include "mnedc/transport/tls_context.h"
 
 namespace mnedc::transport {
 namespace {
@@ -23,7 +24,8 @@ class TlsStream final : public Stream {
       : socket_(std::move(socket)),
         already_read_(std::move(already_read)),
         peer_(PeerText(socket_.next_layer())),
-        certificate_names_(CertificateNames(socket_.native_handle())) {}
+        certificate_names_(CertificateNames(socket_.native_handle())),
+        pre_shared_key_(UsedPreSharedKey(socket_.native_handle())) {}
 
   asio::awaitable<std::pair<error_code, std::size_t>> ReadSome(asio::mutable_buffer buffer) override {
     if (offset_ < already_read_.size()) {
@@ -54,6 +56,7 @@ class TlsStream final : public Stream {
   const std::string& peer() const override { return peer_; }
   std::string_view kind() const override { return "tls"; }
   const std::vector<std::string>& certificate_names() const override { return certificate_names_; }
+  bool pre_shared_key() const override { return pre_shared_key_; }
 
  private:
   TlsSocket socket_;
@@ -61,6 +64,7 @@ class TlsStream final : public Stream {
   std::size_t offset_ = 0;
   std::string peer_;
   std::vector<std::string> certificate_names_;
+  bool pre_shared_key_ = false;
 };
 
 }  // namespace

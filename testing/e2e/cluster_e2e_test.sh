@@ -5,10 +5,11 @@
 # only, device B relay 2 only:
 #   - their addresses come from etcd (one per device in the whole network),
 #     each relay's members are in etcd, and A learns relay 2 from its Lease;
-#   - the relays link (the mesh, proven with the cluster secret): A sees B in
+#   - the relays link (the mesh: TLS keyed by the cluster secret): A sees B in
 #     its peer table, peers file and hook, B sees A; A pings B
 #     and 10 MB arrive byte-exact, relay 1 -> relay 2 -> B; a relay with the
-#     wrong secret cannot link, and both sides say why;
+#     wrong secret cannot link, both sides say why, and devices are not told
+#     of it;
 #   - relay 1 killed (SIGKILL): A fails over to relay 2 with the same address
 #     on the same TUN (same ifindex), and A -> B works (both on relay 2 now);
 #     relay 1's entry leaves etcd by itself (its lease is not kept alive);
@@ -102,10 +103,12 @@ echo "     A is $a_addr on relay 1, B is $b_addr on relay 2"
 check "A and B have different addresses" test "$a_addr" != "$b_addr"
 check "  /mnedc/device/deva is $a_addr" test "$(etcd_value /mnedc/device/deva)" == "$a_addr"
 check "  /mnedc/member/devb names relay 2" member_on devb relay2
-check "A learned relay 2 from its Lease (ctl status)" bash -c \
-  "'$CTL' status --socket='$work/a.sock' | grep -q '^relays      tcp://$MNEDC_RELAY_IP:3334, tcp://$MNEDC_RELAY2_IP:3334'"
-check "B learned relay 1 from its Lease (ctl status)" bash -c \
-  "'$CTL' status --socket='$work/b.sock' | grep -q '^relays      tcp://$MNEDC_RELAY2_IP:3334, tcp://$MNEDC_RELAY_IP:3334'"
+# knows_relays a|b LIST: the relays that device knows (ctl status), in order.
+knows_relays() {
+  [[ $("$CTL" status --socket="$work/$1.sock" | awk '$1 == "relays" {$1 = ""; sub(/ \(tried.*/, ""); print substr($0, 2)}') == "$2" ]]
+}
+check "A learned relay 2 (ctl status)" mnedc_wait_for 5 knows_relays a "tcp://$MNEDC_RELAY_IP:3334, tcp://$MNEDC_RELAY2_IP:3334"
+check "B learned relay 1 (ctl status)" mnedc_wait_for 5 knows_relays b "tcp://$MNEDC_RELAY2_IP:3334, tcp://$MNEDC_RELAY_IP:3334"
 check "the relays link (mesh)" mnedc_wait_for 10 mesh_links_seen 1
 check "  relay 1 knows B (mnedc_remote_members 1)" mnedc_wait_for 5 metric_is relay mnedc_remote_members 1
 check "A sees B, on the other relay, in its peer table (ctl status)" mnedc_wait_for 5 bash -c \
@@ -123,12 +126,17 @@ mnedc_start_server "$P" "$work/relay3.log" --tun=false --cluster="etcd://$MNEDC_
   --cluster_secret_file="$work/wrong.secret" --cluster_name=relay3 --cluster_advertise="$MNEDC_RELAY_IP:3336" \
   --listen=0.0.0.0:3336 --admin_listen=127.0.0.1:9336
 relay3=$MNEDC_SERVER_PID
-# Relays 1 and 2 both dial it (their names sort first); which refusal it logs first varies.
-check "it cannot link, and says why" mnedc_wait_for 10 grep -qE \
-  "mesh: relay relay[12] refused the link: UNAUTHORIZED: relay relay3 and relay relay[12] have different cluster secrets" "$work/relay3.log"
-check "  relay 1 says why too" grep -q "relay relay3 and relay relay1 have different cluster secrets" "$work/relay1.log"
+# Relays 1 and 2 both dial it (their names sort first): the mesh's TLS, keyed
+# by the cluster secret, fails at the handshake.
+check "it cannot link, and says why" mnedc_wait_for 10 grep -q \
+  "refused: TLS keyed by another cluster secret: a relay with another --cluster_secret_file" "$work/relay3.log"
+check "  relay 1 says why too" mnedc_wait_for 5 grep -q \
+  "mesh: relay relay3: the TLS handshake with $MNEDC_RELAY_IP:3336 failed .*: the relays have different cluster secrets" \
+  "$work/relay1.log"
 check "  relay 1 counts it (mnedc_mesh_auth_failures_total)" test "$(metric relay mnedc_mesh_auth_failures_total)" -ge 1
 check "  relay 1 still has one mesh link" metric_is relay mnedc_mesh_links 1
+sleep 2.5  # A relay reads the cluster's relays every 2 s: relay 3 is in etcd.
+check "  devices are not told of it (it is not linked)" knows_relays a "tcp://$MNEDC_RELAY_IP:3334, tcp://$MNEDC_RELAY2_IP:3334"
 kill -TERM "$relay3"; wait "$relay3" 2>/dev/null
 
 echo "== relay 1 killed (SIGKILL)"
