@@ -125,6 +125,14 @@ EtcdClient::EtcdClient(asio::any_io_executor executor, std::vector<transport::Ho
                        std::chrono::steady_clock::duration timeout)
     : executor_(std::move(executor)), endpoints_(std::move(endpoints)), timeout_(timeout) {}
 
+// A connection to one endpoint, kept between calls (HTTP/1.1 keep-alive).
+struct EtcdClient::Connection {
+  std::size_t endpoint = 0;
+  beast::tcp_stream stream;
+};
+
+EtcdClient::~EtcdClient() = default;
+
 asio::awaitable<std::optional<json::object>> EtcdClient::Call(std::string path, std::string body,
                                                             std::string* error) {
   co_await base::NoThrowOnCancel();
@@ -137,43 +145,68 @@ asio::awaitable<std::optional<json::object>> EtcdClient::Call(std::string path, 
     const std::size_t index = (preferred_ + tried) % endpoints_.size();
     const transport::HostPort& endpoint = endpoints_[index];
     const std::string where = "etcd " + endpoint.ToString();
-    asio::ip::tcp::resolver resolver(executor_);
-    beast::tcp_stream stream(executor_);
-    stream.expires_after(timeout_);  // For the whole call: resolve aside, connect, write, read.
-    auto [resolve_error, results] =
-        co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUse);
-    if (resolve_error) {
-      why = where + ": " + resolve_error.message();
-      continue;
+    // A connection a call before this one left open, else a new one. etcd may
+    // have closed an idle one meanwhile: a request it never read (the write
+    // fails, or the answer is an end with nothing before it) goes again on a
+    // new connection, once.
+    std::unique_ptr<Connection> connection;
+    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+      if ((*it)->endpoint != index) continue;
+      connection = std::move(*it);
+      idle_.erase(it);
+      break;
     }
-    auto [connect_error, connected] = co_await stream.async_connect(results, kUse);
-    if (connect_error) {
-      why = where + ": " + connect_error.message();
-      continue;
+    const bool reused = connection != nullptr;
+    if (!connection) {
+      connection = std::make_unique<Connection>(Connection{index, beast::tcp_stream(executor_)});
+      connection->stream.expires_after(timeout_);  // For the whole call: resolve aside, connect, write, read.
+      asio::ip::tcp::resolver resolver(executor_);
+      auto [resolve_error, results] =
+          co_await resolver.async_resolve(endpoint.host, std::to_string(endpoint.port), kUse);
+      if (resolve_error) {
+        why = where + ": " + resolve_error.message();
+        continue;
+      }
+      auto [connect_error, connected] = co_await connection->stream.async_connect(results, kUse);
+      if (connect_error) {
+        why = where + ": " + connect_error.message();
+        continue;
+      }
+      ++connections_opened_;
     }
+    connection->stream.expires_after(timeout_);
     // Reached: from here on a failure is this call's, not the endpoint's.
     preferred_ = index;
     http::request<http::string_body> request(http::verb::post, path, 11);
     request.set(http::field::host, endpoint.ToString());
     request.set(http::field::content_type, "application/json");
-    request.body() = std::move(body);
+    request.body() = body;
     request.prepare_payload();
-    auto [write_error, written] = co_await http::async_write(stream, request, kUse);
-    if (write_error) {
-      *error = where + ": " + write_error.message();
-      co_return std::nullopt;
-    }
+    auto [write_error, written] = co_await http::async_write(connection->stream, request, kUse);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(kMaxResponseBytes);
-    auto [read_error, read] = co_await http::async_read(stream, buffer, parser, kUse);
-    beast::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    if (read_error) {
-      *error = where + ": " + (read_error == beast::error::timeout ? std::string("timed out") : read_error.message());
+    beast::error_code read_error;
+    if (!write_error) {
+      auto [ec, read] = co_await http::async_read(connection->stream, buffer, parser, kUse);
+      read_error = ec;
+    }
+    const bool unread = write_error || (read_error == http::error::end_of_stream && buffer.size() == 0 &&
+                                        !parser.got_some());
+    if (reused && unread) {
+      --tried;  // The same endpoint again, on a new connection.
+      continue;
+    }
+    if (write_error || read_error) {
+      const beast::error_code failed = write_error ? write_error : read_error;
+      *error = where + ": " + (failed == beast::error::timeout ? std::string("timed out") : failed.message());
       co_return std::nullopt;
     }
     const auto& response = parser.get();
+    if (response.keep_alive() && idle_.size() < kMaxIdleConnections) {
+      connection->stream.expires_never();
+      idle_.push_back(std::move(connection));
+    }
     json::error_code parse_error;
     json::value parsed = json::parse(response.body(), parse_error);
     if (parse_error || !parsed.is_object()) {

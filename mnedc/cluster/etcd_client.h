@@ -11,14 +11,17 @@
 // on the relay's own thread, with the same deadlines as everything else, and
 // no generated code or new packages beyond etcd itself.
 //
-// Each call opens a connection to the first endpoint that answers (the one
-// that answered last is tried first), is bounded by `timeout` as a whole, and
-// reports failure as a value: nullopt (or false) and a one-line `error`.
+// Each call goes to the first endpoint that answers (the one that answered
+// last is tried first), on a connection an earlier call left open if there
+// is one (at most kMaxIdleConnections are kept), is bounded by `timeout` as
+// a whole, and reports failure as a value: nullopt (or false) and a one-line
+// `error`.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +44,11 @@ class EtcdClient {
  public:
   EtcdClient(boost::asio::any_io_executor executor, std::vector<transport::HostPort> endpoints,
              std::chrono::steady_clock::duration timeout = std::chrono::seconds(3));
+  ~EtcdClient();
+  // Calls in flight beyond this open connections of their own, closed after.
+  static constexpr std::size_t kMaxIdleConnections = 4;
+  // Connections opened so far (a busy client reuses them).
+  uint64_t connections_opened() const { return connections_opened_; }
 
   // The keys in [key, range_end); with range_end empty, `key` alone. Only
   // those written at `min_mod_revision` or later, if it is not 0.
@@ -84,6 +92,9 @@ class EtcdClient {
   std::vector<transport::HostPort> endpoints_;
   std::chrono::steady_clock::duration timeout_;
   std::size_t preferred_ = 0;
+  struct Connection;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  uint64_t connections_opened_ = 0;
 };
 
 // The key-values of a range response's JSON body (`kvs`, keys and values

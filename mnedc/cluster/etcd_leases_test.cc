@@ -18,6 +18,10 @@
 #include <random>
 #include <set>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
 #include "mnedc/base/ipv4.h"
 #include "testing/etcd_server.h"
 
@@ -95,6 +99,64 @@ TEST_F(EtcdTest, PutIfAbsentWritesOnlyWhenNoKeyExists) {
     EXPECT_EQ((*all)[0].key, "/t/a");
     EXPECT_EQ((*all)[1].value, "2");
   });
+}
+
+// Calls share a connection (HTTP/1.1 keep-alive) rather than opening one each.
+TEST_F(EtcdTest, CallsShareAConnection) {
+  EtcdClient etcd(io_.get_executor(), Endpoints());
+  RunToEnd(io_, [&]() -> asio::awaitable<void> {
+    std::string error;
+    for (int i = 0; i < 5; ++i) {
+      auto kvs = co_await etcd.Range("/none", "", &error);
+      EXPECT_TRUE(kvs) << error;
+    }
+  });
+  EXPECT_EQ(etcd.connections_opened(), 1u);
+}
+
+// A server that answers one request per connection and then closes it, as
+// etcd may close one that sat idle: each call after the first finds its kept
+// connection closed, and goes again on a new one; none fails.
+asio::awaitable<void> AnswerOnceThenClose(asio::ip::tcp::acceptor& acceptor, int* served) {
+  namespace http = boost::beast::http;
+  for (;;) {
+    auto [accept_error, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (accept_error) co_return;
+    boost::beast::flat_buffer buffer;
+    http::request<http::string_body> request;
+    auto [read_error, n] = co_await http::async_read(socket, buffer, request, asio::as_tuple(asio::use_awaitable));
+    if (read_error) continue;
+    http::response<http::string_body> response(http::status::ok, 11);
+    response.body() = R"({"header":{"revision":"7"},"kvs":[]})";
+    response.prepare_payload();
+    auto [write_error, written] = co_await http::async_write(socket, response, asio::as_tuple(asio::use_awaitable));
+    if (!write_error) ++*served;
+  }
+}
+
+TEST(EtcdClient, AKeptConnectionTheServerClosedIsReplaced) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  int served = 0;
+  asio::co_spawn(io, AnswerOnceThenClose(acceptor, &served), asio::detached);
+  EtcdClient etcd(io.get_executor(), {{"127.0.0.1", acceptor.local_endpoint().port()}}, 2s);
+  int answered = 0;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::string error;
+        for (int i = 0; i < 3; ++i) {
+          auto kvs = co_await etcd.Range("/k", "", &error);
+          EXPECT_TRUE(kvs) << error;
+          if (kvs) ++answered;
+        }
+        acceptor.close();
+      },
+      asio::detached);
+  io.run_for(10s);
+  EXPECT_EQ(answered, 3);
+  EXPECT_EQ(served, 3);
+  EXPECT_EQ(etcd.connections_opened(), 3u);
 }
 
 // What a relay writing its members again rests on: a put that happens only
