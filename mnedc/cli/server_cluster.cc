@@ -24,8 +24,8 @@ DEFINE_string(cluster_advertise, "",
               "its Lease. Default: the first --listen address, if it is not 0.0.0.0 or [::].");
 DEFINE_string(cluster_secret_file, "",
               "File holding the secret every relay of the cluster shares (required with --cluster; "
-              "not readable by others): relays prove it to each other before they link, so a "
-              "stranger cannot join the mesh. E.g. openssl rand -hex 32 > cluster.secret");
+              "not readable by others): it keys the TLS of the links between relays, so a "
+              "stranger can neither join the mesh nor read it. E.g. openssl rand -hex 32 > cluster.secret");
 DEFINE_string(cluster_mesh, "",
               "HOST:PORT other relays reach this one at for the mesh (native TCP, one of --listen). "
               "Default: the host and port of --cluster_advertise when that is native TCP.");

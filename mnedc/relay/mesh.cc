@@ -1,15 +1,12 @@
 // The relay mesh: with a cluster store, a relay keeps one link to every
-// other relay of the cluster (the one with the smaller name dials), proven
-// with the cluster secret, and forwards over it the packets of its devices
+// other relay of the cluster (the one with the smaller name dials), TLS
+// keyed by the cluster secret, and forwards over it the packets of its devices
 // to devices of the other relay. Each side tells the other, as PeerList
 // batches, which devices it serves; the packets that come over a link must
 // be from those devices and to its own, so a relay never forwards what came
 // from another relay on to a third (no loops), and anti-spoofing holds
 // across the mesh.
 #include <glog/logging.h>
-#include <openssl/crypto.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -32,38 +29,9 @@ namespace asio = boost::asio;
 using base::kUse;
 using namespace std::chrono_literals;
 
-constexpr std::size_t kNonceBytes = 16;
 constexpr std::size_t kMaxRelayName = 253;
 constexpr auto kFirstRetry = 200ms;
 constexpr auto kLastRetry = 5s;
-
-std::string Nonce() {
-  std::string nonce(kNonceBytes, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), static_cast<int>(nonce.size()));
-  return nonce;
-}
-
-// HMAC-SHA256 under the cluster secret of the role and both sides' nonces
-// and names, each length-prefixed so no two inputs read alike.
-std::string Proof(const std::string& secret, std::string_view role, const std::string& dialer_nonce,
-                  const std::string& acceptor_nonce, const std::string& dialer, const std::string& acceptor) {
-  std::string data;
-  for (std::string_view part : {role, std::string_view(dialer_nonce), std::string_view(acceptor_nonce),
-                                std::string_view(dialer), std::string_view(acceptor)}) {
-    data += static_cast<char>(part.size() >> 8);
-    data += static_cast<char>(part.size() & 0xff);
-    data += part;
-  }
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &length);
-  return std::string(reinterpret_cast<const char*>(out), length);
-}
-
-bool SameProof(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool ValidRelayName(const std::string& name) {
   return !name.empty() && name.size() <= kMaxRelayName && std::all_of(name.begin(), name.end(), [](char c) {
@@ -165,14 +133,14 @@ asio::awaitable<void> Relay::MeshDialLoop(std::string name) {
 void Relay::StartMeshAuth(Session& session, const std::string& peer) {
   session.mesh_dialer_ = true;
   session.mesh_peer_ = peer;
-  session.mesh_nonces_ = std::make_unique<Session::MeshNonces>();
-  session.mesh_nonces_->mine = Nonce();
   protocol::ControlMessage hello;
   hello.mutable_mesh_auth()->set_name(options_.cluster_name);
-  hello.mutable_mesh_auth()->set_nonce(session.mesh_nonces_->mine);
   session.link_.SendControl(hello);
 }
 
+// The link's TLS, keyed by the cluster secret, has proven that both ends
+// know it (and, with its fresh key exchange, that nothing is replayed): what
+// is left is for each to say who it is.
 void Relay::OnMeshAuth(Session& session, const protocol::MeshAuth& auth) {
   auto refuse = [&](const std::string& why) {
     ++counters_.mesh_auth_failures;
@@ -182,59 +150,25 @@ void Relay::OnMeshAuth(Session& session, const protocol::MeshAuth& auth) {
     session.link_.set_end_reason("mesh link refused: " + why);
     session.link_.SendErrorAndClose(protocol::Error::UNAUTHORIZED, why);
   };
-  const std::string& secret = options_.cluster_secret;
-  if (!cluster_ || secret.empty()) return refuse("this relay is not one of a cluster");
+  if (!cluster_ || options_.cluster_secret.empty()) return refuse("this relay is not one of a cluster");
   if (session.mesh_dialer_) {
-    // The acceptor's answer: its name, nonce and proof.
+    // The acceptor's answer: its name.
     if (auth.name() != session.mesh_peer_) {
       return refuse("expected relay " + session.mesh_peer_ + ", reached relay '" + auth.name() + "'");
     }
-    if (auth.nonce().size() != kNonceBytes || !session.mesh_nonces_) return refuse("malformed mesh authentication");
-    session.mesh_nonces_->theirs = auth.nonce();
-    const std::string expected = Proof(secret, "mnedc mesh acceptor", session.mesh_nonces_->mine,
-                                       session.mesh_nonces_->theirs, options_.cluster_name, session.mesh_peer_);
-    if (!SameProof(auth.proof(), expected)) {
-      return refuse("relay " + session.mesh_peer_ + " and relay " + options_.cluster_name +
-                    " have different cluster secrets (--cluster_secret_file)");
-    }
-    protocol::ControlMessage proof;
-    proof.mutable_mesh_auth()->set_proof(Proof(secret, "mnedc mesh dialer", session.mesh_nonces_->mine,
-                                               session.mesh_nonces_->theirs, options_.cluster_name,
-                                               session.mesh_peer_));
-    session.link_.SendControl(proof);
     return EstablishMesh(session);
   }
-  if (session.mesh_peer_.empty()) {
-    // A dialer's first message: answer with our proof, and a nonce for its.
-    // Only over TLS keyed by the cluster secret: device traffic crosses the
-    // link, and the relays may be far apart.
-    if (!session.link_.stream().pre_shared_key()) {
-      return refuse("a mesh link must be TLS keyed by the cluster secret (a relay of an older version?)");
-    }
-    if (!ValidRelayName(auth.name()) || auth.nonce().size() != kNonceBytes) {
-      return refuse("malformed mesh authentication");
-    }
-    if (auth.name() == options_.cluster_name) return refuse("relay '" + auth.name() + "' is this relay's own name");
-    session.mesh_peer_ = auth.name();
-    session.mesh_nonces_ = std::make_unique<Session::MeshNonces>();
-    session.mesh_nonces_->theirs = auth.nonce();
-    session.mesh_nonces_->mine = Nonce();
-    protocol::ControlMessage answer;
-    answer.mutable_mesh_auth()->set_name(options_.cluster_name);
-    answer.mutable_mesh_auth()->set_nonce(session.mesh_nonces_->mine);
-    answer.mutable_mesh_auth()->set_proof(Proof(secret, "mnedc mesh acceptor", session.mesh_nonces_->theirs,
-                                                session.mesh_nonces_->mine, session.mesh_peer_, options_.cluster_name));
-    session.link_.SendControl(answer);
-    return;
+  // A dialer's name, only over TLS keyed by the cluster secret: device
+  // traffic crosses the link, and the relays may be far apart.
+  if (!session.link_.stream().pre_shared_key()) {
+    return refuse("a mesh link must be TLS keyed by the cluster secret (a relay of an older version?)");
   }
-  // The dialer's proof.
-  if (!session.mesh_nonces_) return refuse("malformed mesh authentication");
-  const std::string expected = Proof(secret, "mnedc mesh dialer", session.mesh_nonces_->theirs,
-                                     session.mesh_nonces_->mine, session.mesh_peer_, options_.cluster_name);
-  if (!SameProof(auth.proof(), expected)) {
-    return refuse("relay " + session.mesh_peer_ + " and relay " + options_.cluster_name +
-                  " have different cluster secrets (--cluster_secret_file)");
-  }
+  if (!ValidRelayName(auth.name())) return refuse("malformed mesh authentication");
+  if (auth.name() == options_.cluster_name) return refuse("relay '" + auth.name() + "' is this relay's own name");
+  session.mesh_peer_ = auth.name();
+  protocol::ControlMessage answer;
+  answer.mutable_mesh_auth()->set_name(options_.cluster_name);
+  session.link_.SendControl(answer);
   EstablishMesh(session);
 }
 
@@ -247,7 +181,6 @@ void Relay::EstablishMesh(Session& session) {
     MeshLinkEnded(*old->second);
   }
   session.mesh_ = true;
-  session.mesh_nonces_.reset();
   session.peer_mode_ = protocol::PEERS_BATCHED;
   session.link_.set_peer_takes_super_packets(true);
   session.link_.MarkEstablished();

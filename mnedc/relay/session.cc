@@ -110,7 +110,7 @@ bool Session::OnControl(const protocol::ControlMessage& message) {
     return true;
   }
   if (!mesh_peer_.empty() && message.has_error()) {
-    // The other relay refused the mesh link (either side may find the secrets differ).
+    // The other relay refused the mesh link (not one of a cluster, or another name than expected).
     ++relay_.counters_.mesh_auth_failures;
     LOG_EVERY_N(WARNING, 10) << "mesh: relay " << mesh_peer_ << " refused the link: "
                              << protocol::Error::Code_Name(message.error().code()) << ": "

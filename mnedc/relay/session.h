@@ -67,14 +67,9 @@ class Session final : public link::FrameSink {
   bool join_pending_ = false;
   uint32_t requested_address_ = 0;
   bool wants_super_packets_ = false;
-  // A mesh link to another relay (mesh.cc): its name, the nonces of the
-  // authentication, whether this relay dialed it, and whether it is up.
+  // A mesh link to another relay (mesh.cc): its name, whether this relay
+  // dialed it, and whether it is up.
   std::string mesh_peer_;
-  struct MeshNonces {
-    std::string mine;
-    std::string theirs;
-  };
-  std::unique_ptr<MeshNonces> mesh_nonces_;  // Only while a mesh link authenticates.
   bool mesh_dialer_ = false;
   bool mesh_ = false;
   bool superseded_ = false;
