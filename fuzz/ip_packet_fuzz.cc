@@ -1,5 +1,6 @@
 // The relay's IP header parsing: what decides where a member's packet goes.
 #include <cstdlib>
+#include <cstring>
 
 #include "mnedc/relay/ip_packet.h"
 
@@ -13,8 +14,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     const std::size_t total = (std::size_t{data[2]} << 8) | data[3];
     if (size < 20 || (data[0] >> 4) != 4 || header < 20 || total < header || total > size) std::abort();
   }
-  if (parsed.version == PacketAddresses::Version::kIpv6 && (size < 40 || (data[0] >> 4) != 6)) {
-    std::abort();
+  // An IPv6 verdict needs the fixed header and a payload length within the
+  // packet, and its addresses are the header's.
+  if (parsed.version == PacketAddresses::Version::kIpv6) {
+    if (size < 40 || (data[0] >> 4) != 6 || 40 + ((std::size_t{data[4]} << 8) | data[5]) > size) std::abort();
+    if (std::memcmp(parsed.source6.data(), data + 8, 16) != 0 ||
+        std::memcmp(parsed.destination6.data(), data + 24, 16) != 0) {
+      std::abort();
+    }
   }
   return 0;
 }

@@ -40,6 +40,8 @@ struct World {
     std::filesystem::create_directories(dir);
     const mnedc::testing::TestPki pki = mnedc::testing::MakeTestPki(dir);
     mnedc::relay::RelayOptions options;
+    // Dual-stack, so IPv6 packets are routed (and checked), not merely dropped.
+    options.prefix6 = mnedc::base::ParsePrefix6("fd00:1:2::/64", nullptr);
     std::string error;
     options.accept.tls = mnedc::transport::MakeTlsServerContext({pki.server_cert, pki.server_key, ""}, &error);
     if (!options.accept.tls) std::abort();

@@ -86,7 +86,7 @@ TEST_F(AdminTest, HealthzMetricsAndPeers) {
 
   const std::string peers = Get("/v1/peers");
   EXPECT_NE(peers.find("Content-Type: application/json"), std::string::npos);
-  EXPECT_NE(peers.find("{\"device_id\":\"dev-a\",\"address\":\"10.0.0.2\",\"transport\":\"tcp\","
+  EXPECT_NE(peers.find("{\"device_id\":\"dev-a\",\"address\":\"10.0.0.2\",\"address6\":null,\"transport\":\"tcp\","
                        "\"seen_from\":\"127.0.0.1:"),
             std::string::npos)
       << peers;

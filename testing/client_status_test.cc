@@ -89,13 +89,13 @@ TEST_F(ClientStatusTest, StatusJsonMetricsAndHealth) {
   EXPECT_EQ(status.rfind("HTTP/1.1 200", 0), 0u) << status;
   for (const std::string& part :
        {std::string("\"device_id\":\"dev-a\",\"state\":\"joined\",\"address\":\"10.0.0.2\","
-                    "\"prefix_length\":24,\"mtu\":1400"),
+                    "\"prefix_length\":24,\"address6\":null,\"prefix_length6\":0,\"mtu\":1400"),
         "\"relay\":\"tcp://127.0.0.1:" + std::to_string(net_.port()) + "\"",
         "\"relay_endpoint\":\"127.0.0.1:" + std::to_string(net_.port()) + "\"",
         std::string("\"transport\":\"tcp\",\"offloads\":\"none\",\"super_packets\":false,\"joined_since\":\"20"), std::string("\"last_error\":\"\""),
         std::string("\"packets_to_relay\":1,"), std::string("\"bytes_to_relay\":1000,"),
         std::string("\"reconnects\":0"),
-        std::string("{\"device_id\":\"dev-b\",\"address\":\"10.0.0.3\",\"seen_from\":\"127.0.0.1:"),
+        std::string("{\"device_id\":\"dev-b\",\"address\":\"10.0.0.3\",\"address6\":null,\"seen_from\":\"127.0.0.1:"),
         std::string("\"since\":\"20")}) {
     EXPECT_NE(status.find(part), std::string::npos) << "missing " << part << " in\n" << status;
   }

@@ -30,6 +30,15 @@ bool FakePacketPort::Configure(uint32_t address, uint32_t prefix_length, uint32_
   return true;
 }
 
+bool FakePacketPort::ConfigureIpv6(const base::Ipv6Address& address, uint32_t prefix_length, std::string* error) {
+  if (!accepting_) {
+    if (error) *error = "cannot configure IPv6 on " + name_ + ": refused by the test";
+    return false;
+  }
+  config6_.emplace(address, prefix_length);
+  return true;
+}
+
 asio::awaitable<error_code> FakePacketPort::ReadLoop(tun::PacketHandler handler, tun::FlowControl flow) {
   for (;;) {
     if (closed_) co_return error_code{};

@@ -40,6 +40,9 @@ class FakePacketPort final : public tun::PacketPort {
 
   bool Configure(uint32_t address, uint32_t prefix_length, uint32_t mtu,
                  std::string* error) override;
+  // Kept as config6(); fails like Configure while not accepting.
+  bool ConfigureIpv6(const base::Ipv6Address& address, uint32_t prefix_length, std::string* error) override;
+  const std::optional<std::pair<base::Ipv6Address, uint32_t>>& config6() const { return config6_; }
   boost::asio::awaitable<boost::system::error_code> ReadLoop(tun::PacketHandler handler,
                                                              tun::FlowControl flow) override;
   bool Write(std::span<const uint8_t> packet, packet::Gso gso) override;
@@ -57,6 +60,7 @@ class FakePacketPort final : public tun::PacketPort {
   int flushes_ = 0;
   bool takes_super_packets_ = false;
   std::optional<Config> config_;
+  std::optional<std::pair<base::Ipv6Address, uint32_t>> config6_;
   boost::system::error_code failure_;
   tun::PortCounters counters_;
   bool accepting_ = true;

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "mnedc/base/ipv4.h"
+#include "mnedc/base/ipv6.h"
 #include "mnedc/protocol/control_codec.h"
 #include "mnedc/protocol/frame.h"
 #include "testing/ip_packets.h"
@@ -140,6 +141,92 @@ TEST_F(RelayLoopbackTest, BroadcastAndMulticastReachAllOthers) {
   net_.RunFor(50ms);
   EXPECT_TRUE(a.received.empty());
   EXPECT_EQ(net_.relay().counters().broadcast_packets, 3u);
+}
+
+// A dual-stack relay: each device's IPv6 address is the /64 with its IPv4
+// host number, routed, checked and fanned out as IPv4 is.
+class RelayIpv6Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    relay::RelayOptions options;
+    options.prefix6 = base::ParsePrefix6("fd00:aa:bb::/64", nullptr);
+    net_.StartRelay(options);
+  }
+  static base::Ipv6Address V6(const char* text) { return *base::ParseIpv6(text); }
+  LoopbackNet net_;
+};
+
+TEST_F(RelayIpv6Test, LeasesPeersAndUnicastCarryBothAddresses) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b}) && a.client->peers().size() == 1; }));
+  const auto& lease = *a.client->lease();
+  ASSERT_TRUE(lease.address6);
+  // 10.0.0.2 is host 2: fd00:aa:bb::2; the relay is ::1.
+  EXPECT_EQ(base::Ipv6ToString(*lease.address6), "fd00:aa:bb::" + std::to_string(a.address() & 0xff));
+  EXPECT_EQ(base::Ipv6ToString(lease.relay_address6), "fd00:aa:bb::1");
+  EXPECT_EQ(lease.prefix_length6, 64u);
+  const auto peer = a.client->peers().Find("b");
+  ASSERT_TRUE(peer && peer->address6);
+  EXPECT_EQ(base::Ipv6ToString(*peer->address6), "fd00:aa:bb::" + std::to_string(b.address() & 0xff));
+
+  for (uint32_t i = 0; i < 3; ++i) {
+    a.client->SendPacket(MakeIpv6Packet(*lease.address6, *peer->address6, 100 + 500 * i, i));
+  }
+  ASSERT_TRUE(net_.RunUntil([&] { return b.received.size() == 3; }));
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(b.received[i], MakeIpv6Packet(*lease.address6, *peer->address6, 100 + 500 * i, i));
+  }
+  EXPECT_EQ(net_.relay().counters().drop(DropReason::kIpv6), 0u);
+}
+
+TEST_F(RelayIpv6Test, SpoofedLinkLocalAndStrayIpv6AreDroppedAndCounted) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  Node& c = net_.AddClient("c");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b, &c}); }));
+  const base::Ipv6Address own = *a.client->lease()->address6;
+  const base::Ipv6Address to_c = *c.client->lease()->address6;
+  a.client->SendPacket(MakeIpv6Packet(*b.client->lease()->address6, to_c, 80, 1));  // Pretends to be b.
+  a.client->SendPacket(MakeIpv6Packet(V6("::"), to_c, 80, 2));                     // Unspecified source.
+  a.client->SendPacket(MakeIpv6Packet(V6("fd00:aa:cc::2"), to_c, 80, 3));          // Another prefix.
+  a.client->SendPacket(MakeIpv6Packet(V6("fe80::1234"), V6("ff02::fb"), 80, 4));   // Link-local.
+  a.client->SendPacket(MakeIpv6Packet(own, V6("fd00:aa:bb::fe"), 80, 5));          // Nobody there.
+  a.client->SendPacket(MakeIpv6Packet(own, V6("fd00:aa:bb:0:1::2"), 80, 6));       // No lease's form.
+  a.client->SendPacket(MakeIpv6Packet(own, V6("fe80::2"), 80, 7));                 // Link-local destination.
+  a.client->SendPacket(MakeIpv6Packet(own, to_c, 80, 8));
+  ASSERT_TRUE(net_.RunUntil([&] { return c.received.size() == 1; }));
+  EXPECT_EQ(PacketSequence6(c.received[0]), 8u);
+  const auto& counters = net_.relay().counters();
+  EXPECT_EQ(counters.drop(DropReason::kSpoofedSource), 3u);
+  EXPECT_EQ(counters.drop(DropReason::kLinkLocal), 1u);
+  EXPECT_EQ(counters.drop(DropReason::kUnknownDestination), 3u);
+  net_.RunFor(50ms);
+  EXPECT_TRUE(b.received.empty());
+}
+
+TEST_F(RelayIpv6Test, MulticastReachesEveryOtherMember) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  Node& c = net_.AddClient("c");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b, &c}); }));
+  const base::Ipv6Address own = *a.client->lease()->address6;
+  a.client->SendPacket(MakeIpv6Packet(own, V6("ff02::fb"), 90, 1));  // mDNS
+  a.client->SendPacket(MakeIpv6Packet(own, V6("ff05::1:3"), 90, 2));  // Site scope.
+  ASSERT_TRUE(net_.RunUntil([&] { return b.received.size() == 2 && c.received.size() == 2; }));
+  net_.RunFor(50ms);
+  EXPECT_TRUE(a.received.empty());
+  EXPECT_EQ(net_.relay().counters().broadcast_packets, 2u);
+}
+
+TEST_F(RelayLoopbackTest, AnIpv4OnlyRelayDropsIpv6AndLeasesNone) {
+  Node& a = net_.AddClient("a");
+  Node& b = net_.AddClient("b");
+  ASSERT_TRUE(net_.RunUntil([&] { return AllJoined({&a, &b}) && a.client->peers().size() == 1; }));
+  EXPECT_FALSE(a.client->lease()->address6);
+  EXPECT_FALSE(a.client->peers().Find("b")->address6);
+  a.client->SendPacket(MakeIpv6Packet(*base::ParseIpv6("fd00::2"), *base::ParseIpv6("fd00::3"), 80, 1));
+  ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().counters().drop(DropReason::kIpv6) == 1; }));
 }
 
 TEST_F(RelayLoopbackTest, DuplicateDeviceIdTakesOver) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "mnedc/base/ipv4.h"
+#include "mnedc/base/ipv6.h"
 #include "mnedc/link/framed_link.h"
 #include "mnedc/relay/join_policy.h"
 
@@ -126,7 +127,11 @@ std::string RenderPeersJson(const relay::Relay& relay) {
   for (std::size_t i = 0; i < members.size(); ++i) {
     const auto& m = members[i];
     out << (i ? ",\n " : "\n ") << "{\"device_id\":" << JsonString(m.device_id)
-        << ",\"address\":\"" << base::Ipv4ToString(m.address) << "\",\"transport\":\""
+        << ",\"address\":\"" << base::Ipv4ToString(m.address) << "\",\"address6\":"
+        << (relay.options().prefix6
+                ? "\"" + base::Ipv6ToString(relay.options().prefix6->AddressOf(m.address - relay.options().prefix.network)) + "\""
+                : std::string("null"))
+        << ",\"transport\":\""
         << m.transport << "\",\"seen_from\":" << JsonString(m.seen_from)
         << ",\"connected_since\":\"" << Rfc3339(m.connected_since)
         << "\",\"bytes_from_device\":" << m.link.bytes_in

@@ -25,6 +25,7 @@
 #include "mnedc/base/atomic_file.h"
 #include "mnedc/base/device_id.h"
 #include "mnedc/base/ipv4.h"
+#include "mnedc/base/ipv6.h"
 #include "mnedc/cli/cli_support.h"
 #include "mnedc/cli/client_config.h"
 #include "mnedc/cli/peer_hook.h"
@@ -65,11 +66,12 @@ DEFINE_string(device_id, "",
 DEFINE_string(tun_name, "mnedc0", "Name of the TUN interface to create (at most 15 characters).");
 DEFINE_string(on_peer, "",
               "Shell command run when a peer joins or leaves, with MNEDC_EVENT (up|down), "
-              "MNEDC_PEER_ID and MNEDC_PEER_ADDR in its environment. Runs one at a time, in order.");
+              "MNEDC_PEER_ID and MNEDC_PEER_ADDR in its environment, and MNEDC_PEER_ADDR6 on a "
+              "dual-stack network. Runs one at a time, in order.");
 DEFINE_string(peers_file, "",
               "If set, this file always holds the current peer table (device id, virtual "
-              "address, address seen by the relay), rewritten atomically within 0.2 s of a "
-              "change.");
+              "address, address seen by the relay, virtual IPv6 address or -), rewritten "
+              "atomically within 0.2 s of a change.");
 DEFINE_bool(peers, true,
             "Hear about the other devices (peer table, --on_peer, --peers_file, ctl peers). "
             "--nopeers asks the relay for no peer messages at all: for a device that only "
@@ -104,9 +106,10 @@ constexpr char kUsage[] =
 void WritePeersFile(const std::vector<mnedc::discovery::Peer>& peers) {
   if (FLAGS_peers_file.empty()) return;
   std::ostringstream out;
-  out << "# device_id virtual_address seen_from\n";
+  out << "# device_id virtual_address seen_from virtual_address6 (- on an IPv4-only network)\n";
   for (const auto& peer : peers) {
-    out << peer.device_id << " " << Ipv4ToString(peer.address) << " " << peer.seen_from << "\n";
+    out << peer.device_id << " " << Ipv4ToString(peer.address) << " " << peer.seen_from << " "
+        << (peer.address6 ? mnedc::base::Ipv6ToString(*peer.address6) : "-") << "\n";
   }
   std::string error;
   if (!mnedc::base::WriteFileAtomically(FLAGS_peers_file, out.str(), /*durable=*/false, &error)) {

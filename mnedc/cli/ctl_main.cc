@@ -149,12 +149,23 @@ uint64_t Number(const json::object& object, const char* key) {
   return value && value->is_number() ? value->to_number<uint64_t>() : 0;
 }
 
+// An entry's "address6", or "-" on an IPv4-only network (or from an older version).
+std::string Address6Column(const json::object& entry) {
+  const auto* value = entry.if_contains("address6");
+  return value && value->is_string() ? Text(*value) : "-";
+}
+
 void PrintStatus(const json::object& status) {
   const std::string state = Text(status.at("state"));
   std::printf("device      %s (%s)\n", Text(status.at("device_id")).c_str(), state.c_str());
   if (state == "joined") {
-    std::printf("address     %s/%s on %s, mtu %s\n", Text(status.at("address")).c_str(),
-                Text(status.at("prefix_length")).c_str(), Text(status.at("interface")).c_str(),
+    // IPv6 beside IPv4 on a dual-stack network (a client older than IPv6 does not say).
+    std::string address6;
+    if (const auto* v6 = status.if_contains("address6"); v6 && v6->is_string()) {
+      address6 = " and " + Text(*v6) + "/" + Text(status.at("prefix_length6"));
+    }
+    std::printf("address     %s/%s%s on %s, mtu %s\n", Text(status.at("address")).c_str(),
+                Text(status.at("prefix_length")).c_str(), address6.c_str(), Text(status.at("interface")).c_str(),
                 Text(status.at("mtu")).c_str());
     const std::string since = Text(status.at("joined_since"));
     std::printf("relay       %s, connected to %s over %s since %s (%s)\n",
@@ -195,12 +206,12 @@ void PrintStatus(const json::object& status) {
   const auto& peers = status.at("peers").as_array();
   std::printf("\n%zu peer%s\n", peers.size(), peers.size() == 1 ? "" : "s");
   if (peers.empty()) return;
-  std::printf("  %-24s %-16s %-24s %s\n", "ID", "ADDRESS", "SEEN FROM", "SINCE");
+  std::printf("  %-24s %-16s %-24s %-24s %s\n", "ID", "ADDRESS", "ADDRESS6", "SEEN FROM", "SINCE");
   for (const auto& entry : peers) {
     const auto& peer = entry.as_object();
     const std::string since = Text(peer.at("since"));
-    std::printf("  %-24s %-16s %-24s %s (%s)\n", Text(peer.at("device_id")).c_str(),
-                Text(peer.at("address")).c_str(), Text(peer.at("seen_from")).c_str(),
+    std::printf("  %-24s %-16s %-24s %-24s %s (%s)\n", Text(peer.at("device_id")).c_str(),
+                Text(peer.at("address")).c_str(), Address6Column(peer).c_str(), Text(peer.at("seen_from")).c_str(),
                 since.c_str(), Ago(since).c_str());
   }
 }
@@ -208,12 +219,12 @@ void PrintStatus(const json::object& status) {
 void PrintRelayPeers(const json::array& members) {
   std::printf("%zu member%s\n", members.size(), members.size() == 1 ? "" : "s");
   if (members.empty()) return;
-  std::printf("  %-24s %-16s %-5s %-24s %-22s %10s %10s\n", "ID", "ADDRESS", "VIA", "SEEN FROM",
-              "SINCE", "FROM DEV", "TO DEV");
+  std::printf("  %-24s %-16s %-24s %-5s %-24s %-22s %10s %10s\n", "ID", "ADDRESS", "ADDRESS6", "VIA",
+              "SEEN FROM", "SINCE", "FROM DEV", "TO DEV");
   for (const auto& entry : members) {
     const auto& m = entry.as_object();
-    std::printf("  %-24s %-16s %-5s %-24s %-22s %10s %10s\n", Text(m.at("device_id")).c_str(),
-                Text(m.at("address")).c_str(), Text(m.at("transport")).c_str(),
+    std::printf("  %-24s %-16s %-24s %-5s %-24s %-22s %10s %10s\n", Text(m.at("device_id")).c_str(),
+                Text(m.at("address")).c_str(), Address6Column(m).c_str(), Text(m.at("transport")).c_str(),
                 Text(m.at("seen_from")).c_str(), Text(m.at("connected_since")).c_str(),
                 Bytes(Number(m, "bytes_from_device")).c_str(),
                 Bytes(Number(m, "bytes_to_device")).c_str());

@@ -14,6 +14,7 @@
 
 #include "mnedc/base/coro.h"
 #include "mnedc/base/ipv4.h"
+#include "mnedc/base/ipv6.h"
 
 
 extern char** environ;
@@ -51,8 +52,8 @@ void PeerHook::OnEvent(discovery::PeerEvent event, const discovery::Peer& peer) 
     LOG(WARNING) << "--on_peer hook is " << kMaxPending << " events behind; dropping the oldest";
     pending_.pop_front();
   }
-  pending_.push_back(
-      {discovery::PeerEventName(event), peer.device_id, base::Ipv4ToString(peer.address)});
+  pending_.push_back({discovery::PeerEventName(event), peer.device_id, base::Ipv4ToString(peer.address),
+                      peer.address6 ? base::Ipv6ToString(*peer.address6) : std::string()});
   wake_.cancel();
 }
 
@@ -70,6 +71,7 @@ void PeerHook::Start(const Pending& next) {
   std::vector<std::string> env_storage = {"MNEDC_EVENT=" + next.event,
                                           "MNEDC_PEER_ID=" + next.device_id,
                                           "MNEDC_PEER_ADDR=" + next.address};
+  if (!next.address6.empty()) env_storage.push_back("MNEDC_PEER_ADDR6=" + next.address6);
   std::vector<char*> env;
   for (char** e = environ; *e; ++e) {
     const std::string_view entry(*e);

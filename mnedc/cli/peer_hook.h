@@ -1,6 +1,7 @@
 #pragma once
 // Runs the user's --on_peer command for each peer event, one at a time and in
-// order, with MNEDC_EVENT (up|down), MNEDC_PEER_ID and MNEDC_PEER_ADDR set.
+// order, with MNEDC_EVENT (up|down), MNEDC_PEER_ID and MNEDC_PEER_ADDR set, and
+// MNEDC_PEER_ADDR6 on a dual-stack network.
 // Each hook runs in a process group of its own, so whatever it starts can be
 // ended with it: a hook that runs longer than the time limit is killed (the
 // events after it are not held back), and on Stop() the running hook's group
@@ -40,6 +41,7 @@ class PeerHook {
     std::string event;
     std::string device_id;
     std::string address;
+    std::string address6;  // Empty on an IPv4-only network.
   };
   void Start(const Pending& next);
   // True once the running hook has exited (and is reaped).

@@ -35,17 +35,19 @@ TEST(PeerHook, RunsInOrderWithTheEnvironment) {
   // The first hook is slow: the second must still come after it.
   PeerHook hook(io.get_executor(),
                 "[ \"$MNEDC_EVENT\" = up ] && sleep 0.2; "
-                "echo \"$MNEDC_EVENT $MNEDC_PEER_ID $MNEDC_PEER_ADDR\" >> " + out);
+                "echo \"$MNEDC_EVENT $MNEDC_PEER_ID $MNEDC_PEER_ADDR ${MNEDC_PEER_ADDR6-none}\" >> " + out);
   boost::asio::co_spawn(io, hook.Run(), boost::asio::detached);
-  hook.OnEvent(discovery::PeerEvent::kUp, {"dev-b", 0x0a000003, "1.2.3.4:5"});
-  hook.OnEvent(discovery::PeerEvent::kDown, {"dev-b", 0x0a000003, "1.2.3.4:5"});
+  hook.OnEvent(discovery::PeerEvent::kUp, {"dev-b", 0x0a000003, "1.2.3.4:5", base::ParseIpv6("fd00:1::3")});
+  hook.OnEvent(discovery::PeerEvent::kDown, {"dev-b", 0x0a000003, "1.2.3.4:5", base::ParseIpv6("fd00:1::3")});
+  // An IPv4-only network's peer: no MNEDC_PEER_ADDR6 at all.
+  hook.OnEvent(discovery::PeerEvent::kUp, {"dev-c", 0x0a000004, "1.2.3.4:6"});
+  const std::string expected = "up dev-b 10.0.0.3 fd00:1::3\ndown dev-b 10.0.0.3 fd00:1::3\nup dev-c 10.0.0.4 none\n";
   const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (ReadAll(out) != "up dev-b 10.0.0.3\ndown dev-b 10.0.0.3\n" &&
-         std::chrono::steady_clock::now() < deadline) {
+  while (ReadAll(out) != expected && std::chrono::steady_clock::now() < deadline) {
     io.run_for(20ms);
     io.restart();
   }
-  EXPECT_EQ(ReadAll(out), "up dev-b 10.0.0.3\ndown dev-b 10.0.0.3\n");
+  EXPECT_EQ(ReadAll(out), expected);
 }
 
 TEST(PeerHook, KillsAHookThatHangs) {

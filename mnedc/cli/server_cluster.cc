@@ -7,6 +7,7 @@
 
 #include "mnedc/base/ipv4.h"
 #include "mnedc/cli/cli_support.h"
+#include "mnedc/cli/network6.h"
 #include "mnedc/transport/endpoint.h"
 #include "mnedc/transport/server_address.h"
 
@@ -32,6 +33,8 @@ DEFINE_string(cluster_mesh, "",
 DEFINE_string(cluster_prefix, "/mnedc/",
               "Where this network's keys live in etcd (starts and ends with '/'): relays with the "
               "same prefix form one network; another prefix is another network in the same etcd.");
+
+DECLARE_string(network6);  // server_main.cc
 
 namespace mnedc::cli {
 
@@ -108,6 +111,11 @@ std::unique_ptr<cluster::EtcdCluster> ClusterFromFlags(boost::asio::any_io_execu
   options.cluster_secret = ReadTokenFile("--cluster_secret_file", FLAGS_cluster_secret_file);
   options.cluster_name = cluster.name;
   cluster.network = options.prefix.ToString();
+  // Made from the secret by default: the same on every relay, with no more to agree on.
+  options.prefix6 = Network6FromFlag(FLAGS_network6,
+                                     "cluster " + options.cluster_secret + " " + cluster.network, &error);
+  if (!error.empty()) Fail("--network6: " + error);
+  if (options.prefix6) cluster.network6 = options.prefix6->ToString();
   // Every host address but the relays' own (.1): network and broadcast never.
   cluster.pool = cluster::AddressPool{options.prefix.network + 1, options.prefix.broadcast() - 1,
                                       options.prefix.relay_address()};

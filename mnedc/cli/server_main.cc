@@ -17,7 +17,9 @@
 
 #include "mnedc/admin/admin_server.h"
 #include "mnedc/base/ipv4.h"
+#include "mnedc/base/ipv6.h"
 #include "mnedc/cli/cli_support.h"
+#include "mnedc/cli/network6.h"
 #include "mnedc/cli/server_cluster.h"
 #include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/relay.h"
@@ -33,6 +35,14 @@ DEFINE_string(listen, "0.0.0.0:3334",
 DEFINE_string(network, "10.0.0.0/24",
               "Virtual network (IPv4 CIDR, /8 to /30). The relay is its first host (.1); "
               "devices get the others.");
+DEFINE_string(network6, "auto",
+              "IPv6 of the virtual network: a /64 whose interface IDs are the devices' IPv4 host "
+              "numbers (10.0.0.5 in 10.0.0.0/24 is PREFIX::5, the relay PREFIX::1), so a device "
+              "keeps its IPv6 address exactly as long as its IPv4 one. 'auto': a unique-local "
+              "fdXX:XXXX:XXXX::/64 (RFC 4193) made from this host's /etc/machine-id and --network "
+              "(with --cluster, from the cluster secret, the same on every relay), unchanged across "
+              "restarts; PREFIX/64: that one; 'none': IPv4 only (IPv6 packets dropped, counted as "
+              "drops{reason=\"ipv6\"}).");
 DEFINE_int32(mtu, 1400, "MTU that devices set on their TUN (576 to 65535).");
 DEFINE_bool(offload, true,
             "Super-packets: take up to 64 KiB of one flow in one frame from devices that send "
@@ -275,6 +285,17 @@ int main(int argc, char** argv) {
   options.lease_file = FLAGS_lease_file;
   // Before the relay, which uses it until it is destroyed.
   const auto cluster = mnedc::cli::ClusterFromFlags(io.get_executor(), options, listen_values[0]);
+  if (!cluster) {
+    std::string error;
+    const std::string machine = mnedc::cli::MachineId();
+    options.prefix6 = mnedc::cli::Network6FromFlag(
+        FLAGS_network6, machine.empty() ? "" : machine + " " + options.prefix.ToString(), &error);
+    if (!error.empty()) Fail("--network6: " + error);
+  }
+  if (options.prefix6 && options.mtu < 1280) {
+    Fail("--mtu=" + std::to_string(options.mtu) + " leaves IPv6 no room (it needs 1280): raise --mtu, or "
+         "give --network6=none");
+  }
   mnedc::relay::Relay relay(io.get_executor(), options);
   if (cluster) {
     relay.SetClusterStore(cluster.get());
@@ -338,6 +359,10 @@ int main(int argc, char** argv) {
                                &error)) {
       tun.reset();
     }
+    if (tun && options.prefix6 && !tun->ConfigureIpv6(options.prefix6->AddressOf(1), 64, &error)) {
+      LOG(WARNING) << error << ": the relay host has no IPv6 address of its own on the overlay (devices "
+                   << "still reach each other over IPv6)";
+    }
     if (!tun) {
       LOG(WARNING) << "running as a pure relay, without an address of its own: " << error;
     } else {
@@ -351,6 +376,7 @@ int main(int argc, char** argv) {
           },
           asio::detached);
       LOG(INFO) << "relay host is " << mnedc::base::Ipv4ToString(options.prefix.relay_address())
+                << (options.prefix6 ? " and " + mnedc::base::Ipv6ToString(options.prefix6->AddressOf(1)) : std::string())
                 << " on " << tun->name();
     }
   }
@@ -384,7 +410,9 @@ int main(int argc, char** argv) {
   std::string bound;
   for (auto& acceptor : acceptors) bound += (bound.empty() ? "" : ", ") + BoundText(*acceptor);
   LOG(INFO) << "mnedc relay listening on " << bound << " (" << transports
-            << "); network " << options.prefix.ToString() << ", relay address "
+            << "); network " << options.prefix.ToString()
+            << (options.prefix6 ? " and " + options.prefix6->ToString() : std::string(" (no IPv6)"))
+            << ", relay address "
             << mnedc::base::Ipv4ToString(options.prefix.relay_address()) << ", mtu "
             << options.mtu;
   io.run();

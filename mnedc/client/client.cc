@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <cstring>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -17,6 +18,14 @@ namespace {
 namespace asio = boost::asio;
 using protocol::ControlMessage;
 using base::Ipv4ToString;
+
+// A peer's IPv6 address from its announcement: none unless 16 bytes.
+std::optional<base::Ipv6Address> Address6(const std::string& bytes) {
+  if (bytes.size() != 16) return std::nullopt;
+  base::Ipv6Address address;
+  std::memcpy(address.data(), bytes.data(), 16);
+  return address;
+}
 }  // namespace
 
 Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dialer)
@@ -255,6 +264,19 @@ bool Client::OnControl(const ControlMessage& message) {
         link_->set_end_reason(last_error_);
         return false;
       }
+      if (!lease.address6().empty()) {
+        // A malformed IPv6 part costs the device IPv6, not its IPv4 lease.
+        if (lease.address6().size() == 16 && lease.relay_address6().size() == 16 && lease.prefix_length6() >= 8 &&
+            lease.prefix_length6() <= 128) {
+          info.address6.emplace();
+          std::memcpy(info.address6->data(), lease.address6().data(), 16);
+          std::memcpy(info.relay_address6.data(), lease.relay_address6().data(), 16);
+          info.prefix_length6 = lease.prefix_length6();
+        } else {
+          LOG(WARNING) << "relay sent an unusable IPv6 lease (" << lease.address6().size() << " address bytes, /"
+                       << lease.prefix_length6() << "): this device uses IPv4 only";
+        }
+      }
       if (lease_ && lease_->address != info.address) {
         LOG(WARNING) << "relay leased a different address: " << Ipv4ToString(info.address)
                      << " instead of " << Ipv4ToString(lease_->address);
@@ -276,14 +298,18 @@ bool Client::OnControl(const ControlMessage& message) {
         peers_.BeginSync();
       }
       LOG(INFO) << "joined as " << options_.device_id << " with " << Ipv4ToString(info.address)
-                << "/" << info.prefix_length << ", mtu " << info.mtu
+                << "/" << info.prefix_length
+                << (info.address6 ? " and " + base::Ipv6ToString(*info.address6) + "/" +
+                                        std::to_string(info.prefix_length6)
+                                  : std::string())
+                << ", mtu " << info.mtu
                 << (info.super_packets ? ", super-packets both ways" : "");
       if (lease_handler_) lease_handler_(info);
       return true;
     }
     case ControlMessage::kPeerAnnounce: {
       const auto& peer = message.peer_announce();
-      peers_.Upsert({peer.device_id(), peer.address(), peer.seen_from()});
+      peers_.Upsert({peer.device_id(), peer.address(), peer.seen_from(), Address6(peer.address6())});
       return true;
     }
     case ControlMessage::kSnapshotEnd:
@@ -305,7 +331,7 @@ bool Client::OnControl(const ControlMessage& message) {
         if (change.gone()) {
           peers_.Remove(change.device_id());
         } else {
-          peers_.Upsert({change.device_id(), change.address(), change.seen_from()});
+          peers_.Upsert({change.device_id(), change.address(), change.seen_from(), Address6(change.address6())});
         }
       }
       if (list.snapshot_end()) peers_.EndSync();

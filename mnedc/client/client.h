@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "mnedc/base/ipv6.h"
 #include "mnedc/discovery/peer_table.h"
 #include "mnedc/transport/endpoint.h"
 #include "mnedc/link/framed_link.h"
@@ -32,6 +33,12 @@ struct LeaseInfo {
   uint32_t mtu = 0;
   uint32_t relay_address = 0;
   bool super_packets = false;  // Both ends send super-packets whole.
+  // On a dual-stack network: this device's IPv6 address and the relay's, in
+  // a /prefix_length6 (64 from relays of this version); none from an
+  // IPv4-only relay.
+  std::optional<base::Ipv6Address> address6;
+  base::Ipv6Address relay_address6{};
+  uint32_t prefix_length6 = 0;
   bool operator==(const LeaseInfo&) const = default;
 };
 

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "mnedc/base/ipv4.h"
+#include "mnedc/base/ipv6.h"
 
 
 namespace mnedc::client {
@@ -70,7 +71,9 @@ std::string RenderStatusJson(const StatusSources& sources) {
   out << "{\"device_id\":" << JsonString(client.options().device_id) << ",\"state\":\""
       << State(client) << "\",\"address\":"
       << (lease ? JsonString(Ipv4ToString(lease->address)) : "null")
-      << ",\"prefix_length\":" << (lease ? lease->prefix_length : 0)
+      << ",\"prefix_length\":" << (lease ? lease->prefix_length : 0) << ",\"address6\":"
+      << (lease && lease->address6 ? JsonString(base::Ipv6ToString(*lease->address6)) : "null")
+      << ",\"prefix_length6\":" << (lease && lease->address6 ? lease->prefix_length6 : 0)
       << ",\"mtu\":" << (lease ? lease->mtu : 0)
       << ",\"interface\":" << JsonString(sources.tun ? sources.tun->name() : "")
       << ",\"relay\":" << JsonString(client.relay().ToString()) << ",\"relays\":[";
@@ -95,6 +98,7 @@ std::string RenderStatusJson(const StatusSources& sources) {
     const auto& peer = peers[i];
     out << (i ? ",\n  " : "\n  ") << "{\"device_id\":" << JsonString(peer.device_id)
         << ",\"address\":" << JsonString(Ipv4ToString(peer.address))
+        << ",\"address6\":" << (peer.address6 ? JsonString(base::Ipv6ToString(*peer.address6)) : "null")
         << ",\"seen_from\":" << JsonString(peer.seen_from)
         << ",\"since\":" << JsonString(admin::Rfc3339(peer.since)) << "}";
   }
@@ -108,6 +112,11 @@ std::string RenderClientMetrics(const StatusSources& sources) {
       << "mnedc_client_joined " << (sources.client->joined() ? 1 : 0) << "\n"
       << "# HELP mnedc_client_peers Peers known now.\n# TYPE mnedc_client_peers gauge\n"
       << "mnedc_client_peers " << sources.client->peers().size() << "\n";
+  if (const auto& lease = sources.client->lease()) {
+    out << "# HELP mnedc_client_lease_info The addresses this device holds (1 while it has a lease).\n"
+        << "# TYPE mnedc_client_lease_info gauge\nmnedc_client_lease_info{address=\"" << Ipv4ToString(lease->address)
+        << "\",address6=\"" << (lease->address6 ? base::Ipv6ToString(*lease->address6) : "") << "\"} 1\n";
+  }
   for (const auto& counter : Counters(sources)) {
     if (counter.help) {
       out << "# HELP " << counter.name << " " << counter.help << "\n# TYPE " << counter.name

@@ -20,6 +20,15 @@ TunBridge::TunBridge(Client& client, tun::PacketPort& port) : client_(client), p
     port_.SetSuperPacketReads(lease.super_packets);
     LOG(INFO) << port_.name() << " is " << Ipv4ToString(lease.address) << "/" << lease.prefix_length
               << " mtu " << lease.mtu << "; relay is " << Ipv4ToString(lease.relay_address);
+    if (!lease.address6) return;
+    // Without IPv6 on this host the device still has its IPv4 address: a
+    // warning, not a failure.
+    if (!port_.ConfigureIpv6(*lease.address6, lease.prefix_length6, &error)) {
+      LOG_EVERY_N(WARNING, 100) << error << "; this device uses IPv4 only";
+      return;
+    }
+    LOG(INFO) << port_.name() << " is also " << base::Ipv6ToString(*lease.address6) << "/" << lease.prefix_length6
+              << "; relay is " << base::Ipv6ToString(lease.relay_address6);
   });
   // A packet the kernel will not take is counted by the port.
   client_.OnSuperPacket([this](std::span<const uint8_t> packet, packet::Gso gso) { port_.Write(packet, gso); });

@@ -105,6 +105,23 @@ asio::awaitable<bool> EtcdCluster::Register(std::string* error) {
     *error = fatal_error_;
     co_return false;
   }
+  if (!options_.network6.empty()) {
+    // Relays of an older version, or with --network6=none, leave it alone: they route IPv4 only.
+    const std::string network6_key = options_.prefix + "network6";
+    absent = {network6_key};
+    puts = {{network6_key, options_.network6}};
+    if (!co_await etcd_.PutIfAbsent(std::move(absent), std::move(puts), 0, error)) co_return false;
+    auto network6 = co_await etcd_.Range(network6_key, "", error);
+    if (!network6) co_return false;
+    if (network6->size() == 1 && (*network6)[0].value != options_.network6) {
+      fatal_error_ = "the cluster under " + options_.prefix + " has the IPv6 network " + (*network6)[0].value +
+                     ", this relay's is " + options_.network6 +
+                     ": by default it is made from the cluster secret and --network, so this relay has another "
+                     "--cluster_secret_file than the others, or another --network6";
+      *error = fatal_error_;
+      co_return false;
+    }
+  }
   const auto lease = co_await etcd_.GrantLease(options_.ttl.count(), error);
   if (!lease) co_return false;
   // The name is this relay's alone: a key of another live relay under it

@@ -4,8 +4,9 @@
 //   PREFIX relay/NAME   -> {"advertise": how devices dial it, "mesh": HOST:PORT for relays}
 //   PREFIX member/ID    -> {"relay": NAME, "address": A.B.C.D, "seen_from": ip:port}
 // so a relay that dies drops out of etcd, with its members, within the
-// lease's TTL. PREFIX network holds the network's CIDR, written by the first
-// relay; a relay configured with another one is refused.
+// lease's TTL. PREFIX network holds the network's CIDR, and PREFIX network6
+// its IPv6 /64, written by the first relay (with IPv6) to come; a relay
+// configured with another one is refused.
 //
 // When etcd cannot be reached, devices this relay has leased an address to
 // before join again with it (addresses are never reused, so it is still
@@ -37,6 +38,7 @@ struct ClusterOptions {
   std::string advertise;           // How devices dial this relay, as they pass it to --server.
   std::string mesh;                // HOST:PORT other relays reach this one at (native TCP).
   std::string network;             // CIDR text of the virtual network, the same on every relay.
+  std::string network6;            // Its IPv6 /64 (empty: none), the same on every relay that has one.
   AddressPool pool;
   std::chrono::seconds ttl{6};     // A dead relay's keys go within this.
   std::chrono::steady_clock::duration call_timeout = std::chrono::seconds(2);

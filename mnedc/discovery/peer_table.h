@@ -9,12 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "mnedc/base/ipv6.h"
+
 namespace mnedc::discovery {
 
 struct Peer {
   std::string device_id;
   uint32_t address = 0;   // Virtual IPv4, host byte order.
   std::string seen_from;  // "ip:port" as the relay sees it.
+  std::optional<base::Ipv6Address> address6;  // Virtual IPv6, on a dual-stack network.
   // When this device first saw the peer up (set by the table).
   std::chrono::system_clock::time_point since{};
 };
@@ -29,7 +32,7 @@ class PeerTable {
   // Listeners are called in order for every change, after the table changed.
   void Subscribe(Listener listener) { listeners_.push_back(std::move(listener)); }
 
-  // Adds or updates a peer. Fires kUp when it is new or its address changed
+  // Adds or updates a peer. Fires kUp when it is new or an address changed
   // (after a kDown for the old address).
   void Upsert(const Peer& peer);
   void Remove(const std::string& device_id);

@@ -33,12 +33,13 @@ constexpr int kPeerListSnapshotEnd = PeerList::kSnapshotEndFieldNumber;
 }  // namespace
 
 std::string EncodePeerChange(std::string_view device_id, uint32_t address,
-                             std::string_view seen_from, bool gone) {
+                             std::string_view seen_from, bool gone, std::string_view address6) {
   PeerChange change;
   change.set_device_id(std::string(device_id));
   change.set_address(address);
   if (!gone) change.set_seen_from(std::string(seen_from));
   change.set_gone(gone);
+  if (!address6.empty()) change.set_address6(std::string(address6));
   return change.SerializeAsString();
 }
 

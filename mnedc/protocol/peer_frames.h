@@ -17,9 +17,9 @@
 
 namespace mnedc::protocol {
 
-// A serialized PeerChange.
+// A serialized PeerChange; `address6` is 16 bytes, or empty on an IPv4-only network.
 std::string EncodePeerChange(std::string_view device_id, uint32_t address,
-                             std::string_view seen_from, bool gone);
+                             std::string_view seen_from, bool gone, std::string_view address6 = {});
 
 // Appends whole CONTROL frames to `out()`:
 //   PEERS_BATCHED: PeerList frames of up to `max_payload` bytes each;

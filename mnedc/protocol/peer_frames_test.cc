@@ -28,6 +28,30 @@ std::vector<ControlMessage> Frames(const std::vector<uint8_t>& bytes, std::size_
   return messages;
 }
 
+TEST(PeerFrames, TheIpv6AddressReachesEitherForm) {
+  const std::string address6(16, '\x7f');
+  for (const PeerMode mode : {PEERS_BATCHED, PEERS_EACH}) {
+    PeerFrameBuilder builder(mode);
+    builder.Add(EncodePeerChange("deva", 0x0a000002, "192.0.2.1:4000", false, address6), false);
+    builder.Add(EncodePeerChange("deva", 0x0a000002, "", true, address6), true);
+    builder.Add(EncodePeerChange("devb", 0x0a000003, "192.0.2.1:4001", false), false);
+    builder.Flush();
+    const auto messages = Frames(builder.out());
+    if (mode == PEERS_BATCHED) {
+      ASSERT_EQ(messages.size(), 1u);
+      ASSERT_EQ(messages[0].peer_list().changes_size(), 3);
+      EXPECT_EQ(messages[0].peer_list().changes(0).address6(), address6);
+      EXPECT_EQ(messages[0].peer_list().changes(1).address6(), address6);
+      EXPECT_EQ(messages[0].peer_list().changes(2).address6(), "");
+    } else {
+      ASSERT_EQ(messages.size(), 3u);
+      EXPECT_EQ(messages[0].peer_announce().address6(), address6);
+      EXPECT_EQ(messages[1].peer_gone().address6(), address6);
+      EXPECT_EQ(messages[2].peer_announce().address6(), "");
+    }
+  }
+}
+
 TEST(PeerFrames, BatchedChangesArriveInOrderInOnePeerList) {
   PeerFrameBuilder builder(PEERS_BATCHED);
   builder.Add(EncodePeerChange("deva", 0x0a000002, "192.0.2.1:4000", false), false);

@@ -1,5 +1,7 @@
 #include "mnedc/relay/ip_packet.h"
 
+#include <algorithm>
+
 namespace mnedc::relay {
 namespace {
 uint32_t Load32(const uint8_t* p) {
@@ -24,6 +26,8 @@ PacketAddresses ParsePacketAddresses(std::span<const uint8_t> packet) {
     const std::size_t payload_length = (std::size_t{packet[4]} << 8) | packet[5];
     if (40 + payload_length > packet.size()) return result;
     result.version = PacketAddresses::Version::kIpv6;
+    std::copy_n(packet.data() + 8, 16, result.source6.begin());
+    std::copy_n(packet.data() + 24, 16, result.destination6.begin());
   }
   return result;
 }

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <span>
 
+#include "mnedc/base/ipv6.h"
+
 namespace mnedc::relay {
 
 struct PacketAddresses {
@@ -10,10 +12,13 @@ struct PacketAddresses {
   Version version = Version::kInvalid;
   uint32_t source = 0;       // IPv4 only, host byte order.
   uint32_t destination = 0;  // IPv4 only, host byte order.
+  base::Ipv6Address source6{};       // IPv6 only.
+  base::Ipv6Address destination6{};  // IPv6 only.
 };
 
-// Reads the version nibble and, for IPv4, the addresses. A packet shorter than
-// its header, or whose total length disagrees with its size, is kInvalid.
+// Reads the version nibble and the addresses. A packet shorter than its
+// header, or whose total (IPv4) or payload (IPv6) length claims more bytes than
+// it has, is kInvalid.
 PacketAddresses ParsePacketAddresses(std::span<const uint8_t> packet);
 
 inline bool IsIpv4Multicast(uint32_t address) { return (address >> 28) == 0xe; }

@@ -39,13 +39,19 @@ TEST(IpPacket, RejectsTruncatedAndInconsistent) {
   EXPECT_EQ(ParsePacketAddresses(garbage).version, PacketAddresses::Version::kInvalid);
 }
 
-TEST(IpPacket, Ipv6IsRecognised) {
+TEST(IpPacket, Ipv6Addresses) {
   std::vector<uint8_t> p(48, 0);
   p[0] = 0x60;
   p[5] = 8;
+  p[8] = 0xfd;
+  p[23] = 5;
   p[24] = 0xff;
+  p[39] = 0xfb;
   const auto parsed = ParsePacketAddresses(p);
   EXPECT_EQ(parsed.version, PacketAddresses::Version::kIpv6);
+  EXPECT_EQ(base::Ipv6ToString(parsed.source6), "fd00::5");
+  EXPECT_EQ(base::Ipv6ToString(parsed.destination6), "ff00::fb");
+  EXPECT_EQ(ParsePacketAddresses(std::span(p).first(39)).version, PacketAddresses::Version::kInvalid);
   p[5] = 9;  // Claims one byte more than present.
   EXPECT_EQ(ParsePacketAddresses(p).version, PacketAddresses::Version::kInvalid);
 }

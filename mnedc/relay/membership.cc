@@ -166,7 +166,7 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
   }
   session.address_ = address;
   session.joined_ = true;
-  session.change_ = protocol::EncodePeerChange(id, address, session.seen_from(), false);
+  session.change_ = protocol::EncodePeerChange(id, address, session.seen_from(), false, Address6Of(address));
   by_device_[id] = &session;
   by_address_[address] = &session;
   directory_[address] = DirectoryEntry{&session.change_, &session};
@@ -183,6 +183,11 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
   const bool super_packets = options_.super_packets && session.wants_super_packets_;
   lease.mutable_lease()->set_super_packets(super_packets);
   for (const std::string& relay : RelayList()) lease.mutable_lease()->add_relays(relay);
+  if (options_.prefix6) {
+    lease.mutable_lease()->set_address6(Address6Of(address));
+    lease.mutable_lease()->set_relay_address6(Address6Of(options_.prefix.relay_address()));
+    lease.mutable_lease()->set_prefix_length6(64);
+  }
   session.link_.set_peer_takes_super_packets(super_packets);
   session.link_.SendControl(lease);
   // The snapshot of present members follows, pulled by the writer as the
@@ -258,7 +263,7 @@ void Relay::MemberElsewhere(const std::string& device_id) {
 }
 
 void Relay::Announce(const Session& subject, bool gone) {
-  QueueChange({gone ? protocol::EncodePeerChange(subject.device_id_, subject.address_, {}, true) : subject.change_,
+  QueueChange({gone ? protocol::EncodePeerChange(subject.device_id_, subject.address_, {}, true, Address6Of(subject.address_)) : subject.change_,
                subject.device_id_, gone, true});
 }
 

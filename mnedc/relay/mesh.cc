@@ -216,7 +216,7 @@ void Relay::ForgetRemote(uint32_t address, const RemoteMember& remote) {
   }
   // A member here under that ID (it moved here) stays in everyone's view.
   if (!by_device_.count(remote.device_id)) {
-    AnnounceRemote(protocol::EncodePeerChange(remote.device_id, address, {}, true), remote.device_id, true);
+    AnnounceRemote(protocol::EncodePeerChange(remote.device_id, address, {}, true, Address6Of(address)), remote.device_id, true);
   }
 }
 
@@ -245,7 +245,7 @@ void Relay::OnMeshPeers(Session& session, const protocol::PeerList& list) {
     }
     RemoteMember& remote = remote_by_address_[address];
     remote = RemoteMember{change.device_id(), session.mesh_peer_,
-                          protocol::EncodePeerChange(change.device_id(), address, change.seen_from(), false)};
+                          protocol::EncodePeerChange(change.device_id(), address, change.seen_from(), false, Address6Of(address))};
     // The members here hear of it (unless it is a member here too: it moved,
     // and its leave here will tell them where it went).
     auto entry = directory_.find(address);
@@ -261,7 +261,7 @@ Session* Relay::RouteFromMesh(Session& from, std::span<const uint8_t> packet, pa
     Drop(reason);
     return nullptr;
   };
-  PacketAddresses addresses;
+  RouteAddresses addresses;
   if (!ParseForRouting(packet, &addresses)) return nullptr;
   // From a device the other relay serves, as it told us.
   const auto source = remote_by_address_.find(addresses.source);
@@ -269,7 +269,7 @@ Session* Relay::RouteFromMesh(Session& from, std::span<const uint8_t> packet, pa
     return drop(DropReason::kSpoofedSource);
   }
   const uint32_t destination = addresses.destination;
-  if (destination == options_.prefix.broadcast() || destination == 0xffffffffu || IsIpv4Multicast(destination)) {
+  if (addresses.fan_out) {
     // To the devices here only: the other relays had it from its own relay.
     ++counters_.broadcast_packets;
     for (const auto& [id, member] : by_device_) Forward(nullptr, *member, packet, gso, false);

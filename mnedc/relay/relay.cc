@@ -29,6 +29,8 @@ std::string_view DropReasonName(DropReason reason) {
       return "malformed";
     case DropReason::kIpv6:
       return "ipv6";
+    case DropReason::kLinkLocal:
+      return "link_local";
     case DropReason::kNotJoined:
       return "not_joined";
     case DropReason::kNoLocalTun:

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <list>
 #include <map>
+#include <optional>
 #include <memory>
 #include <span>
 #include <string>
@@ -20,6 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "mnedc/base/ipv6.h"
 #include "mnedc/relay/cluster_store.h"
 #include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/lease_keeper.h"
@@ -37,7 +39,8 @@ enum class DropReason {
   kUnknownDestination,  // No member holds the destination address.
   kSpoofedSource,       // Source address is not the sender's lease.
   kMalformed,           // Not a parsable IPv4/IPv6 packet.
-  kIpv6,                // IPv6 has no leases on the virtual network yet.
+  kIpv6,                // IPv6, and this relay's network has none (--network6=none).
+  kLinkLocal,           // IPv6 from a link-local (fe80::/10) address: not routable across the overlay.
   kNotJoined,           // DATA before the join completed.
   kNoLocalTun,          // Addressed to the relay, which runs without a TUN.
   kReceiverClosing,     // The receiver's session was closing: queued too late, or left queued.
@@ -80,6 +83,9 @@ struct RelayCounters {
 
 struct RelayOptions {
   Prefix prefix{0x0a000000, 24};  // 10.0.0.0/24
+  // The overlay's IPv6 /64 (see base/ipv6.h: a device's IPv6 address is this
+  // prefix with its IPv4 host number); none: IPv4 only, IPv6 packets dropped.
+  std::optional<base::Prefix6> prefix6;
   uint32_t mtu = 1400;
   // Super-packets: take them from members that send them and pass them on
   // whole to members that take them (cut into segments for the others and
@@ -146,7 +152,14 @@ struct MemberInfo {
 };
 
 class Session;
-struct PacketAddresses;
+
+// Where a packet goes, in IPv4 terms: an IPv6 address of the overlay stands
+// for the IPv4 address with the same host number (base/ipv6.h).
+struct RouteAddresses {
+  uint32_t source = 0;
+  uint32_t destination = 0;
+  bool fan_out = false;  // Broadcast or multicast: every member but the sender.
+};
 
 class Relay {
  public:
@@ -226,8 +239,12 @@ class Relay {
   // when the packet was forwarded or dropped.
   Session* Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso = {});
   void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
-  // A packet's addresses; false (dropped and counted) if it is not IPv4.
-  bool ParseForRouting(std::span<const uint8_t> packet, PacketAddresses* addresses);
+  // A packet's addresses; false (dropped and counted) if it is not an IPv4
+  // packet, or an IPv6 one of the overlay's /64 or to a multicast group.
+  bool ParseForRouting(std::span<const uint8_t> packet, RouteAddresses* addresses);
+  // The IPv6 address (16 bytes) standing for an IPv4 address of the
+  // network; empty without options().prefix6.
+  std::string Address6Of(uint32_t address) const;
   // Into the relay's TUN (dropped as no_local_tun without one).
   void DeliverToRelayHost(std::span<const uint8_t> packet, packet::Gso gso);
   boost::asio::awaitable<void> ServeSocket(boost::asio::ip::tcp::socket socket);

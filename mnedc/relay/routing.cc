@@ -42,14 +42,13 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gs
     Drop(reason);
     return nullptr;
   };
-  PacketAddresses addresses;
+  RouteAddresses addresses;
   if (!ParseForRouting(packet, &addresses)) return nullptr;
   const uint32_t expected_source = from ? from->address_ : options_.prefix.relay_address();
   if (addresses.source != expected_source) return drop(DropReason::kSpoofedSource);
 
   const uint32_t destination = addresses.destination;
-  if (destination == options_.prefix.broadcast() || destination == 0xffffffffu ||
-      IsIpv4Multicast(destination)) {
+  if (addresses.fan_out) {
     // Fan-out never waits: one slow member must not hold the others back.
     ++counters_.broadcast_packets;
     for (const auto& [id, member] : by_device_) {
@@ -76,11 +75,54 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gs
   return Forward(from, *owner->second, packet, gso, from != nullptr) ? nullptr : owner->second;
 }
 
-bool Relay::ParseForRouting(std::span<const uint8_t> packet, PacketAddresses* addresses) {
-  *addresses = ParsePacketAddresses(packet);
-  if (addresses->version == PacketAddresses::Version::kIpv4) return true;
-  Drop(addresses->version == PacketAddresses::Version::kIpv6 ? DropReason::kIpv6 : DropReason::kMalformed);
-  return false;
+bool Relay::ParseForRouting(std::span<const uint8_t> packet, RouteAddresses* addresses) {
+  const PacketAddresses parsed = ParsePacketAddresses(packet);
+  switch (parsed.version) {
+    case PacketAddresses::Version::kIpv4:
+      addresses->source = parsed.source;
+      addresses->destination = parsed.destination;
+      addresses->fan_out = parsed.destination == options_.prefix.broadcast() || parsed.destination == 0xffffffffu ||
+                           IsIpv4Multicast(parsed.destination);
+      return true;
+    case PacketAddresses::Version::kIpv6:
+      break;
+    case PacketAddresses::Version::kInvalid:
+      Drop(DropReason::kMalformed);
+      return false;
+  }
+  if (!options_.prefix6) {
+    Drop(DropReason::kIpv6);
+    return false;
+  }
+  // Link-local sources are refused rather than guessed at: each device's
+  // kernel makes its own fe80:: addresses, which say nothing about who sent
+  // the packet and are unique on no link the overlay has (clients turn them
+  // off on their TUN, so their kernels send from the overlay address).
+  if (base::IsIpv6LinkLocal(parsed.source6)) {
+    Drop(DropReason::kLinkLocal);
+    return false;
+  }
+  // A source that is no lease of the /64 (::, another prefix) is spoofed:
+  // 0 never matches a sender's address.
+  const std::optional<uint32_t> source_host = options_.prefix6->HostOf(parsed.source6);
+  addresses->source = source_host && *source_host <= ~options_.prefix.mask() ? options_.prefix.network + *source_host : 0;
+  addresses->fan_out = base::IsIpv6Multicast(parsed.destination6);
+  if (addresses->fan_out) return true;
+  // To a host number of the IPv4 network other than its network and
+  // broadcast addresses (which IPv6 has no use for).
+  const std::optional<uint32_t> host = options_.prefix6->HostOf(parsed.destination6);
+  if (!host || *host == 0 || *host >= ~options_.prefix.mask()) {
+    Drop(DropReason::kUnknownDestination);
+    return false;
+  }
+  addresses->destination = options_.prefix.network + *host;
+  return true;
+}
+
+std::string Relay::Address6Of(uint32_t address) const {
+  if (!options_.prefix6) return {};
+  const base::Ipv6Address address6 = options_.prefix6->AddressOf(address - options_.prefix.network);
+  return std::string(address6.begin(), address6.end());
 }
 
 void Relay::DeliverToRelayHost(std::span<const uint8_t> packet, packet::Gso gso) {

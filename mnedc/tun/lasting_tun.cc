@@ -48,6 +48,15 @@ class LastingPort final : public PacketPort {
     return port_->Configure(address, prefix_length, mtu, error);
   }
 
+  bool ConfigureIpv6(const base::Ipv6Address& address, uint32_t prefix_length, std::string* error) override {
+    lease6_ = Lease6{address, prefix_length};
+    if (!port_) {
+      if (error) *error = "TUN " + name_ + " is being created again";
+      return false;
+    }
+    return port_->ConfigureIpv6(address, prefix_length, error);
+  }
+
   asio::awaitable<error_code> ReadLoop(PacketHandler handler, FlowControl flow) override {
     for (;;) {
       const error_code failure = co_await port_->ReadLoop(handler, flow);
@@ -96,6 +105,10 @@ class LastingPort final : public PacketPort {
   struct Lease {
     uint32_t address, prefix_length, mtu;
   };
+  struct Lease6 {
+    base::Ipv6Address address;
+    uint32_t prefix_length;
+  };
 
   // The failed port's counts stay in the totals.
   void Retire() {
@@ -113,6 +126,11 @@ class LastingPort final : public PacketPort {
                                               lease_->mtu, &error))) {
         port_ = std::move(port);
         port_->SetSuperPacketReads(super_packet_reads_);
+        // IPv6 is the lease's lesser half: the port serves IPv4 without it, as at the join.
+        std::string error6;
+        if (lease6_ && !port_->ConfigureIpv6(lease6_->address, lease6_->prefix_length, &error6)) {
+          LOG(WARNING) << "TUN " << name_ << " created again without its IPv6 address: " << error6;
+        }
         ++retired_.recreations;
         LOG(WARNING) << "TUN " << name_ << " created again"
                      << (lease_ ? " with its address" : "");
@@ -137,6 +155,7 @@ class LastingPort final : public PacketPort {
   LastingOptions options_;
   asio::steady_timer retry_timer_;
   std::optional<Lease> lease_;
+  std::optional<Lease6> lease6_;
   PortCounters retired_;
   mutable PortCounters total_;
   bool closed_ = false;

@@ -21,6 +21,9 @@ class Handle final : public PacketPort {
   bool Configure(uint32_t a, uint32_t p, uint32_t m, std::string* e) override {
     return port_->Configure(a, p, m, e);
   }
+  bool ConfigureIpv6(const base::Ipv6Address& a, uint32_t p, std::string* e) override {
+    return port_->ConfigureIpv6(a, p, e);
+  }
   asio::awaitable<boost::system::error_code> ReadLoop(PacketHandler handler, FlowControl flow) override {
     return port_->ReadLoop(std::move(handler), std::move(flow));
   }
@@ -80,6 +83,8 @@ TEST(LastingPortTest, AFailedDeviceIsCreatedAgainWithItsLease) {
   auto port = OpenLastingPort(io.get_executor(), opener.Get(), &error, {3, 1ms});
   ASSERT_TRUE(port) << error;
   ASSERT_TRUE(port->Configure(0x0a000002, 24, 1400, &error)) << error;
+  const base::Ipv6Address address6 = *base::ParseIpv6("fd00:1:2::2");
+  ASSERT_TRUE(port->ConfigureIpv6(address6, 64, &error)) << error;
   ReadLoopRun run;
   Start(io, *port, run);
   opener.opened[0]->Inject(kPacket);
@@ -93,6 +98,9 @@ TEST(LastingPortTest, AFailedDeviceIsCreatedAgainWithItsLease) {
   EXPECT_FALSE(run.done);  // Reading goes on, from the new device.
   ASSERT_TRUE(opener.opened[1]->config());
   EXPECT_EQ(*opener.opened[1]->config(), (FakePacketPort::Config{0x0a000002, 24, 1400}));
+  ASSERT_TRUE(opener.opened[1]->config6());
+  EXPECT_EQ(opener.opened[1]->config6()->first, address6);
+  EXPECT_EQ(opener.opened[1]->config6()->second, 64u);
 
   opener.opened[1]->Inject(kPacket);
   EXPECT_TRUE(port->Write(kPacket));

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 
+#include "mnedc/base/ipv6.h"
 #include "mnedc/packet/gso.h"
 
 namespace mnedc::tun {
@@ -58,6 +59,13 @@ class PacketPort {
   // and brings the interface up. Safe to call again with a new lease.
   virtual bool Configure(uint32_t address, uint32_t prefix_length, uint32_t mtu,
                          std::string* error) = 0;
+
+  // Gives the interface an IPv6 address (after Configure), replacing the one
+  // given before. The interface makes no link-local (fe80::) address of its
+  // own: the relay routes only the overlay's addresses, so the kernel sends
+  // from this one even to link-scope groups (ff02::fb). False with `error` where
+  // IPv6 is off (disabled on the host or the interface, an MTU under 1280).
+  virtual bool ConfigureIpv6(const base::Ipv6Address& address, uint32_t prefix_length, std::string* error) = 0;
 
   // Hands every packet read to `handler` (with gso.super() for a
   // super-packet, which ParseSuperPacket accepts), draining several per

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <gtest/gtest.h>
 #include <linux/if.h>
 #include <linux/netlink.h>
@@ -162,6 +163,71 @@ TEST_F(TunDeviceTest, ReadsWhatTheKernelRoutesAndWritesWhatItAnswers) {
     EXPECT_EQ(p[19], 9);
   }
   EXPECT_EQ(tun->counters().packets_written, 1u);
+  tun->Close();
+  io_.run_for(10ms);
+}
+
+// The IPv6 addresses interface `name` has now, as text.
+std::vector<std::string> Ipv6AddressesOf(const std::string& name) {
+  std::vector<std::string> found;
+  ifaddrs* all = nullptr;
+  if (getifaddrs(&all) != 0) return found;
+  for (ifaddrs* a = all; a; a = a->ifa_next) {
+    if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET6 || name != a->ifa_name) continue;
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(a->ifa_addr);
+    base::Ipv6Address bytes;
+    std::memcpy(bytes.data(), &in6->sin6_addr, 16);
+    found.push_back(base::Ipv6ToString(bytes));
+  }
+  freeifaddrs(all);
+  return found;
+}
+
+TEST_F(TunDeviceTest, TakesAnIpv6AddressAndMakesNoLinkLocalOne) {
+  std::string error;
+  auto tun = OpenTun(io_.get_executor(), "mnedct6", &error);
+  ASSERT_TRUE(tun) << error;
+  ASSERT_TRUE(tun->Configure(kOwn, 24, 1400, &error)) << error;
+  ASSERT_TRUE(tun->ConfigureIpv6(*base::ParseIpv6("fd00:1::9"), 64, &error)) << error;
+  EXPECT_EQ(Ipv6AddressesOf("mnedct6"), std::vector<std::string>{"fd00:1::9"});
+
+  std::vector<std::vector<uint8_t>> read;
+  asio::co_spawn(io_, tun->ReadLoop([&](std::span<const uint8_t> p, packet::Gso) {
+    read.emplace_back(p.begin(), p.end());
+  }), asio::detached);
+  // To a peer, and to the mDNS group (link scope): both from the overlay address.
+  const int s = socket(AF_INET6, SOCK_DGRAM, 0);
+  ASSERT_GE(s, 0);
+  const int index = static_cast<int>(if_nametoindex("mnedct6"));
+  ASSERT_EQ(setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof(index)), 0);
+  for (const char* destination : {"fd00:1::5", "ff02::fb"}) {
+    sockaddr_in6 to{};
+    to.sin6_family = AF_INET6;
+    to.sin6_port = htons(5353);
+    to.sin6_scope_id = static_cast<uint32_t>(index);
+    ASSERT_EQ(inet_pton(AF_INET6, destination, &to.sin6_addr), 1);
+    ASSERT_EQ(sendto(s, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 1) << destination << ": "
+                                                                                       << strerror(errno);
+  }
+  close(s);
+  auto udp6 = [&] {
+    std::vector<std::string> seen;
+    for (auto& p : read) {
+      if (p.size() < 48 || p[0] >> 4 != 6 || p[6] != 17) continue;
+      base::Ipv6Address source, destination;
+      std::memcpy(source.data(), p.data() + 8, 16);
+      std::memcpy(destination.data(), p.data() + 24, 16);
+      seen.push_back(base::Ipv6ToString(source) + " > " + base::Ipv6ToString(destination));
+    }
+    return seen;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (udp6().size() < 2 && std::chrono::steady_clock::now() < deadline) io_.run_for(10ms);
+  EXPECT_EQ(udp6(), (std::vector<std::string>{"fd00:1::9 > fd00:1::5", "fd00:1::9 > ff02::fb"}));
+
+  // A new lease replaces the address.
+  ASSERT_TRUE(tun->ConfigureIpv6(*base::ParseIpv6("fd00:1::a"), 64, &error)) << error;
+  EXPECT_EQ(Ipv6AddressesOf("mnedct6"), std::vector<std::string>{"fd00:1::a"});
   tun->Close();
   io_.run_for(10ms);
 }

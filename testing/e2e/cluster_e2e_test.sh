@@ -134,9 +134,18 @@ check "10 MB A -> B across the mesh arrive byte-exact" transfer_ok deva devb "$b
 check "  neither relay dropped a packet on the way" bash -c "[[ '$(drops_of relay) $(drops_of relay2)' == '0 0' ]]"
 
 echo "== a relay with the wrong cluster secret"
-mnedc_start_server "$P" "$work/relay3.log" --tun=false --cluster="etcd://$MNEDC_LAN_HOST_IP:2379" \
-  --cluster_secret_file="$work/wrong.secret" --cluster_name=relay3 --cluster_advertise="$MNEDC_RELAY_IP:3336" \
-  --listen=0.0.0.0:3336 --admin_listen=127.0.0.1:9336
+# Its IPv6 /64, made from the secret by default, is not the cluster's: it
+# stops at once, saying so.
+relay3_flags=(--tun=false --cluster="etcd://$MNEDC_LAN_HOST_IP:2379" --cluster_secret_file="$work/wrong.secret"
+              --cluster_name=relay3 --cluster_advertise="$MNEDC_RELAY_IP:3336" --listen=0.0.0.0:3336
+              --admin_listen=127.0.0.1:9336)
+mnedc_start_server "$P" "$work/relay3-auto.log" "${relay3_flags[@]}"
+relay3=$MNEDC_SERVER_PID
+check "with IPv6 it stops, naming the secret as the likely cause" mnedc_wait_for 10 grep -q \
+  "has the IPv6 network fd.*::/64, this relay's is fd.*::/64: .*another --cluster_secret_file" "$work/relay3-auto.log"
+check "  and exits" mnedc_wait_for 5 cannot kill -0 "$relay3"
+# IPv4 only, it gets as far as the mesh, whose TLS refuses it.
+mnedc_start_server "$P" "$work/relay3.log" "${relay3_flags[@]}" --network6=none
 relay3=$MNEDC_SERVER_PID
 # Relays 1 and 2 both dial it (their names sort first): the mesh's TLS, keyed
 # by the cluster secret, fails at the handshake.

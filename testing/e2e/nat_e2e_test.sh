@@ -35,7 +35,7 @@ b_addr=$(mnedc_tun_addr "$(ns devb)")
 echo "     A is $a_addr, B is $b_addr"
 check "A's --on_peer hook saw B come up with its address" \
   mnedc_wait_for 5 grep -qx "up devb $b_addr" "$events"
-check "A's --peers_file lists B (within 0.2 s of the event; 2 s allowed)" mnedc_wait_for 2 grep -qE "^devb $b_addr 192.168.200.3:[0-9]+$" "$work/a-peers"
+check "A's --peers_file lists B (within 0.2 s of the event; 2 s allowed)" mnedc_wait_for 2 grep -qE "^devb $b_addr 192.168.200.3:[0-9]+ fd[0-9a-f:]+$" "$work/a-peers"
 check "ping A -> B" ping_ok deva "$b_addr"
 check "ping B -> A" ping_ok devb "$a_addr"
 check "ping A -> relay host 10.0.0.1" ping_ok deva 10.0.0.1
