@@ -49,6 +49,8 @@ _SYSTEM_LIBRARIES = {
     "gtest_main": (["-lgmock", "-lgtest_main", "-lgtest", "-lpthread"], "libgtest-dev"),
     "gmock": (["-lgmock", "-lgtest", "-lpthread"], "libgmock-dev"),
     "openssl": (["-lssl", "-lcrypto"], "libssl-dev"),
+    "ldns": (["-lldns"], "libldns-dev"),
+    "systemd": (["-lsystemd"], "libsystemd-dev"),
     "yaml_cpp": (["-lyaml-cpp"], "libyaml-cpp-dev"),
 }
 

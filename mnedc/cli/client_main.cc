@@ -1,6 +1,7 @@
 // mnedc client: joins the relay, puts the leased address on a TUN interface and
 // moves packets between the two, so unmodified applications reach every peer.
 #include <gflags/gflags.h>
+#include <net/if.h>
 #include <glog/logging.h>
 #include <unistd.h>
 
@@ -26,6 +27,9 @@
 #include "mnedc/base/device_id.h"
 #include "mnedc/base/ipv4.h"
 #include "mnedc/base/ipv6.h"
+#include "mnedc/client/dns_responder.h"
+#include "mnedc/client/resolved_link.h"
+#include "mnedc/dns/names.h"
 #include "mnedc/cli/cli_support.h"
 #include "mnedc/cli/client_config.h"
 #include "mnedc/cli/peer_hook.h"
@@ -80,6 +84,17 @@ DEFINE_string(status_socket, "",
               "Unix socket for the local status endpoint that 'ctl status' reads (JSON status, "
               "Prometheus /metrics); owner-only. Default: /run/mnedc/<--tun_name>.sock; 'none' "
               "to disable.");
+DEFINE_bool(dns, true,
+            "Answer DNS queries sent to the relay's overlay address (10.0.0.1:53, [PREFIX::1]:53) on "
+            "this device, from its own peer table: every member is DEVICE_ID.--dns_domain (A, AAAA, "
+            "and PTR for its addresses); other names are refused. The query never leaves the device.");
+DEFINE_string(dns_domain, "mnedc.internal",
+              "The domain the overlay's names are under ('internal' is reserved for private use). "
+              "Lowercase labels of a-z, 0-9 and '-'.");
+DEFINE_bool(dns_register, true,
+            "Where systemd-resolved runs, register --dns_domain for this device's TUN over its D-Bus "
+            "API (split DNS: only names under the domain go to the relay's address, answered here), "
+            "and remove it on exit. Elsewhere, see the README's one line for dnsmasq.");
 DEFINE_bool(offload, true,
             "Use the kernel's TUN offloads: read and write up to 64 KiB of one TCP or UDP flow at "
             "once and send it to the relay as one super-packet, where the relay takes them. "
@@ -259,6 +274,9 @@ int main(int argc, char** argv) {
   mnedc::cli::ApplyKeepaliveFlags(FLAGS_keepalive_seconds, FLAGS_dead_after_seconds, options.link);
   options.backoff_max = std::chrono::seconds(FLAGS_max_backoff_seconds);
 
+  if (std::string domain_error; FLAGS_dns && !mnedc::dns::IsValidDomain(FLAGS_dns_domain, &domain_error)) {
+    Fail("--dns_domain=" + domain_error);
+  }
   asio::io_context io(1);
   std::string error;
   // The TUN is created once and kept across reconnects, so sockets bound to
@@ -270,6 +288,32 @@ int main(int argc, char** argv) {
 
   mnedc::client::Client client(io.get_executor(), options, dialer.Dialer());
   mnedc::client::TunBridge bridge(client, *tun);
+  std::unique_ptr<mnedc::client::DnsResponder> dns;
+  if (FLAGS_dns) {
+    dns = std::make_unique<mnedc::client::DnsResponder>(client, FLAGS_dns_domain);
+    bridge.InterceptReads([&](std::span<const uint8_t> packet) { return dns->Intercept(packet, *tun); });
+  }
+  std::unique_ptr<mnedc::client::ResolvedLink> resolved;
+  if (FLAGS_dns && FLAGS_dns_register) {
+    std::string why;
+    resolved = mnedc::client::ResolvedLink::Connect(&why);
+    if (!resolved) {
+      LOG(INFO) << "names: not registered with systemd-resolved (" << why << "); ask the relay address for "
+                << "DEVICE." << FLAGS_dns_domain << " (README: Names)";
+    }
+  }
+  bridge.AfterLease([&](const mnedc::client::LeaseInfo& lease) {
+    if (!resolved) return;
+    std::string why;
+    const int ifindex = static_cast<int>(::if_nametoindex(tun->name().c_str()));
+    const std::optional<mnedc::base::Ipv6Address> server6 =
+        lease.address6 ? std::optional<mnedc::base::Ipv6Address>(lease.relay_address6) : std::nullopt;
+    if (ifindex > 0 && resolved->Register(ifindex, lease.relay_address, server6, FLAGS_dns_domain, &why)) {
+      LOG(INFO) << "names: systemd-resolved sends " << FLAGS_dns_domain << " to " << tun->name();
+    } else {
+      LOG(WARNING) << "names: systemd-resolved refused " << FLAGS_dns_domain << " on " << tun->name() << ": " << why;
+    }
+  });
   mnedc::cli::PeerHook hook(io.get_executor(), FLAGS_on_peer);
   // The peers file is rewritten at most five times a second while the table
   // changes, so joining a fleet of N costs O(N) file writes, not one per peer.
@@ -295,7 +339,7 @@ int main(int argc, char** argv) {
                                       ? "/run/mnedc/" + tun->name() + ".sock"
                                       : FLAGS_status_socket;
   asio::local::stream_protocol::acceptor status_acceptor(io);
-  const mnedc::client::StatusSources status_sources{&client, tun.get()};
+  const mnedc::client::StatusSources status_sources{&client, tun.get(), dns.get()};
   if (status_path != "none") {
     std::string status_error;
     if (OpenStatusSocket(status_path, status_acceptor, &status_error)) {

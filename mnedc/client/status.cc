@@ -28,7 +28,17 @@ std::vector<Counter> Counters(const StatusSources& sources) {
   const auto& c = sources.client->counters();
   tun::PortCounters t;
   if (sources.tun) t = sources.tun->counters();
+  const dns::DnsCounters d = sources.dns ? sources.dns->counters() : dns::DnsCounters{};
   return {
+      {"dns_queries", "mnedc_client_dns_queries_total", "", "DNS queries to the relay's overlay address, answered here.",
+       d.queries},
+      {"dns_answered", "mnedc_client_dns_answers_total", "rcode=\"noerror\"", "DNS answers, by result.", d.answered},
+      {"dns_nxdomain", "mnedc_client_dns_answers_total", "rcode=\"nxdomain\"", nullptr, d.nxdomain},
+      {"dns_refused", "mnedc_client_dns_answers_total", "rcode=\"refused\"", nullptr, d.refused},
+      {"dns_formerr", "mnedc_client_dns_answers_total", "rcode=\"formerr\"", nullptr, d.formerr},
+      {"dns_notimp", "mnedc_client_dns_answers_total", "rcode=\"notimp\"", nullptr, d.notimp},
+      {"dns_dropped", "mnedc_client_dns_dropped_total", "", "DNS datagrams not answered (responses, no header).",
+       d.dropped},
       {"packets_to_relay", "mnedc_client_packets_total", "direction=\"to_relay\"", "IP packets, by direction.",
        c.packets_sent},
       {"packets_from_relay", "mnedc_client_packets_total", "direction=\"from_relay\"", nullptr, c.packets_received},
@@ -76,6 +86,7 @@ std::string RenderStatusJson(const StatusSources& sources) {
       << ",\"prefix_length6\":" << (lease && lease->address6 ? lease->prefix_length6 : 0)
       << ",\"mtu\":" << (lease ? lease->mtu : 0)
       << ",\"interface\":" << JsonString(sources.tun ? sources.tun->name() : "")
+      << ",\"dns_domain\":" << (sources.dns ? JsonString(sources.dns->domain()) : "null")
       << ",\"relay\":" << JsonString(client.relay().ToString()) << ",\"relays\":[";
   for (std::size_t i = 0; i < client.known_relays().size(); ++i) {
     out << (i ? "," : "") << JsonString(client.known_relays()[i].ToString());

@@ -9,6 +9,7 @@
 
 #include "mnedc/admin/http_service.h"
 #include "mnedc/client/client.h"
+#include "mnedc/client/dns_responder.h"
 #include "mnedc/tun/packet_port.h"
 
 namespace mnedc::client {
@@ -16,6 +17,7 @@ namespace mnedc::client {
 struct StatusSources {
   const Client* client = nullptr;
   const tun::PacketPort* tun = nullptr;  // May be null (no TUN, as in tests).
+  const DnsResponder* dns = nullptr;     // Null with --dns=false.
 };
 
 // {"device_id", "state" (joined|connecting|stopped), "address", "prefix_length",

@@ -99,6 +99,28 @@ check "ctl status shows A's IPv6 address and B's" \
 check "the relay's /v1/peers shows both addresses" \
   bash -c "ip netns exec $(ns relay) curl -s 127.0.0.1:9334/v1/peers | grep -q '\"address6\":\"$b6\"'"
 
+echo "== names: DEVICE.mnedc.internal, answered by each device's own client at the relay's address"
+# ip netns exec puts /etc/netns/NAME/resolv.conf in place of /etc/resolv.conf.
+mkdir -p "/etc/netns/$(ns deva)"
+echo "nameserver 10.0.0.1" >"/etc/netns/$(ns deva)/resolv.conf"
+trap 'rm -rf "/etc/netns/$(ns deva)"; mnedc_net_down "$P"; rm -rf "$work"' EXIT
+relay_tun_before=$(relay_metric 'mnedc_tun_packets_total{direction="written"}')
+addresses_of() { on deva getent ahosts "$1" 2>/dev/null | awk '{print $1}' | sort -u | tr '\n' ' '; }
+check "getent ahosts devb.mnedc.internal on A gives B's two addresses" \
+  [ "$(addresses_of devb.mnedc.internal)" = "$(printf '%s\n' "$b_addr" "$b6" | sort | tr '\n' ' ')" ]
+check "dig -x B's IPv4 address gives its name" \
+  [ "$(on deva dig +short +time=2 +tries=1 @10.0.0.1 -x "$b_addr")" = "devb.mnedc.internal." ]
+check "dig -x B's IPv6 address, asked over IPv6, gives its name" \
+  [ "$(on deva dig +short +time=2 +tries=1 @"$relay6" -x "$b6")" = "devb.mnedc.internal." ]
+check "A's own name answers too" [ "$(on deva dig +short +time=2 +tries=1 @10.0.0.1 A deva.mnedc.internal)" = "$(mnedc_tun_addr "$(ns deva)")" ]
+check "a name outside the overlay is refused, not answered" \
+  bash -c "ip netns exec $(ns deva) dig +time=2 +tries=1 @10.0.0.1 example.com | grep -q 'status: REFUSED'"
+check "an unknown device is NXDOMAIN" \
+  bash -c "ip netns exec $(ns deva) dig +time=2 +tries=1 @10.0.0.1 nobody.mnedc.internal | grep -q 'status: NXDOMAIN'"
+check "no query reached the relay host (A's client answered them all)" \
+  [ "$(relay_metric 'mnedc_tun_packets_total{direction="written"}')" = "$relay_tun_before" ] && \
+  [ "$(on deva "$CTL" status --json --socket="$work/a.sock" | grep -o '"dns_queries":[0-9]*' | cut -d: -f2)" -ge 7 ]
+
 echo "== the relay restarts, B leaves"
 kill -TERM "$MNEDC_SERVER_PID"; wait "$MNEDC_SERVER_PID" 2>/dev/null
 network_line() { grep -oE "network 10.0.0.0/24 and fd[0-9a-f:]+::/64" "$server_log" | sort -u; }
@@ -109,6 +131,7 @@ check "ping -6 A -> B once both are back" mnedc_wait_for 15 ping6_ok deva "$b6"
 check "  B kept its IPv6 address, and has no other" [ "$(tun_addr6 "$(ns devb)")" = "$b6" ]
 stop_client "$b_pid"
 check "A's hook saw B go down with both addresses" mnedc_wait_for 10 grep -qx "down devb $b_addr $b6" "$events"
+check "  and B's name is gone" cannot on deva getent hosts devb.mnedc.internal
 stop_client "$a_pid"
 
 echo "== an IPv4-only relay (--network6=none)"
