@@ -91,6 +91,10 @@ DEFINE_bool(dns, true,
 DEFINE_string(dns_domain, "mnedc.internal",
               "The domain the overlay's names are under ('internal' is reserved for private use). "
               "Lowercase labels of a-z, 0-9 and '-'.");
+DEFINE_string(dns_forward, "",
+              "IP[:PORT] (port 53 by default) of a resolver to pass queries for names outside the "
+              "overlay to, for a device that sends all its DNS to the relay's address. Default: "
+              "refuse them (REFUSED), for split DNS.");
 DEFINE_bool(dns_register, true,
             "Where systemd-resolved runs, register --dns_domain for this device's TUN over its D-Bus "
             "API (split DNS: only names under the domain go to the relay's address, answered here), "
@@ -277,6 +281,18 @@ int main(int argc, char** argv) {
   if (std::string domain_error; FLAGS_dns && !mnedc::dns::IsValidDomain(FLAGS_dns_domain, &domain_error)) {
     Fail("--dns_domain=" + domain_error);
   }
+  std::optional<asio::ip::udp::endpoint> dns_forward;
+  if (!FLAGS_dns_forward.empty()) {
+    std::string forward_error;
+    const auto target = mnedc::transport::ParseHostPort(FLAGS_dns_forward, 53, &forward_error);
+    boost::system::error_code address_error;
+    const auto address = target ? asio::ip::make_address(target->host, address_error) : asio::ip::address();
+    if (!target || address_error) {
+      Fail("--dns_forward='" + FLAGS_dns_forward + "' is not IP[:PORT] (an address, not a name: " +
+           (target ? address_error.message() : forward_error) + ")");
+    }
+    dns_forward = asio::ip::udp::endpoint(address, target->port);
+  }
   asio::io_context io(1);
   std::string error;
   // The TUN is created once and kept across reconnects, so sockets bound to
@@ -290,8 +306,8 @@ int main(int argc, char** argv) {
   mnedc::client::TunBridge bridge(client, *tun);
   std::unique_ptr<mnedc::client::DnsResponder> dns;
   if (FLAGS_dns) {
-    dns = std::make_unique<mnedc::client::DnsResponder>(client, FLAGS_dns_domain);
-    bridge.InterceptReads([&](std::span<const uint8_t> packet) { return dns->Intercept(packet, *tun); });
+    dns = std::make_unique<mnedc::client::DnsResponder>(client, FLAGS_dns_domain, *tun, dns_forward);
+    bridge.InterceptReads([&](std::span<const uint8_t> packet) { return dns->Intercept(packet); });
   }
   std::unique_ptr<mnedc::client::ResolvedLink> resolved;
   if (FLAGS_dns && FLAGS_dns_register) {
@@ -358,9 +374,11 @@ int main(int argc, char** argv) {
 
   asio::co_spawn(io, bridge.Run(), asio::detached);
   asio::co_spawn(io, hook.Run(), asio::detached);
+  if (dns) asio::co_spawn(io, dns->Run(), asio::detached);
   asio::co_spawn(io, [&]() -> asio::awaitable<void> {
     co_await client.Run();
     hook.Stop();
+    if (dns) dns->Stop();
     peers_file_timer.cancel();
     WritePeersFile(client.peers().Snapshot());
     tun->Close();

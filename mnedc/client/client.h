@@ -117,6 +117,7 @@ class Client final : private link::FrameSink {
   void Stop();
 
   const ClientOptions& options() const { return options_; }
+  boost::asio::any_io_executor executor() const { return executor_; }
   // The relay in use (or being dialed, or last used), and every relay known:
   // those given, then those learned from Leases (at most kMaxLearnedRelays):
   // the relay's latest list first, then any it named before and no longer does.

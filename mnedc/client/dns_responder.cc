@@ -17,7 +17,17 @@ void Add(dns::DnsCounters& to, const dns::DnsCounters& from) {
 }
 }  // namespace
 
-DnsResponder::DnsResponder(Client& client, std::string domain) : client_(client), domain_(std::move(domain)) {
+DnsResponder::DnsResponder(Client& client, std::string domain, tun::PacketPort& port,
+                           std::optional<boost::asio::ip::udp::endpoint> forward)
+    : client_(client), domain_(std::move(domain)), port_(port) {
+  if (forward) {
+    forwarder_ = std::make_unique<DnsForwarder>(client.executor(), *forward,
+                                                [this](const dns::UdpFlow& flow, std::span<const uint8_t> answer) {
+                                                  dns::BuildUdpAnswer(flow, answer, &answer_);
+                                                  port_.Write(answer_);
+                                                  port_.Flush();
+                                                });
+  }
   client_.peers().Subscribe([this](discovery::PeerEvent event, const discovery::Peer& peer) {
     if (event == discovery::PeerEvent::kUp) {
       names_.Put({peer.device_id, peer.address, peer.address6});
@@ -41,7 +51,7 @@ void DnsResponder::Follow(const LeaseInfo& lease) {
   lease_ = lease;
 }
 
-bool DnsResponder::Intercept(std::span<const uint8_t> packet, tun::PacketPort& port) {
+bool DnsResponder::Intercept(std::span<const uint8_t> packet) {
   const std::optional<LeaseInfo>& lease = client_.lease();
   if (!lease) return false;
   dns::UdpFlow flow;
@@ -50,13 +60,24 @@ bool DnsResponder::Intercept(std::span<const uint8_t> packet, tun::PacketPort& p
       lease->address6 ? std::optional<base::Ipv6Address>(lease->relay_address6) : std::nullopt, &flow);
   if (!query) return false;
   if (lease_ != lease) Follow(*lease);
-  const auto answer = service_->Answer(*query, names_);
+  bool outside = false;
+  const auto answer = service_->Answer(*query, names_, &outside);
+  // Not the overlay's name: upstream, if there is one that takes it.
+  if (outside && forwarder_ && forwarder_->Forward(*query, flow)) return true;
   if (answer) {
     dns::BuildUdpAnswer(flow, *answer, &answer_);
-    port.Write(answer_);
-    port.Flush();
+    port_.Write(answer_);
+    port_.Flush();
   }
   return true;
+}
+
+boost::asio::awaitable<void> DnsResponder::Run() {
+  if (forwarder_) co_await forwarder_->Run();
+}
+
+void DnsResponder::Stop() {
+  if (forwarder_) forwarder_->Stop();
 }
 
 dns::DnsCounters DnsResponder::counters() const {

@@ -29,6 +29,7 @@ std::vector<Counter> Counters(const StatusSources& sources) {
   tun::PortCounters t;
   if (sources.tun) t = sources.tun->counters();
   const dns::DnsCounters d = sources.dns ? sources.dns->counters() : dns::DnsCounters{};
+  const ForwarderCounters f = sources.dns ? sources.dns->forwarder_counters() : ForwarderCounters{};
   return {
       {"dns_queries", "mnedc_client_dns_queries_total", "", "DNS queries to the relay's overlay address, answered here.",
        d.queries},
@@ -39,6 +40,13 @@ std::vector<Counter> Counters(const StatusSources& sources) {
       {"dns_notimp", "mnedc_client_dns_answers_total", "rcode=\"notimp\"", nullptr, d.notimp},
       {"dns_dropped", "mnedc_client_dns_dropped_total", "", "DNS datagrams not answered (responses, no header).",
        d.dropped},
+      {"dns_forwarded", "mnedc_client_dns_forwarded_total", "result=\"sent\"",
+       "Queries for names outside the overlay passed to --dns_forward, by what became of them.", f.forwarded},
+      {"dns_forward_answered", "mnedc_client_dns_forwarded_total", "result=\"answered\"", nullptr, f.answered},
+      {"dns_forward_timed_out", "mnedc_client_dns_forwarded_total", "result=\"timed_out\"", nullptr, f.timed_out},
+      {"dns_forward_overflow", "mnedc_client_dns_forwarded_total", "result=\"overflow\"", nullptr, f.overflow},
+      {"dns_forward_rejected", "mnedc_client_dns_forward_rejected_total", "",
+       "Datagrams from the forwarding socket that answered no pending query.", f.rejected},
       {"packets_to_relay", "mnedc_client_packets_total", "direction=\"to_relay\"", "IP packets, by direction.",
        c.packets_sent},
       {"packets_from_relay", "mnedc_client_packets_total", "direction=\"from_relay\"", nullptr, c.packets_received},

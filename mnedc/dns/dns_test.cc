@@ -154,6 +154,12 @@ TEST_F(NameServiceTest, UnknownNamesAreNxdomainAndOthersAreRefused) {
   EXPECT_EQ(Ask(Query("3.0.0.192.in-addr.arpa.", LDNS_RR_TYPE_PTR)).rcode, LDNS_RCODE_REFUSED);
   EXPECT_EQ(Ask(Query("0.10.in-addr.arpa.", LDNS_RR_TYPE_PTR)).rcode, LDNS_RCODE_REFUSED);
   EXPECT_EQ(service_.counters().refused, 4u);
+  // Each of those is outside the overlay: a forwarder may pass it on.
+  bool outside = false;
+  service_.Answer(Query("example.com.", LDNS_RR_TYPE_A), names_, &outside);
+  EXPECT_TRUE(outside);
+  service_.Answer(Query("nobody.mnedc.internal.", LDNS_RR_TYPE_A), names_, &outside);
+  EXPECT_FALSE(outside);
 }
 
 TEST_F(NameServiceTest, HostileQueriesAreAnsweredFormerrOrDropped) {

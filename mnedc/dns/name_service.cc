@@ -117,8 +117,13 @@ std::optional<std::vector<uint8_t>> Wire(const ldns_pkt* packet) {
 NameService::NameService(ZoneOptions options) : options_(std::move(options)) {}
 NameService::~NameService() = default;
 
-std::optional<std::vector<uint8_t>> NameService::Answer(std::span<const uint8_t> query_bytes, const NameTable& names) {
+std::optional<std::vector<uint8_t>> NameService::Answer(std::span<const uint8_t> query_bytes, const NameTable& names,
+                                                        bool* outside) {
   ++counters_.queries;
+  if (outside) *outside = false;
+  auto not_ours = [&] {
+    if (outside) *outside = true;
+  };
   // No header, or an answer rather than a question: never answered.
   if (query_bytes.size() < LDNS_HEADER_SIZE || (query_bytes[2] & 0x80) != 0) {
     ++counters_.dropped;
@@ -176,19 +181,24 @@ std::optional<std::vector<uint8_t>> NameService::Answer(std::span<const uint8_t>
     if (!member) return finish(LDNS_RCODE_NXDOMAIN, counters_.nxdomain);
   } else if (EndsWith(labels, {"in-addr", "arpa"})) {
     const auto address = ReverseIpv4(labels);
-    if (!address || !options_.prefix.Contains(*address)) return finish(LDNS_RCODE_REFUSED, counters_.refused);
+    if (!address || !options_.prefix.Contains(*address)) {
+      not_ours();
+      return finish(LDNS_RCODE_REFUSED, counters_.refused);
+    }
     member = names.FindAddress(*address);
     if (!member) return finish(LDNS_RCODE_NXDOMAIN, counters_.nxdomain);
     reverse = true;
   } else if (EndsWith(labels, {"ip6", "arpa"})) {
     const auto address = ReverseIpv6(labels);
     if (!address || !options_.prefix6 || !options_.prefix6->Contains(*address)) {
+      not_ours();
       return finish(LDNS_RCODE_REFUSED, counters_.refused);
     }
     member = names.FindAddress6(*address);
     if (!member) return finish(LDNS_RCODE_NXDOMAIN, counters_.nxdomain);
     reverse = true;
   } else {
+    not_ours();
     return finish(LDNS_RCODE_REFUSED, counters_.refused);
   }
 

@@ -43,8 +43,10 @@ class NameService {
   NameService& operator=(const NameService&) = delete;
 
   // The answer to one query (a DNS message, as a UDP payload), or nullopt
-  // when it gets none.
-  std::optional<std::vector<uint8_t>> Answer(std::span<const uint8_t> query, const NameTable& names);
+  // when it gets none. `outside` (if given) is set when the answer is
+  // REFUSED because the name is not the overlay's: one a forwarder may pass on.
+  std::optional<std::vector<uint8_t>> Answer(std::span<const uint8_t> query, const NameTable& names,
+                                             bool* outside = nullptr);
 
   const ZoneOptions& options() const { return options_; }
   const DnsCounters& counters() const { return counters_; }

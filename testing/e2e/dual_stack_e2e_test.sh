@@ -137,9 +137,32 @@ stop_client "$a_pid"
 echo "== an IPv4-only relay (--network6=none)"
 kill -TERM "$MNEDC_SERVER_PID"; wait "$MNEDC_SERVER_PID" 2>/dev/null
 mnedc_start_server "$P" "$server_log" --admin_listen=127.0.0.1:9334 --network6=none
-mnedc_start_client "$P" deva "$work/a.log"
+# An upstream resolver on the relay host's LAN address, for A's --dns_forward:
+# it answers every A query with 192.0.2.55.
+on relay python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5353))
+while True:
+    query, asker = s.recvfrom(512)
+    end = 12
+    while query[end] != 0:
+        end += 1 + query[end]
+    question = query[12:end + 5]
+    answer = query[:2] + bytes([0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]) + question
+    answer += bytes([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 55])
+    s.sendto(answer, asker)
+' &
+upstream=$!
+mnedc_wait_for 5 bash -c "ip netns exec $(ns relay) ss -uln | grep -q ':5353 '"
+mnedc_start_client "$P" deva "$work/a.log" --dns_forward="$MNEDC_RELAY_IP:5353"
 a_pid=$MNEDC_CLIENT_PID
 check "A joins with IPv4 only" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
 check "  and has no IPv6 address on mnedc0" cannot has_addr6 "$(ns deva)"
+check "with --dns_forward, a name outside the overlay is answered by the upstream" \
+  [ "$(on deva dig +short +time=2 +tries=1 @10.0.0.1 example.com)" = "192.0.2.55" ]
+check "  and the overlay's own names still by A's client" \
+  [ "$(on deva dig +short +time=2 +tries=1 @10.0.0.1 deva.mnedc.internal)" = "$(mnedc_tun_addr "$(ns deva)")" ]
+kill "$upstream" 2>/dev/null
 stop_client "$a_pid"
 finish
