@@ -69,7 +69,9 @@ data, sender = s.recvfrom(2048)
 print(data.decode(), sender[0])
 ' >"$work/multicast" 2>&1 &
 listener=$!
-sleep 0.5
+# Bound and joined before A sends (python takes a moment to start).
+mnedc_wait_for 5 bash -c "ip netns exec $(ns devb) ss -uln | grep -q ':5353 '"
+sleep 0.2
 on deva python3 -c '
 import socket, struct
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
