@@ -128,9 +128,7 @@ std::string RenderPeersJson(const relay::Relay& relay) {
     const auto& m = members[i];
     out << (i ? ",\n " : "\n ") << "{\"device_id\":" << JsonString(m.device_id)
         << ",\"address\":\"" << base::Ipv4ToString(m.address) << "\",\"address6\":"
-        << (relay.options().prefix6
-                ? "\"" + base::Ipv6ToString(relay.options().prefix6->AddressOf(m.address - relay.options().prefix.network)) + "\""
-                : std::string("null"))
+        << (relay.Ipv6Of(m.address) ? "\"" + base::Ipv6ToString(*relay.Ipv6Of(m.address)) + "\"" : std::string("null"))
         << ",\"transport\":\""
         << m.transport << "\",\"seen_from\":" << JsonString(m.seen_from)
         << ",\"connected_since\":\"" << Rfc3339(m.connected_since)

@@ -206,6 +206,12 @@ class Relay {
   bool Kick(const std::string& device_id, const std::string& reason);
 
   const RelayOptions& options() const { return options_; }
+  // The IPv6 address that stands for an IPv4 address of the network (the
+  // /64 with its host number); none without options().prefix6.
+  std::optional<base::Ipv6Address> Ipv6Of(uint32_t address) const {
+    if (!options_.prefix6) return std::nullopt;
+    return options_.prefix6->AddressOf(address - options_.prefix.network);
+  }
   const RelayCounters& counters() const { return counters_; }
   std::size_t member_count() const { return by_device_.size(); }
   // Connections being served, joined, joining or still in their transport
@@ -242,8 +248,7 @@ class Relay {
   // A packet's addresses; false (dropped and counted) if it is not an IPv4
   // packet, or an IPv6 one of the overlay's /64 or to a multicast group.
   bool ParseForRouting(std::span<const uint8_t> packet, RouteAddresses* addresses);
-  // The IPv6 address (16 bytes) standing for an IPv4 address of the
-  // network; empty without options().prefix6.
+  // Ipv6Of as the 16 bytes the protocol carries; empty without options().prefix6.
   std::string Address6Of(uint32_t address) const;
   // Into the relay's TUN (dropped as no_local_tun without one).
   void DeliverToRelayHost(std::span<const uint8_t> packet, packet::Gso gso);

@@ -120,9 +120,8 @@ bool Relay::ParseForRouting(std::span<const uint8_t> packet, RouteAddresses* add
 }
 
 std::string Relay::Address6Of(uint32_t address) const {
-  if (!options_.prefix6) return {};
-  const base::Ipv6Address address6 = options_.prefix6->AddressOf(address - options_.prefix.network);
-  return std::string(address6.begin(), address6.end());
+  const std::optional<base::Ipv6Address> address6 = Ipv6Of(address);
+  return address6 ? std::string(address6->begin(), address6->end()) : std::string();
 }
 
 void Relay::DeliverToRelayHost(std::span<const uint8_t> packet, packet::Gso gso) {
