@@ -1,0 +1,45 @@
+#pragma once
+// ChaCha20-Poly1305 (RFC 8439, through OpenSSL) under one key, in place.
+//
+// The 96-bit nonce is a 4-byte prefix (zero unless given) and the 64-bit
+// packet counter, little-endian, as WireGuard lays it out. The caller never
+// uses a counter twice under one key (Sealer counts for it); one context is
+// made with the key and reused, so sealing a packet allocates nothing.
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstdint>
+#include <span>
+
+namespace mnedc::seal {
+
+inline constexpr std::size_t kTagSize = 16;
+
+class Aead {
+ public:
+  // `key` is 32 bytes. ok() is false if OpenSSL could not set it up.
+  explicit Aead(std::span<const uint8_t, 32> key, uint32_t nonce_prefix = 0);
+  ~Aead();
+  Aead(const Aead&) = delete;
+  Aead& operator=(const Aead&) = delete;
+  bool ok() const { return ok_; }
+
+  // Encrypts `data` in place and writes its tag; `aad` is authenticated, not
+  // encrypted.
+  bool Seal(uint64_t counter, std::span<const uint8_t> aad, std::span<uint8_t> data,
+            std::span<uint8_t, kTagSize> tag);
+  // Checks `tag` and decrypts `data` in place; false (and `data` not to be
+  // used) if anything was changed or the key is not the one it was sealed with.
+  bool Open(uint64_t counter, std::span<const uint8_t> aad, std::span<uint8_t> data,
+            std::span<const uint8_t, kTagSize> tag);
+
+ private:
+  void Nonce(uint64_t counter, uint8_t* nonce) const;
+
+  EVP_CIPHER_CTX* seal_ = nullptr;
+  EVP_CIPHER_CTX* open_ = nullptr;
+  uint32_t nonce_prefix_;
+  bool ok_ = false;
+};
+
+}  // namespace mnedc::seal
