@@ -29,7 +29,8 @@ uint32_t Ip(const char* text) { return *base::ParseIpv4(text); }
 
 class FakeStore final : public relay::ClusterStore {
  public:
-  asio::awaitable<relay::StoreLease> Acquire(std::string device_id, uint32_t previous) override {
+  asio::awaitable<relay::StoreLease> Acquire(std::string device_id, uint32_t previous, std::string,
+                                             bool) override {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     timer.expires_after(delay);
     co_await timer.async_wait(base::kUse);

@@ -30,7 +30,7 @@ using namespace std::chrono_literals;
 class PeersStore final : public relay::ClusterStore {
  public:
   explicit PeersStore(uint32_t first) : next_(first) {}
-  asio::awaitable<relay::StoreLease> Acquire(std::string device_id, uint32_t) override {
+  asio::awaitable<relay::StoreLease> Acquire(std::string device_id, uint32_t, std::string, bool) override {
     relay::StoreLease out;
     out.address = next_++;  // Each store its own range: no two devices share one.
     co_return out;

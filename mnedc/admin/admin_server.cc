@@ -131,6 +131,7 @@ std::string RenderPeersJson(const relay::Relay& relay) {
         << (relay.Ipv6Of(m.address) ? "\"" + base::Ipv6ToString(*relay.Ipv6Of(m.address)) + "\"" : std::string("null"))
         << ",\"transport\":\""
         << m.transport << "\",\"seen_from\":" << JsonString(m.seen_from)
+        << ",\"public_key\":" << (m.public_key.empty() ? std::string("null") : JsonString(m.public_key))
         << ",\"connected_since\":\"" << Rfc3339(m.connected_since)
         << "\",\"bytes_from_device\":" << m.link.bytes_in
         << ",\"bytes_to_device\":" << m.link.bytes_out << "}";
@@ -142,7 +143,7 @@ std::string RenderPeersJson(const relay::Relay& relay) {
 HttpResponse HandleAdminRequest(const HttpRequest& request, relay::Relay& relay,
                                 const AdminOptions& options) {
   const std::string& path = request.path;
-  if (path == "/v1/kick" || path == "/v1/reload") {
+  if (path == "/v1/kick" || path == "/v1/reload" || path == "/v1/forget-key") {
     if (request.method != "POST") return Text(405, "use POST for " + path + "\n");
     if (!Authorized(request, options)) {
       LOG_EVERY_N(WARNING, 20) << "operations endpoint: refused " << path
@@ -160,7 +161,17 @@ HttpResponse HandleAdminRequest(const HttpRequest& request, relay::Relay& relay,
     }
     const auto device = request.query.find("device");
     if (device == request.query.end() || device->second.empty()) {
-      return Text(400, "say which: POST /v1/kick?device=ID[&reason=TEXT]\n");
+      return Text(400, path == "/v1/kick" ? "say which: POST /v1/kick?device=ID[&reason=TEXT]\n"
+                                          : "say which: POST /v1/forget-key?device=ID\n");
+    }
+    if (path == "/v1/forget-key") {
+      if (relay.clustered()) {
+        return Text(409, "this relay is one of a cluster: device keys are bound in etcd, under the cluster's "
+                         "prefix: etcdctl del PREFIXkey/" + device->second + " (PREFIX: the relays' --cluster_prefix)\n");
+      }
+      if (!relay.ForgetKey(device->second)) return Text(404, "no key is bound to " + device->second + "\n");
+      LOG(WARNING) << "operator: device " << device->second << " may bind a new key at its next join";
+      return Text(200, "forgot the key of " + device->second + ": its next join binds the key it presents\n");
     }
     const auto reason = request.query.find("reason");
     const std::string why = reason == request.query.end() || reason->second.empty()
@@ -178,7 +189,7 @@ HttpResponse HandleAdminRequest(const HttpRequest& request, relay::Relay& relay,
   }
   if (path == "/healthz") return Text(200, "ok\n");
   if (path == "/v1/peers") return HttpResponse{200, "application/json", RenderPeersJson(relay)};
-  return Text(404, "not found; try /metrics, /healthz, /v1/peers, POST /v1/kick or /v1/reload\n");
+  return Text(404, "not found; try /metrics, /healthz, /v1/peers, POST /v1/kick, /v1/forget-key or /v1/reload\n");
 }
 
 asio::awaitable<void> ServeAdmin(asio::ip::tcp::acceptor& acceptor, relay::Relay& relay,

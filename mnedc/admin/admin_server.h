@@ -5,10 +5,13 @@
 //                  bytes forwarded, drops by reason, authentication failures,
 //                  sessions per transport
 //   GET /healthz   "ok"
-//   GET /v1/peers  JSON list: device id, address, transport, connected since,
-//                  bytes each way
+//   GET /v1/peers  JSON list: device id, addresses, transport, public key,
+//                  connected since, bytes each way
 //   POST /v1/kick?device=ID[&reason=TEXT]
 //                  closes that device's session (it is told why, and logs it)
+//   POST /v1/forget-key?device=ID
+//                  drops the public key the device is bound to: its next join
+//                  binds the key it presents (it has a new one)
 //   POST /v1/reload
 //                  re-reads the token files; members no longer allowed are
 //                  disconnected

@@ -103,6 +103,14 @@ DEFINE_bool(offload, true,
             "Use the kernel's TUN offloads: read and write up to 64 KiB of one TCP or UDP flow at "
             "once and send it to the relay as one super-packet, where the relay takes them. "
             "--offload=false: one packet per read, write and frame, as before.");
+DEFINE_string(state_dir, "/var/lib/mnedc",
+              "Where the device keeps its key (device.key: an X25519 private key in base64, made on "
+              "first start, owner-only). Its public half, logged at start, is the device's identity: "
+              "the relay binds the device ID to it.");
+DEFINE_bool(seal, true,
+            "Seal unicast packets end to end to peers that have keys (ChaCha20-Poly1305; the relay "
+            "forwards what it cannot read). --seal=false presents no keys, as older versions: "
+            "nothing to or from this device is sealed.");
 DEFINE_int32(keepalive_seconds, 15, "Ping the relay after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Reconnect when nothing came from the relay for this long.");
 DEFINE_int32(max_backoff_seconds, 30, "Longest wait between reconnect attempts.");
@@ -277,6 +285,20 @@ int main(int argc, char** argv) {
   if (FLAGS_max_backoff_seconds < 1) Fail("--max_backoff_seconds must be at least 1");
   mnedc::cli::ApplyKeepaliveFlags(FLAGS_keepalive_seconds, FLAGS_dead_after_seconds, options.link);
   options.backoff_max = std::chrono::seconds(FLAGS_max_backoff_seconds);
+  if (FLAGS_seal) {
+    if (FLAGS_state_dir.empty()) Fail("--state_dir is empty: the device key needs a home (or --seal=false)");
+    const std::string key_path = FLAGS_state_dir + "/device.key";
+    mnedc::seal::KeyPair key;
+    bool created = false;
+    std::string key_error;
+    if (!mnedc::seal::LoadOrCreateKeyFile(key_path, &key, &created, &key_error)) Fail(key_error);
+    LOG(INFO) << (created ? "made the device key " : "device key ") << key_path << ": public key "
+              << mnedc::seal::EncodeKey(key.public_key())
+              << (created ? " (the relay binds " + options.device_id + " to it at the first join)" : "");
+    options.device_key = key;
+  } else {
+    LOG(WARNING) << "--seal=false: presenting no keys; nothing to or from this device is sealed";
+  }
 
   if (std::string domain_error; FLAGS_dns && !mnedc::dns::IsValidDomain(FLAGS_dns_domain, &domain_error)) {
     Fail("--dns_domain=" + domain_error);

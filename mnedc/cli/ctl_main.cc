@@ -23,9 +23,9 @@ DEFINE_bool(json, false, "Print the endpoint's JSON as it is, for scripts.");
 DEFINE_string(socket, "",
               "status, metrics: the client's status socket. Default: /run/mnedc/<--tun_name>.sock");
 DEFINE_string(tun_name, "mnedc0", "status, metrics: the client's TUN name, to find its socket.");
-DEFINE_string(admin, "127.0.0.1:9334", "peers, kick, reload: the relay's --admin_listen.");
+DEFINE_string(admin, "127.0.0.1:9334", "peers, kick, forget-key, reload: the relay's --admin_listen.");
 DEFINE_string(admin_token_file, "",
-              "kick, reload from another host: the relay's --admin_token_file.");
+              "kick, forget-key, reload from another host: the relay's --admin_token_file.");
 DEFINE_string(reason, "", "kick: why, told to the device and logged on both sides.");
 
 namespace {
@@ -42,8 +42,10 @@ constexpr char kUsage[] =
     "       ctl metrics [--socket=PATH]           this device's counters (Prometheus)\n"
     "       ctl peers [--json] [--admin=HOST:PORT] the relay's members\n"
     "       ctl kick DEVICE [--reason=TEXT]       close one device's session on the relay\n"
+    "       ctl forget-key DEVICE                 let the device join with a new key (the relay\n"
+    "                                             binds each device to the first key it joins with)\n"
     "       ctl reload                            make the relay re-read its token files\n"
-    "status and metrics need the client's user (root); peers, kick and reload talk to the\n"
+    "status and metrics need the client's user (root); peers, kick, forget-key and reload talk to the\n"
     "relay's operations endpoint (loopback, or --admin_token_file from elsewhere).\n"
     "Example: bazel run //mnedc/cli:ctl -- status";
 
@@ -257,12 +259,12 @@ int Finish(const Reply& reply) {
 int main(int argc, char** argv) {
   std::vector<std::string> words;
   mnedc::cli::Init(&argc, &argv, kUsage, &words);
-  if (words.empty()) Fail("say what: status, metrics, peers, kick DEVICE or reload; see --help");
+  if (words.empty()) Fail("say what: status, metrics, peers, kick DEVICE, forget-key DEVICE or reload; see --help");
   const std::string& command = words[0];
-  const std::size_t want_words = command == "kick" ? 2 : 1;
-  if (words.size() != want_words) {
-    Fail(command == "kick" ? "kick needs one DEVICE (ctl kick DEVICE [--reason=TEXT])"
-                           : "'" + command + "' takes no arguments; see --help");
+  const bool takes_device = command == "kick" || command == "forget-key";
+  if (words.size() != (takes_device ? 2u : 1u)) {
+    Fail(takes_device ? command + " needs one DEVICE (ctl " + command + " DEVICE)"
+                      : "'" + command + "' takes no arguments; see --help");
   }
   if (command == "status") {
     const Reply reply = AskClient("/v1/status");
@@ -290,6 +292,7 @@ int main(int argc, char** argv) {
     if (!FLAGS_reason.empty()) target += "&reason=" + QueryValue(FLAGS_reason);
     return Finish(AskRelay(http::verb::post, target));
   }
+  if (command == "forget-key") return Finish(AskRelay(http::verb::post, "/v1/forget-key?device=" + QueryValue(words[1])));
   if (command == "reload") return Finish(AskRelay(http::verb::post, "/v1/reload"));
   Fail("unknown command '" + command + "'; see --help");
 }

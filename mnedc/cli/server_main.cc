@@ -75,14 +75,20 @@ DEFINE_string(lease_file, "",
               "Keep leases in this file, so after a restart every device gets its address back "
               "even if a newcomer joins first. Without it, leases survive restarts only as far "
               "as devices ask for their previous address.");
+DEFINE_string(device_keys_file, "",
+              "Keep here the public key each device is bound to: the key it first joined with "
+              "(later joins under its ID must hold the same key; 'ctl forget-key DEVICE' lets it "
+              "bind a new one). Without it the bindings last as long as the relay runs. A relay of "
+              "a cluster keeps them in etcd instead.");
 DEFINE_string(token_file, "",
               "File holding the join token every device must present (its --token_file). "
               "Without it anyone who can reach the relay may join: a loud warning says so.");
 DEFINE_string(tokens_file, "",
-              "File with one line per device, 'device_id token', so each device can be revoked "
-              "alone: edit the file and send SIGHUP (or run 'ctl reload'); a device whose line is "
-              "gone or changed is disconnected and cannot rejoin. A listed ID can only join with "
-              "its own token. Must not be readable by every user.");
+              "File with one line per device, 'device_id token [public_key]', so each device can be "
+              "revoked alone: edit the file and send SIGHUP (or run 'ctl reload'); a device whose "
+              "line is gone or changed is disconnected and cannot rejoin. A listed ID can only join "
+              "with its own token, and, if the line names one, its own key (as its client logs it). "
+              "Must not be readable by every user.");
 DEFINE_bool(bind_device_to_certificate, false,
             "With --tls_client_ca: a device may join only under an ID its client certificate "
             "names (subject CN or a subject alternative name).");
@@ -215,12 +221,14 @@ bool LoadJoinPolicy(mnedc::relay::JoinPolicy* policy, std::string* error) {
   if (!FLAGS_tokens_file.empty()) {
     std::string text;
     std::unordered_map<std::string, std::string> tokens;
+    std::unordered_map<std::string, mnedc::seal::PublicKey> keys;
     if (!mnedc::relay::ReadSecretFile(FLAGS_tokens_file, 16 << 20, &text, error) ||
-        !mnedc::relay::ParseDeviceTokens(text, &tokens, error)) {
+        !mnedc::relay::ParseDeviceTokens(text, &tokens, error, &keys)) {
       *error = "--tokens_file: " + *error;
       return false;
     }
     policy->SetDeviceTokens(tokens);
+    policy->SetDeviceKeys(std::move(keys));
   }
   return true;
 }
@@ -283,6 +291,7 @@ int main(int argc, char** argv) {
   }
 
   options.lease_file = FLAGS_lease_file;
+  options.device_keys_file = FLAGS_device_keys_file;
   // Before the relay, which uses it until it is destroyed.
   const auto cluster = mnedc::cli::ClusterFromFlags(io.get_executor(), options, listen_values[0]);
   if (!cluster) {
@@ -334,7 +343,7 @@ int main(int argc, char** argv) {
   };
   {
     std::string error;
-    if (!relay.RestoreLeases(&error)) Fail("--lease_file: " + error);
+    if (!relay.RestoreLeases(&error)) Fail("--lease_file or --device_keys_file: " + error);
   }
   for (auto& acceptor : acceptors) asio::co_spawn(io, relay.AcceptLoop(*acceptor), asio::detached);
   if (admin_acceptor.is_open()) {

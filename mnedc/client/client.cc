@@ -26,6 +26,17 @@ std::optional<base::Ipv6Address> Address6(const std::string& bytes) {
   std::memcpy(address.data(), bytes.data(), 16);
   return address;
 }
+
+// A peer's sealing keys from its announcement: none unless both are 32 bytes.
+std::optional<discovery::Peer::Keys> Keys(const std::string& public_key, const std::string& session_key) {
+  if (public_key.size() != 32 || session_key.size() != 32) return std::nullopt;
+  discovery::Peer::Keys keys;
+  std::memcpy(keys.public_key.data(), public_key.data(), 32);
+  std::memcpy(keys.session_key.data(), session_key.data(), 32);
+  return keys;
+}
+
+std::string Bytes(std::span<const uint8_t> bytes) { return std::string(bytes.begin(), bytes.end()); }
 }  // namespace
 
 Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dialer)
@@ -46,6 +57,14 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
     if (!known) relays_.push_back(more);
   }
   given_relays_ = listed_relays_ = relays_.size();
+  if (options_.device_key) {
+    session_key_.emplace();
+    if (!seal::KeyPair::Generate(&*session_key_)) {
+      LOG(ERROR) << "cannot make a session key (the system's random source failed): presenting no keys, "
+                    "so nothing is sealed";
+      session_key_.reset();
+    }
+  }
 }
 
 Client::~Client() = default;
@@ -135,6 +154,10 @@ asio::awaitable<void> Client::Run() {
       hello.mutable_hello()->set_peers(options_.want_peers ? protocol::PEERS_BATCHED
                                                            : protocol::PEERS_NONE);
       hello.mutable_hello()->set_super_packets(options_.super_packets);
+      if (options_.device_key && session_key_) {
+        hello.mutable_hello()->set_public_key(Bytes(options_.device_key->public_key()));
+        hello.mutable_hello()->set_session_key(Bytes(session_key_->public_key()));
+      }
       link_->SendControl(hello);
       co_await link_->Run(*this);
       was_joined = joined_;
@@ -309,7 +332,8 @@ bool Client::OnControl(const ControlMessage& message) {
     }
     case ControlMessage::kPeerAnnounce: {
       const auto& peer = message.peer_announce();
-      peers_.Upsert({peer.device_id(), peer.address(), peer.seen_from(), Address6(peer.address6())});
+      peers_.Upsert({peer.device_id(), peer.address(), peer.seen_from(), Address6(peer.address6()),
+                     Keys(peer.public_key(), peer.session_key())});
       return true;
     }
     case ControlMessage::kSnapshotEnd:
@@ -331,7 +355,8 @@ bool Client::OnControl(const ControlMessage& message) {
         if (change.gone()) {
           peers_.Remove(change.device_id());
         } else {
-          peers_.Upsert({change.device_id(), change.address(), change.seen_from(), Address6(change.address6())});
+          peers_.Upsert({change.device_id(), change.address(), change.seen_from(), Address6(change.address6()),
+                         Keys(change.public_key(), change.session_key())});
         }
       }
       if (list.snapshot_end()) peers_.EndSync();

@@ -22,6 +22,7 @@
 #include "mnedc/discovery/peer_table.h"
 #include "mnedc/transport/endpoint.h"
 #include "mnedc/link/framed_link.h"
+#include "mnedc/seal/keys.h"
 #include "mnedc/transport/dial.h"
 #include "mnedc/transport/server_address.h"
 
@@ -57,6 +58,10 @@ struct ClientOptions {
   // the relay does too: for a packet port with offloads. The handler set with
   // OnSuperPacket gets them whole; without one, OnPacket's gets their segments.
   bool super_packets = false;
+  // The device's static key pair (its identity for end-to-end sealing, see
+  // mnedc/seal): presented in the Hello with a session key the client makes
+  // for its run. Without one the client presents no keys (as older versions).
+  std::optional<seal::KeyPair> device_key;
   link::LinkOptions link;
   std::chrono::steady_clock::duration backoff_initial = std::chrono::milliseconds(250);
   std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(30);
@@ -96,6 +101,10 @@ class Client final : private link::FrameSink {
   void OnReadBatchEnd(std::function<void()> handler) { batch_end_handler_ = std::move(handler); }
   // Called on every Lease: first join and each rejoin (the address may differ).
   void OnLease(std::function<void(const LeaseInfo&)> handler) { lease_handler_ = std::move(handler); }
+
+  // The session key pair of this run (fresh for every Client): present when
+  // options().device_key is.
+  const std::optional<seal::KeyPair>& session_key() const { return session_key_; }
 
   discovery::PeerTable& peers() { return peers_; }
   const discovery::PeerTable& peers() const { return peers_; }
@@ -150,6 +159,7 @@ class Client final : private link::FrameSink {
 
   boost::asio::any_io_executor executor_;
   ClientOptions options_;
+  std::optional<seal::KeyPair> session_key_;
   Dialer dialer_;
   std::unique_ptr<link::FramedLink> link_;
   boost::asio::steady_timer backoff_timer_;

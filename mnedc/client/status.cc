@@ -4,6 +4,7 @@
 
 #include "mnedc/base/ipv4.h"
 #include "mnedc/base/ipv6.h"
+#include "mnedc/seal/keys.h"
 
 
 namespace mnedc::client {
@@ -95,6 +96,8 @@ std::string RenderStatusJson(const StatusSources& sources) {
       << ",\"mtu\":" << (lease ? lease->mtu : 0)
       << ",\"interface\":" << JsonString(sources.tun ? sources.tun->name() : "")
       << ",\"dns_domain\":" << (sources.dns ? JsonString(sources.dns->domain()) : "null")
+      << ",\"public_key\":"
+      << (client.options().device_key ? JsonString(seal::EncodeKey(client.options().device_key->public_key())) : "null")
       << ",\"relay\":" << JsonString(client.relay().ToString()) << ",\"relays\":[";
   for (std::size_t i = 0; i < client.known_relays().size(); ++i) {
     out << (i ? "," : "") << JsonString(client.known_relays()[i].ToString());
@@ -119,6 +122,7 @@ std::string RenderStatusJson(const StatusSources& sources) {
         << ",\"address\":" << JsonString(Ipv4ToString(peer.address))
         << ",\"address6\":" << (peer.address6 ? JsonString(base::Ipv6ToString(*peer.address6)) : "null")
         << ",\"seen_from\":" << JsonString(peer.seen_from)
+        << ",\"public_key\":" << (peer.keys ? JsonString(seal::EncodeKey(peer.keys->public_key)) : "null")
         << ",\"since\":" << JsonString(admin::Rfc3339(peer.since)) << "}";
   }
   out << (peers.empty() ? "]}\n" : "\n ]}\n");

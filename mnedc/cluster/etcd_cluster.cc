@@ -7,6 +7,7 @@
 
 #include "mnedc/base/coro.h"
 #include "mnedc/base/ipv4.h"
+#include "mnedc/seal/keys.h"
 
 namespace mnedc::cluster {
 namespace asio = boost::asio;
@@ -41,7 +42,43 @@ void EtcdCluster::NoteReachable(bool reachable, const std::string& error) {
   }
 }
 
-asio::awaitable<relay::StoreLease> EtcdCluster::Acquire(std::string device_id, uint32_t previous) {
+asio::awaitable<std::optional<std::string>> EtcdCluster::CheckKey(const std::string& device_id,
+                                                                   const std::string& public_key,
+                                                                   std::string* error) {
+  const std::string key = options_.prefix + "key/" + device_id;
+  const std::string presented =
+      public_key.size() == seal::kKeySize
+          ? seal::EncodeKey(std::span<const uint8_t, seal::kKeySize>(
+                reinterpret_cast<const uint8_t*>(public_key.data()), seal::kKeySize))
+          : std::string();
+  // Twice at most: a lost race to bind means another relay bound it just now.
+  for (int round = 0; round < 2; ++round) {
+    auto bound = co_await etcd_.Range(key, "", error);
+    if (!bound) co_return std::nullopt;
+    if (!bound->empty()) {
+      const std::string& value = (*bound)[0].value;
+      if (!presented.empty() && value == presented) co_return std::string();
+      co_return "device " + device_id + " is bound to the key " + value.substr(0, 8) +
+          "... in the network's store, and this client " +
+          (presented.empty() ? "presents none (an older version?)" : "holds another (" + presented.substr(0, 8) + "...)") +
+          "; if the device really has a new key, the operator deletes " + key + " from etcd";
+    }
+    if (presented.empty()) co_return std::string();
+    std::vector<std::string> absent = {key};
+    std::vector<std::pair<std::string, std::string>> puts = {{key, presented}};
+    auto put = co_await etcd_.PutIfAbsent(std::move(absent), std::move(puts), 0, error);
+    if (!put) co_return std::nullopt;
+    if (*put) {
+      LOG(INFO) << "device " << device_id << " is now bound to the key " << presented
+                << " in the network's store (its first join with one)";
+      co_return std::string();
+    }
+  }
+  co_return "device " + device_id + "'s key binding keeps changing in the store; try again";
+}
+
+asio::awaitable<relay::StoreLease> EtcdCluster::Acquire(std::string device_id, uint32_t previous,
+                                                        std::string public_key, bool check_key) {
   relay::StoreLease out;
   if (!fatal_error_.empty()) {
     out.error = fatal_error_;
@@ -49,11 +86,32 @@ asio::awaitable<relay::StoreLease> EtcdCluster::Acquire(std::string device_id, u
     co_return out;
   }
   std::string error;
+  if (check_key) {
+    const std::optional<std::string> refused = co_await CheckKey(device_id, public_key, &error);
+    if (refused && !refused->empty()) {
+      out.error = *refused;
+      out.wrong_key = true;
+      co_return out;
+    }
+    if (!refused) {
+      // etcd is away: a device seen here before may come back with the key
+      // it had; anything else waits for etcd.
+      const auto known = known_keys_.find(device_id);
+      if (known == known_keys_.end() || known->second != public_key) {
+        NoteReachable(false, error);
+        out.error = "the cluster store (etcd) cannot be reached to check this device's key (" + error +
+                    "); try again later";
+        out.unavailable = true;
+        co_return out;
+      }
+    }
+  }
   bool full = false;
   out.address = co_await leases_.Acquire(device_id, previous, &error, &full);
   if (out.address) {
     NoteReachable(true, {});
     known_[device_id] = *out.address;
+    known_keys_[device_id] = public_key;
     co_return out;
   }
   if (full) {

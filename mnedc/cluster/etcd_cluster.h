@@ -3,6 +3,8 @@
 // from EtcdLeases, and under an etcd lease this relay keeps alive
 //   PREFIX relay/NAME   -> {"advertise": how devices dial it, "mesh": HOST:PORT for relays}
 //   PREFIX member/ID    -> {"relay": NAME, "address": A.B.C.D, "seen_from": ip:port}
+// and, for good (no lease), PREFIX key/ID -> the device's public key (base64)
+// from its first join with one: the key binding of the whole network.
 // so a relay that dies drops out of etcd, with its members, within the
 // lease's TTL. PREFIX network holds the network's CIDR, and PREFIX network6
 // its IPv6 /64, written by the first relay (with IPv6) to come; a relay
@@ -53,7 +55,8 @@ class EtcdCluster final : public relay::ClusterStore {
   boost::asio::awaitable<void> Run();
   void Stop();
 
-  boost::asio::awaitable<relay::StoreLease> Acquire(std::string device_id, uint32_t previous) override;
+  boost::asio::awaitable<relay::StoreLease> Acquire(std::string device_id, uint32_t previous,
+                                                    std::string public_key, bool check_key) override;
   void Joined(const std::string& device_id, uint32_t address, const std::string& seen_from) override;
   void Left(const std::string& device_id) override;
   std::vector<std::string> Relays() const override { return relays_; }
@@ -70,6 +73,11 @@ class EtcdCluster final : public relay::ClusterStore {
   bool registered() const { return lease_ != 0; }
 
  private:
+  // The device's key binding (made on first use): "" if `public_key` (raw,
+  // empty: none) may join as `device_id`, else why not; nullopt if etcd
+  // cannot be reached (`error`).
+  boost::asio::awaitable<std::optional<std::string>> CheckKey(const std::string& device_id,
+                                                              const std::string& public_key, std::string* error);
   // Grants a lease and writes this relay's key and every member's.
   boost::asio::awaitable<bool> Register(std::string* error);
   boost::asio::awaitable<bool> WriteMembers(std::string* error);
@@ -95,6 +103,8 @@ class EtcdCluster final : public relay::ClusterStore {
   // Devices this relay leased an address to (from etcd): they may join again
   // while etcd is unreachable.
   std::unordered_map<std::string, uint32_t> known_;
+  // And the key each joined with (raw; empty: none), checked while etcd is away.
+  std::unordered_map<std::string, std::string> known_keys_;
   struct Member {
     uint32_t address = 0;
     std::string seen_from;

@@ -78,13 +78,14 @@ class EtcdClusterTest : public ::testing::Test {
     RunUntil([&] { return done; });
     return out;
   }
-  relay::StoreLease Acquire(EtcdCluster& cluster, const std::string& device, uint32_t previous = 0) {
+  relay::StoreLease Acquire(EtcdCluster& cluster, const std::string& device, uint32_t previous = 0,
+                            const std::string& public_key = "", bool check_key = true) {
     relay::StoreLease out;
     bool done = false;
     asio::co_spawn(
         io_,
         [&]() -> asio::awaitable<void> {
-          out = co_await cluster.Acquire(device, previous);
+          out = co_await cluster.Acquire(device, previous, public_key, check_key);
           done = true;
         },
         asio::detached);
@@ -155,6 +156,41 @@ TEST_F(EtcdClusterTest, RegistersKeepsMembersAndLeavesNothingBehind) {
   EXPECT_EQ(Get("/t/device/b"), base::Ipv4ToString(*b.address));
   r1.Stop();
   ASSERT_TRUE(RunUntil([&] { return r1_ended; }));
+}
+
+TEST_F(EtcdClusterTest, ADeviceIsBoundToItsFirstKeyOnEveryRelay) {
+  EtcdCluster r1(io_.get_executor(), Options("r1"));
+  EtcdCluster r2(io_.get_executor(), Options("r2"));
+  bool r1_ended = false, r2_ended = false;
+  Start(r1, &r1_ended);
+  Start(r2, &r2_ended);
+  ASSERT_TRUE(RunUntil([&] { return r1.registered() && r2.registered(); }));
+  const std::string key1(32, '\x01'), key2(32, '\x02');
+  const relay::StoreLease first = Acquire(r1, "k", 0, key1);
+  ASSERT_TRUE(first.address) << first.error;
+  EXPECT_EQ(Get("/t/key/k"), "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
+  const relay::StoreLease elsewhere = Acquire(r2, "k", 0, key1);
+  EXPECT_EQ(elsewhere.address, first.address) << elsewhere.error;
+  const relay::StoreLease wrong = Acquire(r2, "k", 0, key2);
+  EXPECT_FALSE(wrong.address);
+  EXPECT_TRUE(wrong.wrong_key);
+  EXPECT_NE(wrong.error.find("device k is bound to the key AQEBAQEB... in the network's store, and this client holds "
+                             "another (AgICAgIC...)"),
+            std::string::npos)
+      << wrong.error;
+  const relay::StoreLease none = Acquire(r1, "k", 0, "");
+  EXPECT_TRUE(none.wrong_key);
+  EXPECT_NE(none.error.find("presents none"), std::string::npos) << none.error;
+  // The operator's tokens file named the key: the store's binding is not asked.
+  EXPECT_TRUE(Acquire(r1, "k", 0, key2, false).address);
+  // A client without keys binds nothing; its first join with one does.
+  ASSERT_TRUE(Acquire(r1, "old").address);
+  EXPECT_EQ(Get("/t/key/old").value_or(""), "");
+  ASSERT_TRUE(Acquire(r1, "old", 0, key2).address);
+  EXPECT_EQ(Get("/t/key/old"), "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=");
+  r1.Stop();
+  r2.Stop();
+  RunUntil([&] { return r1_ended && r2_ended; });
 }
 
 TEST_F(EtcdClusterTest, UnreachableEtcdAdmitsKnownDevicesRefusesNewOnesAndRecovers) {

@@ -18,7 +18,7 @@ void PeerTable::Upsert(const Peer& peer) {
   }
   Entry& entry = it->second;
   entry.seen_in_sync = true;
-  if (entry.peer.address != peer.address || entry.peer.address6 != peer.address6) {
+  if (entry.peer.address != peer.address || entry.peer.address6 != peer.address6 || entry.peer.keys != peer.keys) {
     const Peer old = entry.peer;
     entry.peer = peer;
     entry.peer.since = std::chrono::system_clock::now();

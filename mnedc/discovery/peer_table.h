@@ -18,6 +18,14 @@ struct Peer {
   uint32_t address = 0;   // Virtual IPv4, host byte order.
   std::string seen_from;  // "ip:port" as the relay sees it.
   std::optional<base::Ipv6Address> address6;  // Virtual IPv6, on a dual-stack network.
+  // Its sealing keys (mnedc/seal), from a peer of a version that has them:
+  // its static public key and the session key of its current run.
+  struct Keys {
+    std::array<uint8_t, 32> public_key{};
+    std::array<uint8_t, 32> session_key{};
+    bool operator==(const Keys&) const = default;
+  };
+  std::optional<Keys> keys;
   // When this device first saw the peer up (set by the table).
   std::chrono::system_clock::time_point since{};
 };
@@ -32,8 +40,8 @@ class PeerTable {
   // Listeners are called in order for every change, after the table changed.
   void Subscribe(Listener listener) { listeners_.push_back(std::move(listener)); }
 
-  // Adds or updates a peer. Fires kUp when it is new or an address changed
-  // (after a kDown for the old address).
+  // Adds or updates a peer. Fires kUp when it is new, or an address or its
+  // keys changed (after a kDown for the old one: new keys are a new run of it).
   void Upsert(const Peer& peer);
   void Remove(const std::string& device_id);
 

@@ -33,13 +33,16 @@ constexpr int kPeerListSnapshotEnd = PeerList::kSnapshotEndFieldNumber;
 }  // namespace
 
 std::string EncodePeerChange(std::string_view device_id, uint32_t address,
-                             std::string_view seen_from, bool gone, std::string_view address6) {
+                             std::string_view seen_from, bool gone, std::string_view address6,
+                             MemberKeys keys) {
   PeerChange change;
   change.set_device_id(std::string(device_id));
   change.set_address(address);
   if (!gone) change.set_seen_from(std::string(seen_from));
   change.set_gone(gone);
   if (!address6.empty()) change.set_address6(std::string(address6));
+  if (!keys.public_key.empty()) change.set_public_key(std::string(keys.public_key));
+  if (!keys.session_key.empty()) change.set_session_key(std::string(keys.session_key));
   return change.SerializeAsString();
 }
 

@@ -17,9 +17,16 @@
 
 namespace mnedc::protocol {
 
+// A member's sealing keys as its Hello gave them (32 bytes each), or empty.
+struct MemberKeys {
+  std::string_view public_key;
+  std::string_view session_key;
+};
+
 // A serialized PeerChange; `address6` is 16 bytes, or empty on an IPv4-only network.
 std::string EncodePeerChange(std::string_view device_id, uint32_t address,
-                             std::string_view seen_from, bool gone, std::string_view address6 = {});
+                             std::string_view seen_from, bool gone, std::string_view address6 = {},
+                             MemberKeys keys = {});
 
 // Appends whole CONTROL frames to `out()`:
 //   PEERS_BATCHED: PeerList frames of up to `max_payload` bytes each;

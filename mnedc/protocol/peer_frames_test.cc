@@ -52,6 +52,29 @@ TEST(PeerFrames, TheIpv6AddressReachesEitherForm) {
   }
 }
 
+TEST(PeerFrames, TheSealingKeysReachEitherForm) {
+  const std::string public_key(32, '\x11'), session_key(32, '\x22');
+  for (const PeerMode mode : {PEERS_BATCHED, PEERS_EACH}) {
+    PeerFrameBuilder builder(mode);
+    builder.Add(EncodePeerChange("deva", 0x0a000002, "192.0.2.1:4000", false, {}, {public_key, session_key}), false);
+    builder.Add(EncodePeerChange("devb", 0x0a000003, "192.0.2.1:4001", false), false);
+    builder.Flush();
+    const auto messages = Frames(builder.out());
+    if (mode == PEERS_BATCHED) {
+      ASSERT_EQ(messages.size(), 1u);
+      ASSERT_EQ(messages[0].peer_list().changes_size(), 2);
+      EXPECT_EQ(messages[0].peer_list().changes(0).public_key(), public_key);
+      EXPECT_EQ(messages[0].peer_list().changes(0).session_key(), session_key);
+      EXPECT_EQ(messages[0].peer_list().changes(1).public_key(), "");
+    } else {
+      ASSERT_EQ(messages.size(), 2u);
+      EXPECT_EQ(messages[0].peer_announce().public_key(), public_key);
+      EXPECT_EQ(messages[0].peer_announce().session_key(), session_key);
+      EXPECT_EQ(messages[1].peer_announce().session_key(), "");
+    }
+  }
+}
+
 TEST(PeerFrames, BatchedChangesArriveInOrderInOnePeerList) {
   PeerFrameBuilder builder(PEERS_BATCHED);
   builder.Add(EncodePeerChange("deva", 0x0a000002, "192.0.2.1:4000", false), false);

@@ -19,6 +19,8 @@ struct StoreLease {
   // back later) rather than because the network is full.
   std::string error;
   bool unavailable = false;
+  // The device ID is bound to another public key than the one presented.
+  bool wrong_key = false;
 };
 
 // Another relay of the cluster: its name, where relays reach it
@@ -35,7 +37,12 @@ class ClusterStore {
   virtual ~ClusterStore() = default;
   // The device's address in the whole network: the one it has (on whichever
   // relay it joined before), else `previous` if that is free, else a free one.
-  virtual boost::asio::awaitable<StoreLease> Acquire(std::string device_id, uint32_t previous) = 0;
+  // With `public_key` (32 raw bytes; empty: the client presented none) and
+  // `check_key`: first the device's key binding for the whole network (trust
+  // on first use, as KeyBindings on a relay alone): wrong_key if it is bound
+  // to another. Without `check_key` the operator's tokens file decided.
+  virtual boost::asio::awaitable<StoreLease> Acquire(std::string device_id, uint32_t previous,
+                                                     std::string public_key, bool check_key) = 0;
   // The device joined this relay with `address`, or left it.
   virtual void Joined(const std::string& device_id, uint32_t address, const std::string& seen_from) = 0;
   virtual void Left(const std::string& device_id) = 0;

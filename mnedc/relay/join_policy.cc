@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 
 #include "mnedc/base/device_id.h"
@@ -54,22 +55,45 @@ std::string JoinPolicy::Check(const std::string& device_id, const TokenDigest& c
   return "device " + device_id + " is not in the relay's tokens file";
 }
 
+const seal::PublicKey* JoinPolicy::OperatorKey(const std::string& device_id) const {
+  const auto found = device_keys_.find(device_id);
+  return found == device_keys_.end() ? nullptr : &found->second;
+}
+
+std::string JoinPolicy::CheckKey(const std::string& device_id, const seal::PublicKey* key) const {
+  const seal::PublicKey* bound = OperatorKey(device_id);
+  if (bound == nullptr || (key != nullptr && *key == *bound)) return {};
+  return "the tokens file binds device " + device_id + " to the key " + seal::ShortKey(*bound) + "..., and " +
+         (key ? "this client holds another (" + seal::ShortKey(*key) + "...)"
+              : "this client presents none (an older version?)");
+}
+
 bool ParseDeviceTokens(std::string_view text,
-                       std::unordered_map<std::string, std::string>* tokens, std::string* error) {
+                       std::unordered_map<std::string, std::string>* tokens, std::string* error,
+                       std::unordered_map<std::string, seal::PublicKey>* keys) {
   tokens->clear();
   std::istringstream lines{std::string(text)};
   std::string line;
   for (int number = 1; std::getline(lines, line); ++number) {
     std::istringstream words(line);
-    std::string id, token, extra;
+    std::string id, token, key_text, extra;
     if (!(words >> id) || id.front() == '#') continue;
     const std::string where = "line " + std::to_string(number) + ": ";
     if (!(words >> token)) {
       *error = where + "'" + id + "' has no token; write 'device_id token'";
       return false;
     }
+    std::optional<seal::PublicKey> key;
+    if (words >> key_text) {
+      key = seal::DecodeKey(key_text);
+      if (!key) {
+        *error = where + "'" + key_text + "' is not a public key (base64 of 32 bytes, as the client logs " +
+                 "its key); write 'device_id token [public_key]'";
+        return false;
+      }
+    }
     if (words >> extra) {
-      *error = where + "more than 'device_id token'";
+      *error = where + "more than 'device_id token [public_key]'";
       return false;
     }
     if (!base::IsValidDeviceId(id)) {
@@ -84,6 +108,7 @@ bool ParseDeviceTokens(std::string_view text,
       *error = where + "device '" + id + "' is listed twice";
       return false;
     }
+    if (key && keys) (*keys)[id] = *key;
   }
   return true;
 }

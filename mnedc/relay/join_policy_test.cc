@@ -63,6 +63,32 @@ TEST(JoinPolicyTest, ParsesTokensFile) {
   EXPECT_EQ(tokens["garage"], "def456");
 }
 
+TEST(JoinPolicyTest, TheTokensFileBindsADeviceToItsKey) {
+  std::unordered_map<std::string, std::string> tokens;
+  std::unordered_map<std::string, seal::PublicKey> keys;
+  std::string error;
+  ASSERT_TRUE(ParseDeviceTokens("kitchen abc hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=\ngarage def\n", &tokens,
+                                &error, &keys))
+      << error;
+  ASSERT_EQ(keys.size(), 1u);
+  const seal::PublicKey kitchen = keys["kitchen"];
+  EXPECT_EQ(seal::EncodeKey(kitchen), "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=");
+  JoinPolicy policy;
+  policy.SetDeviceTokens(tokens);
+  policy.SetDeviceKeys(keys);
+  seal::PublicKey other = kitchen;
+  other[0] ^= 1;
+  EXPECT_EQ(policy.CheckKey("kitchen", &kitchen), "");
+  EXPECT_EQ(policy.CheckKey("kitchen", &other),
+            "the tokens file binds device kitchen to the key hSDwCYkw..., and this client holds another "
+            "(hCDwCYkw...)");
+  EXPECT_EQ(policy.CheckKey("kitchen", nullptr),
+            "the tokens file binds device kitchen to the key hSDwCYkw..., and this client presents none (an older "
+            "version?)");
+  EXPECT_EQ(policy.CheckKey("garage", &other), "");  // Not bound by the operator.
+  EXPECT_EQ(policy.CheckKey("garage", nullptr), "");
+}
+
 TEST(JoinPolicyTest, MalformedTokensFileSaysWhichLine) {
   std::unordered_map<std::string, std::string> tokens;
   std::string error;
@@ -71,7 +97,10 @@ TEST(JoinPolicyTest, MalformedTokensFileSaysWhichLine) {
   EXPECT_FALSE(ParseDeviceTokens("a 1\na 2\n", &tokens, &error));
   EXPECT_EQ(error, "line 2: device 'a' is listed twice");
   EXPECT_FALSE(ParseDeviceTokens("a 1 2\n", &tokens, &error));
-  EXPECT_EQ(error, "line 1: more than 'device_id token'");
+  EXPECT_EQ(error, "line 1: '2' is not a public key (base64 of 32 bytes, as the client logs its key); write "
+                   "'device_id token [public_key]'");
+  EXPECT_FALSE(ParseDeviceTokens("a 1 hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo= 2\n", &tokens, &error));
+  EXPECT_EQ(error, "line 1: more than 'device_id token [public_key]'");
   EXPECT_FALSE(ParseDeviceTokens(std::string(129, 'x') + " t\n", &tokens, &error));
   EXPECT_FALSE(ParseDeviceTokens("a " + std::string(1025, 't') + "\n", &tokens, &error));
 }

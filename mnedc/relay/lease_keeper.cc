@@ -9,8 +9,7 @@ namespace mnedc::relay {
 LeaseKeeper::LeaseKeeper(boost::asio::any_io_executor executor, Prefix prefix, std::string file)
     : pool_(prefix),
       file_(std::move(file)),
-      timer_(executor),
-      self_(std::make_shared<LeaseKeeper*>(this)) {}
+      saver_(executor, file_.empty() ? FileSaver::Save() : [this] { return Save(); }) {}
 
 bool LeaseKeeper::Restore(std::string* error) {
   if (file_.empty()) return true;
@@ -25,29 +24,23 @@ bool LeaseKeeper::Restore(std::string* error) {
 }
 
 void LeaseKeeper::Changed() {
-  if (file_.empty() || pending_ || pool_.generation() == saved_generation_) return;
-  pending_ = true;
-  timer_.expires_after(std::chrono::seconds(1));
-  timer_.async_wait([weak = std::weak_ptr<LeaseKeeper*>(self_)](const boost::system::error_code& ec) {
-    const auto self = weak.lock();
-    if (ec || !self) return;
-    (*self)->pending_ = false;
-    (*self)->SaveNow();
-  });
+  if (pool_.generation() != saved_generation_) saver_.Changed();
 }
 
 void LeaseKeeper::SaveNow() {
-  if (pending_) {
-    timer_.cancel();
-    pending_ = false;
-  }
-  if (file_.empty() || pool_.generation() == saved_generation_) return;
+  Changed();
+  saver_.SaveNow();
+}
+
+bool LeaseKeeper::Save() {
+  if (pool_.generation() == saved_generation_) return true;
   std::string error;
   if (!SaveLeaseFile(file_, pool_, &error)) {
     LOG_EVERY_N(ERROR, 10) << error << "; leases stay in memory";
-    return;
+    return false;
   }
   saved_generation_ = pool_.generation();
+  return true;
 }
 
 }  // namespace mnedc::relay

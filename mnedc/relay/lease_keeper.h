@@ -1,14 +1,10 @@
 #pragma once
 // The relay's leases and their file: the pool that hands out addresses, and
-// --lease_file, which keeps them across restarts. After a change the file is
-// written within a second (a burst of joins after a restart costs one write,
-// not one each), and at shutdown; a relay killed outright loses at most the
-// last second of changes.
+// --lease_file, which keeps them across restarts (written as FileSaver says).
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <memory>
 #include <string>
 
+#include "mnedc/relay/file_saver.h"
 #include "mnedc/relay/lease_pool.h"
 
 namespace mnedc::relay {
@@ -30,14 +26,12 @@ class LeaseKeeper {
   void SaveNow();
 
  private:
+  bool Save();
+
   LeasePool pool_;
   std::string file_;
-  boost::asio::steady_timer timer_;
-  // The timer's callback holds a weak reference: once the keeper is gone, an
-  // expiry already queued finds it expired and touches nothing.
-  std::shared_ptr<LeaseKeeper*> self_;
   uint64_t saved_generation_ = 0;
-  bool pending_ = false;
+  FileSaver saver_;  // Last: destroyed first, so no save runs on a half-destroyed keeper.
 };
 
 }  // namespace mnedc::relay

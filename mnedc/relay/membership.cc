@@ -46,7 +46,11 @@ std::string Relay::Authorize(const Session& session, const std::string& device_i
       return "the client certificate does not name device " + device_id;
     }
   }
-  return policy_.Check(device_id, session.credentials_, session.presented_credentials_);
+  if (std::string why = policy_.Check(device_id, session.credentials_, session.presented_credentials_);
+      !why.empty()) {
+    return why;
+  }
+  return policy_.CheckKey(device_id, session.public_key());
 }
 
 std::size_t Relay::SetJoinPolicy(JoinPolicy policy) {
@@ -103,9 +107,27 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
   // Kept (as a digest) so a reload of the token files can re-check members.
   session.credentials_ = DigestToken(hello.credentials());
   session.presented_credentials_ = !hello.credentials().empty();
+  // Sealing keys: both or neither, 32 bytes each.
+  if (!hello.public_key().empty() || !hello.session_key().empty()) {
+    if (hello.public_key().size() != seal::kKeySize || hello.session_key().size() != seal::kKeySize) {
+      return reject(protocol::Error::BAD_REQUEST, "public_key and session_key must be 32 bytes each");
+    }
+    auto keys = std::make_unique<Session::Keys>();
+    std::copy(hello.public_key().begin(), hello.public_key().end(), keys->public_key.begin());
+    std::copy(hello.session_key().begin(), hello.session_key().end(), keys->session_key.begin());
+    session.keys_ = std::move(keys);
+  }
   if (std::string why = Authorize(session, id); !why.empty()) {
     ++counters_.auth_failures;
     return reject(protocol::Error::UNAUTHORIZED, why);
+  }
+  // Trust on first use, where the operator has not bound the device's key: on
+  // this relay, or for the whole network in the cluster store (FinishJoin).
+  if (!cluster_ && policy_.OperatorKey(id) == nullptr) {
+    if (std::string why = keys_.Check(id, session.public_key()); !why.empty()) {
+      ++counters_.auth_failures;
+      return reject(protocol::Error::UNAUTHORIZED, why);
+    }
   }
   if (shutting_down_) return reject(protocol::Error::SHUTTING_DOWN, "relay is shutting down");
   session.device_id_ = id;
@@ -130,9 +152,17 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
 
 asio::awaitable<void> Relay::FinishJoin(Session& session) {
   session.join_pending_ = false;
-  const StoreLease lease = co_await cluster_->Acquire(session.device_id_, session.requested_address_);
+  std::string public_key;
+  if (session.keys_) public_key.assign(session.keys_->public_key.begin(), session.keys_->public_key.end());
+  const bool check_key = policy_.OperatorKey(session.device_id_) == nullptr;
+  const StoreLease lease =
+      co_await cluster_->Acquire(session.device_id_, session.requested_address_, std::move(public_key), check_key);
   if (session.link_.closing()) co_return;  // Timed out, or the relay shut down, meanwhile.
   if (shutting_down_) co_return RejectJoin(session, protocol::Error::SHUTTING_DOWN, "relay is shutting down");
+  if (lease.wrong_key) {
+    ++counters_.auth_failures;
+    co_return RejectJoin(session, protocol::Error::UNAUTHORIZED, lease.error);
+  }
   if (!lease.address) {
     co_return RejectJoin(session, lease.unavailable ? protocol::Error::UNAVAILABLE : protocol::Error::POOL_EXHAUSTED,
                          lease.error);
@@ -166,7 +196,12 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
   }
   session.address_ = address;
   session.joined_ = true;
-  session.change_ = protocol::EncodePeerChange(id, address, session.seen_from(), false, Address6Of(address));
+  protocol::MemberKeys keys;
+  if (session.keys_) {
+    keys.public_key = std::string_view(reinterpret_cast<const char*>(session.keys_->public_key.data()), seal::kKeySize);
+    keys.session_key = std::string_view(reinterpret_cast<const char*>(session.keys_->session_key.data()), seal::kKeySize);
+  }
+  session.change_ = protocol::EncodePeerChange(id, address, session.seen_from(), false, Address6Of(address), keys);
   by_device_[id] = &session;
   by_address_[address] = &session;
   directory_[address] = DirectoryEntry{&session.change_, &session};

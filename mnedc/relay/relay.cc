@@ -49,6 +49,7 @@ Relay::Relay(asio::any_io_executor executor, RelayOptions options)
     : executor_(std::move(executor)),
       options_(options),
       leases_(executor_, options.prefix, options.lease_file),
+      keys_(executor_, options.device_keys_file),
       announce_timer_(executor_),
       alive_(std::make_shared<Relay*>(this)),
       socket_states_(executor_) {
@@ -86,7 +87,7 @@ void Relay::SetClusterStore(ClusterStore* store) {
   }
 }
 
-bool Relay::RestoreLeases(std::string* error) { return leases_.Restore(error); }
+bool Relay::RestoreLeases(std::string* error) { return leases_.Restore(error) && keys_.Restore(error); }
 
 asio::awaitable<void> Relay::Serve(std::unique_ptr<transport::Stream> stream,
                                    std::chrono::steady_clock::time_point accepted_at) {
@@ -129,6 +130,7 @@ void Relay::Shutdown() {
   shutting_down_ = true;
   StopMesh();
   leases_.SaveNow();
+  keys_.SaveNow();
   // Handshakes in progress fail at once instead of running to their deadline.
   for (int fd : handshaking_) ::shutdown(fd, SHUT_RDWR);
   for (Session* session : all_sessions_) {

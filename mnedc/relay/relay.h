@@ -24,6 +24,7 @@
 #include "mnedc/base/ipv6.h"
 #include "mnedc/relay/cluster_store.h"
 #include "mnedc/relay/join_policy.h"
+#include "mnedc/relay/key_bindings.h"
 #include "mnedc/relay/lease_keeper.h"
 #include "mnedc/relay/lease_pool.h"
 #include "mnedc/transport/socket_state_reserve.h"
@@ -118,6 +119,10 @@ struct RelayOptions {
   std::size_t max_connections = 20000;
   // Where leases are kept across restarts; empty keeps them in memory only.
   std::string lease_file;
+  // Where the public key each device is bound to (trust on first use) is kept
+  // across restarts; empty keeps the bindings as long as the relay runs. Not
+  // used with a cluster store, which keeps them for every relay.
+  std::string device_keys_file;
   // Pre-shared join token; empty (and no device_tokens) admits anyone (the
   // server warns loudly).
   std::string join_token;
@@ -145,6 +150,7 @@ struct MemberInfo {
   uint32_t address = 0;
   std::string transport;  // "tcp", ...
   std::string seen_from;  // ip:port
+  std::string public_key;  // Base64; empty for a client that presented none.
   std::chrono::system_clock::time_point connected_since;
   link::LinkCounters link;
   std::size_t control_queued = 0;  // Control entries waiting for its writer.
@@ -175,7 +181,8 @@ class Relay {
       std::unique_ptr<transport::Stream> stream,
       std::chrono::steady_clock::time_point accepted_at = std::chrono::steady_clock::now());
 
-  // Loads options().lease_file (a missing file is fine). Call once, before serving.
+  // Loads options().lease_file and options().device_keys_file (missing files
+  // are fine). Call once, before serving.
   bool RestoreLeases(std::string* error);
   // One relay of several: addresses come from `store` (the lease file is not
   // used), joins and leaves are recorded there, and the Lease lists the
@@ -204,6 +211,12 @@ class Relay {
   const JoinPolicy& join_policy() const { return policy_; }
   // Closes a member's session, telling it (and the log) why. False if no such member.
   bool Kick(const std::string& device_id, const std::string& reason);
+  // The operator's say that a device has a new key: its binding is dropped
+  // (the next join binds the key it presents). False if it had none here.
+  // With a cluster store, bindings live there (etcdctl del PREFIX/key/ID).
+  bool ForgetKey(const std::string& device_id) { return keys_.Forget(device_id); }
+  bool clustered() const { return cluster_ != nullptr; }
+  std::optional<seal::PublicKey> BoundKey(const std::string& device_id) const { return keys_.Bound(device_id); }
 
   const RelayOptions& options() const { return options_; }
   // The IPv6 address that stands for an IPv4 address of the network (the
@@ -293,6 +306,7 @@ class Relay {
   boost::asio::any_io_executor executor_;
   RelayOptions options_;
   LeaseKeeper leases_;
+  KeyBindings keys_;
   ClusterStore* cluster_ = nullptr;
   // The mesh: the other relays, the link to each that is up, the dialers of
   // those this relay dials, and which relay serves each remote device.

@@ -143,9 +143,15 @@ void Session::Supersede() {
 }
 
 MemberInfo Session::Info() const {
-  return MemberInfo{device_id_,        address_,          std::string(stream_kind()),
-                    seen_from(),       connected_since_,  link_.counters(),
-                    link_.control_queued(), snapshot_pending_ || snapshot_queued_.has_value()};
+  return MemberInfo{device_id_,
+                    address_,
+                    std::string(stream_kind()),
+                    seen_from(),
+                    keys_ ? seal::EncodeKey(keys_->public_key) : std::string(),
+                    connected_since_,
+                    link_.counters(),
+                    link_.control_queued(),
+                    snapshot_pending_ || snapshot_queued_.has_value()};
 }
 
 }  // namespace mnedc::relay

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +62,14 @@ class Session final : public link::FrameSink {
   std::optional<std::list<Session*>::iterator> snapshot_queued_;
   uint64_t joined_in_round_ = 0;  // The announcement batch that carries its join.
   TokenDigest credentials_{};  // SHA-256 of what the Hello presented.
+  // Sealing: the keys the Hello presented; null for an older client (which
+  // then costs the pointer, not the keys).
+  struct Keys {
+    seal::PublicKey public_key;
+    seal::PublicKey session_key;
+  };
+  std::unique_ptr<const Keys> keys_;
+  const seal::PublicKey* public_key() const { return keys_ ? &keys_->public_key : nullptr; }
   bool presented_credentials_ = false;
   bool joined_ = false;
   // Between the Hello and the cluster store's answer.

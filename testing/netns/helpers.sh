@@ -15,12 +15,17 @@ mnedc_start_server() {
 }
 
 # mnedc_start_client PREFIX ROLE LOG [flags...]: client in ROLE's namespace; sets MNEDC_CLIENT_PID.
+# Its state (the device key) is in $(mnedc_state_dir PREFIX ROLE), kept across
+# restarts of the client, removed with the network.
 mnedc_start_client() {
   local p=$1 role=$2 log=$3; shift 3
   ip netns exec "$p$role" "$MNEDC_CLIENT_BIN" --server="$MNEDC_RELAY_IP:3334" \
-    --device_id="$role" "$@" >>"$log" 2>&1 &
+    --device_id="$role" --state_dir="$(mnedc_state_dir "$p" "$role")" "$@" >>"$log" 2>&1 &
   MNEDC_CLIENT_PID=$!
 }
+
+# mnedc_state_dir PREFIX ROLE: where the test network's client in ROLE keeps its key.
+mnedc_state_dir() { echo "${TMPDIR:-/tmp}/mnedc-state-$1/$2"; }
 
 # mnedc_wait_for SECONDS CMD...: polls CMD until it succeeds; fails after SECONDS.
 mnedc_wait_for() {

@@ -128,6 +128,7 @@ mnedc_net_down() {
     [[ -n $pids ]] && kill -KILL $pids 2>/dev/null
     ip netns del "$ns" 2>/dev/null
   done
+  rm -rf "${TMPDIR:-/tmp}/mnedc-state-$p"  # The clients' keys (helpers.sh: mnedc_state_dir).
   return 0
 }
 
