@@ -10,6 +10,7 @@
 #include "mnedc/transport/tls_context.h"
 #include "mnedc/packet/gso.h"
 #include "mnedc/packet/test_packets.h"
+#include "mnedc/seal/keys.h"
 #include "testing/ip_packets.h"
 #include "testing/loopback_net.h"
 #include "testing/test_pki.h"
@@ -151,6 +152,43 @@ TEST(SuperPacketAllocation, NoneAfterWarmUpWholeOrCut) {
   std::printf("super-packets cut for an older member: allocations for 1000 (%zu segments): %lu\n",
               old.received.size(), static_cast<unsigned long>(path));
   EXPECT_LT(path, 20u);
+}
+
+// Sealed end to end: the sealing goes straight into the queue's slots and
+// the opening happens in the read buffer. (OpenSSL's own allocations are not
+// operator new's: mnedc/seal:aead_allocation_test counts those.)
+TEST(SealedAllocation, NoneAfterWarmUpForPacketsAndSuperPackets) {
+  LoopbackNet net;
+  net.StartRelay();
+  auto keyed = [](client::ClientOptions& options) {
+    seal::KeyPair key;
+    ASSERT_TRUE(seal::KeyPair::Generate(&key));
+    options.device_key = key;
+    options.super_packets = true;
+  };
+  Node& a = net.AddClient("a", keyed);
+  Node& b = net.AddClient("b", keyed);
+  ASSERT_TRUE(net.RunUntil([&] { return a.client->peers().size() == 1 && b.client->peers().size() == 1; }));
+  b.received.reserve(40000);
+  b.received_offloads.reserve(40000);
+  ASSERT_TRUE(Pump(net, a, b, 10000, 1400));
+  ASSERT_TRUE(PumpSuper(net, a, b, 1000, 1));
+  b.received.clear();
+  b.received_offloads.clear();
+
+  uint64_t before = allocations.load();
+  ASSERT_TRUE(Pump(net, a, b, 20000, 1400));
+  uint64_t path = allocations.load() - before - b.received.size();
+  std::printf("sealed packets: allocations on the data path for 20000: %lu\n", static_cast<unsigned long>(path));
+  EXPECT_LT(path, 20u);
+  b.received.clear();
+  b.received_offloads.clear();
+  before = allocations.load();
+  ASSERT_TRUE(PumpSuper(net, a, b, 2000, 1));
+  path = allocations.load() - before - b.received.size();
+  std::printf("sealed super-packets: allocations on the data path for 2000: %lu\n", static_cast<unsigned long>(path));
+  EXPECT_LT(path, 20u);
+  EXPECT_GE(b.client->sealing()->counters().opened, 22000u + 11000u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, Allocation,

@@ -4,7 +4,13 @@
 // device that presents another key (or none) under a bound ID is refused.
 #include <gtest/gtest.h>
 
+#include <boost/asio/write.hpp>
+
+#include "mnedc/base/ipv4.h"
+#include "mnedc/packet/test_packets.h"
+#include "mnedc/protocol/frame.h"
 #include "mnedc/seal/keys.h"
+#include "testing/ip_packets.h"
 #include "testing/loopback_net.h"
 
 namespace mnedc::testing {
@@ -116,6 +122,105 @@ TEST_F(DeviceKeysTest, TheTokensFileBindsAKeyAndAReloadEnforcesIt) {
   EXPECT_EQ(net_.relay().SetJoinPolicy(std::move(policy)), 1u);
   EXPECT_TRUE(FailsWith(b, "UNAUTHORIZED")) << b.client->last_error();
   EXPECT_TRUE(a.client->joined());
+}
+
+// Sealing end to end through the relay: between two devices with keys every
+// unicast packet crosses as a SEALED frame the relay routes without opening;
+// to a device without keys it goes as before.
+TEST_F(DeviceKeysTest, UnicastBetweenKeyedDevicesIsSealedAndToAnOlderOneIsNot) {
+  net_.StartRelay();
+  Node& a = net_.AddClient("a", WithKey(NewKey()));
+  Node& b = net_.AddClient("b", WithKey(NewKey()));
+  Node& old = net_.AddClient("old");
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 2 && b.client->peers().size() == 2; }));
+  EXPECT_TRUE(a.client->sealing()->Seals("b"));
+  EXPECT_FALSE(a.client->sealing()->Seals("old"));
+  const std::vector<uint8_t> to_b = MakeIpv4Packet(a.address(), b.address(), 1200, 1);
+  const std::vector<uint8_t> to_old = MakeIpv4Packet(a.address(), old.address(), 1200, 2);
+  ASSERT_TRUE(a.client->SendPacket(to_b));
+  ASSERT_TRUE(a.client->SendPacket(to_old));
+  ASSERT_TRUE(net_.RunUntil([&] { return b.received.size() == 1 && old.received.size() == 1; }));
+  EXPECT_EQ(b.received[0], to_b);
+  EXPECT_EQ(old.received[0], to_old);
+  EXPECT_EQ(net_.relay().counters().sealed_routed, 1u) << "only the packet to b went sealed";
+  EXPECT_EQ(a.client->sealing()->counters().sealed_out, 1u);
+  EXPECT_EQ(b.client->sealing()->counters().opened, 1u);
+  // And back: b answers, sealed too.
+  ASSERT_TRUE(b.client->SendPacket(MakeIpv4Packet(b.address(), a.address(), 300, 3)));
+  ASSERT_TRUE(net_.RunUntil([&] { return a.received.size() == 1; }));
+  EXPECT_EQ(net_.relay().counters().sealed_routed, 2u);
+}
+
+TEST_F(DeviceKeysTest, ASealedSuperPacketCrossesWholeOrAsSealedSegments) {
+  for (const bool relay_takes_super_packets : {true, false}) {
+    SCOPED_TRACE(relay_takes_super_packets ? "relay takes super-packets" : "relay takes none");
+    LoopbackNet net;
+    relay::RelayOptions options;
+    options.super_packets = relay_takes_super_packets;
+    net.StartRelay(options);
+    auto keyed_offloading = [](client::ClientOptions& o) {
+      seal::KeyPair key;
+      ASSERT_TRUE(seal::KeyPair::Generate(&key));
+      o.device_key = key;
+      o.super_packets = true;
+    };
+    Node& a = net.AddClient("a", keyed_offloading);
+    Node& b = net.AddClient("b", keyed_offloading);
+    ASSERT_TRUE(net.RunUntil([&] { return a.client->peers().size() == 1 && b.client->peers().size() == 1; }));
+    packet::testing::Flow flow;
+    flow.source4 = a.address();
+    flow.destination4 = b.address();
+    const std::vector<uint8_t> super_packet = packet::testing::MakePacket(flow, 14000);
+    const packet::Gso gso{packet::GsoKind::kTcp, 1400};
+    ASSERT_TRUE(a.client->SendPacket(super_packet, gso));
+    const std::size_t frames = relay_takes_super_packets ? 1 : 10;
+    ASSERT_TRUE(net.RunUntil([&] { return b.received.size() == frames; }));
+    EXPECT_EQ(net.relay().counters().sealed_routed, frames);
+    if (relay_takes_super_packets) {
+      EXPECT_EQ(b.received[0], super_packet);
+      EXPECT_EQ(b.received_offloads[0], gso);
+    } else {
+      for (std::size_t i = 0; i < frames; ++i) {
+        packet::testing::Flow segment = flow;
+        segment.ip_id = static_cast<uint16_t>(flow.ip_id + i);
+        EXPECT_EQ(b.received[i], packet::testing::MakePacket(segment, 1400, i * 1400)) << "segment " << i;
+      }
+    }
+  }
+}
+
+// What the relay checks of a SEALED frame, from a member that crafts them:
+// the source must be its own lease, the destination a member with keys.
+TEST_F(DeviceKeysTest, TheRelayRoutesSealedFramesOnlyFromTheirSenderToKeyedMembers) {
+  net_.StartRelay();
+  Node& b = net_.AddClient("b", WithKey(NewKey()));
+  Node& old = net_.AddClient("old");
+  boost::asio::ip::tcp::socket raw = net_.JoinRaw("raw", 0, protocol::PEERS_NONE);
+  ASSERT_TRUE(net_.RunUntil([&] { return net_.relay().member_count() == 3 && b.address() && old.address(); }));
+  uint32_t raw_address = 0;
+  for (const auto& member : net_.relay().Members()) {
+    if (member.device_id == "raw") raw_address = member.address;
+  }
+  auto sealed_frame = [](uint32_t source, uint32_t destination) {
+    std::vector<uint8_t> frame(protocol::kFrameHeaderSize + protocol::kSealedHeaderSize + 64 + protocol::kSealedTagSize);
+    protocol::WriteFrameHeader(protocol::FrameType::kSealed,
+                               static_cast<uint32_t>(frame.size() - protocol::kFrameHeaderSize), frame.data());
+    protocol::WriteSealedHeader({{}, destination, source, 7}, frame.data() + protocol::kFrameHeaderSize);
+    return frame;
+  };
+  auto drops = [&](relay::DropReason reason) {
+    return net_.relay().counters().drops[static_cast<std::size_t>(reason)];
+  };
+  boost::asio::write(raw, boost::asio::buffer(sealed_frame(b.address(), b.address())));   // Not its address.
+  boost::asio::write(raw, boost::asio::buffer(sealed_frame(raw_address, old.address())));  // No keys there.
+  boost::asio::write(raw, boost::asio::buffer(sealed_frame(raw_address, 0x0a000001)));     // The relay itself.
+  boost::asio::write(raw, boost::asio::buffer(sealed_frame(raw_address, b.address())));    // Routed; b cannot open it.
+  ASSERT_TRUE(net_.RunUntil([&] { return b.client->counters().dropped_unsealed == 1; }));
+  EXPECT_EQ(drops(relay::DropReason::kSpoofedSource), 1u);
+  EXPECT_EQ(drops(relay::DropReason::kUnsealable), 2u);
+  EXPECT_EQ(b.client->sealing()->counters().unknown_peer, 1u) << "raw presented no keys";
+  EXPECT_TRUE(old.received.empty());
+  EXPECT_TRUE(b.received.empty());
 }
 
 }  // namespace

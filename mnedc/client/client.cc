@@ -65,6 +65,16 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
       session_key_.reset();
     }
   }
+  if (session_key_) {
+    sealing_ = std::make_unique<Sealing>(*options_.device_key, *session_key_);
+    peers_.Subscribe([this](discovery::PeerEvent event, const discovery::Peer& peer) {
+      if (event == discovery::PeerEvent::kUp) {
+        sealing_->PeerUp(peer);
+      } else {
+        sealing_->PeerDown(peer);
+      }
+    });
+  }
 }
 
 Client::~Client() = default;
@@ -76,7 +86,8 @@ bool Client::SendPacket(std::span<const uint8_t> packet, packet::Gso gso) {
     ++counters_.dropped_not_connected;
     return false;
   }
-  switch (link_->SendData(packet, gso)) {
+  const uint32_t sealed_to = sealing_ ? sealing_->SealingPeerFor(packet) : 0;
+  switch (sealed_to ? SendSealed(sealed_to, packet, gso) : link_->SendData(packet, gso)) {
     case link::FramedLink::Push::kQueued:
       ++counters_.packets_sent;
       counters_.bytes_sent += packet.size();
@@ -91,6 +102,51 @@ bool Client::SendPacket(std::span<const uint8_t> packet, packet::Gso gso) {
   }
   ++counters_.dropped_not_connected;
   return false;
+}
+
+link::FramedLink::Push Client::SendSealed(uint32_t peer, std::span<const uint8_t> packet, packet::Gso gso) {
+  using Push = link::FramedLink::Push;
+  // Keys first: a frame once queued must be filled. A peer whose keys give
+  // none gets nothing (counted), never the packet in the clear.
+  if (!sealing_->Prepare(peer)) return Push::kClosed;
+  Push result = Push::kQueued;
+  // One SEALED frame in the queue, its packet sealed from `in` (which may be
+  // the frame's own packet part) into it.
+  auto seal_one = [&](std::size_t size, auto&& build) -> bool {
+    Push push = Push::kQueued;
+    const std::span<uint8_t> out = link_->AppendSealed(Sealing::SealedSize(size), &push);
+    if (push == Push::kClosed) return false;
+    if (push == Push::kQueuedDroppedOldest) result = push;
+    const std::span<uint8_t> body = out.subspan(protocol::kSealedHeaderSize, size);
+    const std::pair<std::span<const uint8_t>, packet::Gso> in = build(body);
+    return sealing_->Seal(peer, in.first, in.second, out);
+  };
+  if (!gso.super() || link_->peer_takes_super_packets()) {
+    const bool sealed = seal_one(packet.size(), [&](std::span<uint8_t>) { return std::pair(packet, gso); });
+    return sealed ? result : Push::kClosed;
+  }
+  // The relay takes no super-packets: each segment is built in its frame and
+  // sealed there.
+  packet::SuperPacketLayout layout;
+  if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) return Push::kClosed;
+  for (std::size_t i = 0; i < layout.segments; ++i) {
+    const bool sealed = seal_one(packet::SegmentSize(layout, gso, i), [&](std::span<uint8_t> body) {
+      packet::BuildSegment(packet, gso, layout, i, body);
+      return std::pair(std::span<const uint8_t>(body), packet::Gso{});
+    });
+    if (!sealed) return Push::kClosed;
+  }
+  return result;
+}
+
+link::DataVerdict Client::OnSealed(std::span<uint8_t> payload) {
+  std::span<const uint8_t> packet;
+  packet::Gso gso;
+  if (!sealing_ || sealing_->Open(payload, &packet, &gso) != Sealing::Verdict::kOpened) {
+    ++counters_.dropped_unsealed;
+    return link::DataVerdict::kAccepted;
+  }
+  return OnData(packet, gso);
 }
 
 asio::awaitable<void> Client::WaitForRoom() {
@@ -305,6 +361,10 @@ bool Client::OnControl(const ControlMessage& message) {
                      << " instead of " << Ipv4ToString(lease_->address);
       }
       lease_ = info;
+      if (sealing_) {
+        const uint32_t mask = info.prefix_length == 0 ? 0 : ~uint32_t{0} << (32 - info.prefix_length);
+        sealing_->SetLease(info.address, info.address & mask, info.address6);
+      }
       LearnRelays(std::vector<std::string>(lease.relays().begin(), lease.relays().end()));
       link_->set_peer_takes_super_packets(info.super_packets);
       joined_ = true;

@@ -22,6 +22,7 @@
 #include "mnedc/discovery/peer_table.h"
 #include "mnedc/transport/endpoint.h"
 #include "mnedc/link/framed_link.h"
+#include "mnedc/client/sealing.h"
 #include "mnedc/seal/keys.h"
 #include "mnedc/transport/dial.h"
 #include "mnedc/transport/server_address.h"
@@ -77,6 +78,7 @@ struct ClientCounters {
   uint64_t bytes_received = 0;  // IP bytes the relay delivered.
   uint64_t dropped_not_connected = 0;  // Sent while no connection was up.
   uint64_t dropped_queue_full = 0;     // Sent faster than the connection drains.
+  uint64_t dropped_unsealed = 0;       // Sealed packets that did not open (Sealing's counters say why).
 };
 
 class Client final : private link::FrameSink {
@@ -105,6 +107,8 @@ class Client final : private link::FrameSink {
   // The session key pair of this run (fresh for every Client): present when
   // options().device_key is.
   const std::optional<seal::KeyPair>& session_key() const { return session_key_; }
+  // End-to-end sealing with the peers that have keys; null without a device key.
+  const Sealing* sealing() const { return sealing_.get(); }
 
   discovery::PeerTable& peers() { return peers_; }
   const discovery::PeerTable& peers() const { return peers_; }
@@ -146,6 +150,10 @@ class Client final : private link::FrameSink {
 
  private:
   link::DataVerdict OnData(std::span<const uint8_t> packet, packet::Gso gso) override;
+  link::DataVerdict OnSealed(std::span<uint8_t> payload) override;
+  // SendPacket to a peer this device seals to: sealed into the link's queue
+  // (whole, or as segments if the relay takes no super-packets).
+  link::FramedLink::Push SendSealed(uint32_t peer, std::span<const uint8_t> packet, packet::Gso gso);
   void OnReadBatchEnd() override {
     if (batch_end_handler_) batch_end_handler_();
   }
@@ -160,6 +168,7 @@ class Client final : private link::FrameSink {
   boost::asio::any_io_executor executor_;
   ClientOptions options_;
   std::optional<seal::KeyPair> session_key_;
+  std::unique_ptr<Sealing> sealing_;
   Dialer dialer_;
   std::unique_ptr<link::FramedLink> link_;
   boost::asio::steady_timer backoff_timer_;

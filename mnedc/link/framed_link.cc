@@ -242,19 +242,27 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
         continue;
       }
       bool keep_going = true;
-      if (frame.type == protocol::FrameType::kData || frame.type == protocol::FrameType::kSuperPacket) {
+      if (frame.type == protocol::FrameType::kData || frame.type == protocol::FrameType::kSuperPacket ||
+          frame.type == protocol::FrameType::kSealed) {
         std::span<const uint8_t> packet = frame.payload;
         packet::Gso gso;
         if (frame.type == protocol::FrameType::kSuperPacket && !CheckSuperPacket(frame.payload, &packet, &gso)) {
           continue;  // Dropped and counted: the frame itself was whole, read on.
         }
-        DataVerdict verdict = sink.OnData(packet, gso);
+        if (frame.type == protocol::FrameType::kSealed &&
+            frame.payload.size() < protocol::kSealedHeaderSize + protocol::kSealedTagSize) {
+          ++counters_.bad_sealed;
+          continue;
+        }
+        // (Offer is no lambda here: what a coroutine holds across its waits
+        // is in its frame, one per member.)
+        DataVerdict verdict = Offer(sink, frame, packet, gso);
         // The payload stays valid while paused: nothing is read meanwhile.
         while (verdict == DataVerdict::kRetryLater && !closing_) {
           sink.OnReadBatchEnd();
           co_await sink.WaitToRetry();
           if (co_await base::Cancelled()) co_return;
-          verdict = sink.OnData(packet, gso);
+          verdict = Offer(sink, frame, packet, gso);
         }
         if (verdict == DataVerdict::kPause && !closing_) {
           sink.OnReadBatchEnd();
@@ -296,6 +304,14 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
     counters_.bytes_in += n;
     last_receive_ = Clock::now();
   }
+}
+
+DataVerdict FramedLink::Offer(FrameSink& sink, const protocol::ParseResult& frame, std::span<const uint8_t> packet,
+                              packet::Gso gso) {
+  if (frame.type != protocol::FrameType::kSealed) return sink.OnData(packet, gso);
+  // Handed over writable: it lies in the reader's own buffer, and nothing
+  // reads it after the sink.
+  return sink.OnSealed(std::span<uint8_t>(const_cast<uint8_t*>(frame.payload.data()), frame.payload.size()));
 }
 
 bool FramedLink::CheckSuperPacket(std::span<const uint8_t> payload, std::span<const uint8_t>* packet,

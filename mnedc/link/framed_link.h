@@ -52,6 +52,11 @@ class FrameSink {
   // One IP packet, or a super-packet (gso.super(): checked by the link
   // against its header, packet::ParseSuperPacket said kOk).
   virtual DataVerdict OnData(std::span<const uint8_t> packet, packet::Gso gso) = 0;
+  // A SEALED frame's payload (header, sealed packet, tag; at least the header
+  // and tag are there, nothing else is checked): routed by the relay, opened
+  // by the receiving device. The payload is the reader's own buffer: a sink
+  // may open it in place, but then must not answer kRetryLater.
+  virtual DataVerdict OnSealed(std::span<uint8_t> payload) = 0;
   // Returning false ends the connection.
   virtual bool OnControl(const protocol::ControlMessage& message) = 0;
   // Pushback: reading from this connection pauses until this returns. Only
@@ -108,6 +113,7 @@ struct LinkCounters {
   uint64_t direct_sends = 0;        // Of those, sent from the caller's buffer (no queue copy).
   uint64_t super_packets_split = 0;  // Cut into segments for a peer that does not take them.
   uint64_t bad_super_packets = 0;   // Received with a header that does not fit the packet: dropped.
+  uint64_t bad_sealed = 0;          // SEALED frames too short for a header and tag: dropped.
 };
 // sum += more, field by field.
 void AddLinkCounters(LinkCounters& sum, const LinkCounters& more);
@@ -129,6 +135,14 @@ class FramedLink {
   // else cut into its segments (one frame each; a super-packet that does not
   // parse is dropped and counted in bad_super_packets).
   Push SendData(std::span<const uint8_t> packet, packet::Gso gso);
+  // Forwards a SEALED frame's payload as it came (the relay): whole, never
+  // cut (it cannot be), dropping the oldest queued when full.
+  Push SendSealed(std::span<const uint8_t> payload);
+  // Room for a SEALED frame of `size` payload bytes at the end of the data
+  // queue, for the caller to fill before it returns to the event loop (a
+  // device sealing a packet straight into it). Empty when the link is closing
+  // (*push says so).
+  std::span<uint8_t> AppendSealed(std::size_t size, Push* push);
   // Whether the peer said it takes SUPER frames (its Hello, or the Lease).
   void set_peer_takes_super_packets(bool takes) { peer_takes_super_packets_ = takes; }
   bool peer_takes_super_packets() const { return peer_takes_super_packets_; }
@@ -198,6 +212,9 @@ class FramedLink {
   // deadline (or a close) wakes it to plan again.
   void Replan(std::chrono::steady_clock::time_point deadline);
   bool HandleControl(std::span<const uint8_t> payload, FrameSink& sink);
+  // A DATA or SUPER frame's packet to OnData, a SEALED frame to OnSealed.
+  static DataVerdict Offer(FrameSink& sink, const protocol::ParseResult& frame, std::span<const uint8_t> packet,
+                           packet::Gso gso);
   // Splits a SUPER frame and checks it; false (counted) if it cannot be trusted.
   bool CheckSuperPacket(std::span<const uint8_t> payload, std::span<const uint8_t>* packet,
                         packet::Gso* gso);

@@ -43,6 +43,7 @@ void AddLinkCounters(LinkCounters& sum, const LinkCounters& more) {
   sum.direct_sends += more.direct_sends;
   sum.super_packets_split += more.super_packets_split;
   sum.bad_super_packets += more.bad_super_packets;
+  sum.bad_sealed += more.bad_sealed;
 }
 
 bool FramedLink::SendDirect(protocol::FrameType type, std::span<const uint8_t> prefix,
@@ -118,6 +119,29 @@ FramedLink::Push FramedLink::SendData(std::span<const uint8_t> packet, packet::G
   if (dropped_count == 0) return Push::kQueued;
   counters_.data_dropped_queue_full += dropped_count;
   return Push::kQueuedDroppedOldest;
+}
+
+FramedLink::Push FramedLink::SendSealed(std::span<const uint8_t> payload) {
+  if (closing_) return Push::kClosed;
+  if (SendDirect(protocol::FrameType::kSealed, {}, payload)) return Push::kQueued;
+  const bool dropped = data_queue_.PushDropOldest(protocol::FrameType::kSealed, payload);
+  wake_writer_.cancel();
+  if (!dropped) return Push::kQueued;
+  ++counters_.data_dropped_queue_full;
+  return Push::kQueuedDroppedOldest;
+}
+
+std::span<uint8_t> FramedLink::AppendSealed(std::size_t size, Push* push) {
+  if (closing_) {
+    *push = Push::kClosed;
+    return {};
+  }
+  bool dropped = false;
+  const std::span<uint8_t> out = data_queue_.AppendFrame(protocol::FrameType::kSealed, size, &dropped);
+  wake_writer_.cancel();
+  *push = dropped ? Push::kQueuedDroppedOldest : Push::kQueued;
+  if (dropped) ++counters_.data_dropped_queue_full;
+  return out;
 }
 
 std::size_t FramedLink::FramesFor(std::span<const uint8_t> packet, packet::Gso gso) const {

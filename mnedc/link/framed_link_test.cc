@@ -34,6 +34,11 @@ struct RecordingSink : FrameSink {
     offloads.push_back(gso);
     return DataVerdict::kAccepted;
   }
+  std::vector<std::vector<uint8_t>> sealed;
+  DataVerdict OnSealed(std::span<uint8_t> payload) override {
+    sealed.emplace_back(payload.begin(), payload.end());
+    return DataVerdict::kAccepted;
+  }
   void OnReadBatchEnd() override { ++batch_ends; }
   bool OnControl(const protocol::ControlMessage& message) override {
     controls.push_back(protocol::ControlKind(message));
@@ -428,6 +433,44 @@ TEST_F(LinkTest, SendsALargeSuperPacketDirectlyAndFinishesAPartialSendFirst) {
   ASSERT_EQ(frames.size(), 1u);
   const std::vector<uint8_t> expected = SuperFrame(gso, sent[0]);
   EXPECT_EQ(frames[0].second, std::vector<uint8_t>(expected.begin() + protocol::kFrameHeaderSize, expected.end()));
+}
+
+TEST_F(LinkTest, SealedFramesPassWholeBothWaysAndShortOnesAreDropped) {
+  RunLink();
+  std::vector<uint8_t> payload(protocol::kSealedHeaderSize + 100 + protocol::kSealedTagSize);
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i);
+  const uint8_t sealed_type = static_cast<uint8_t>(protocol::FrameType::kSealed);
+  Write(Frame(sealed_type, payload));
+  Write(Frame(sealed_type, std::vector<uint8_t>(protocol::kSealedHeaderSize + protocol::kSealedTagSize - 1)));
+  Write(Frame(1, {4, 5, 6}));
+  io_.run_for(200ms);
+  ASSERT_EQ(sink_.sealed.size(), 1u);
+  EXPECT_EQ(sink_.sealed[0], payload);
+  EXPECT_EQ(sink_.packets.size(), 1u);
+  EXPECT_EQ(link_->counters().bad_sealed, 1u);
+  EXPECT_FALSE(done_);
+
+  // Out: forwarded as it came, and sealed in place in the queue.
+  EXPECT_EQ(link_->SendSealed(payload), FramedLink::Push::kQueued);
+  FramedLink::Push push;
+  const std::span<uint8_t> room = link_->AppendSealed(40, &push);
+  ASSERT_EQ(room.size(), 40u);
+  EXPECT_EQ(push, FramedLink::Push::kQueued);
+  std::fill(room.begin(), room.end(), 0x5a);
+  const auto frames = ReadFrames(io_, raw_, 200ms);
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].first, sealed_type);
+  EXPECT_EQ(frames[0].second, payload);
+  EXPECT_EQ(frames[1].first, sealed_type);
+  EXPECT_EQ(frames[1].second, std::vector<uint8_t>(40, 0x5a));
+
+  // A SEALED frame announcing more than the largest sealed super-packet ends the link.
+  std::vector<uint8_t> header(protocol::kFrameHeaderSize);
+  protocol::WriteFrameHeader(protocol::FrameType::kSealed, protocol::kMaxSealedFramePayload + 1, header.data());
+  Write(header);
+  const auto controls = ReadControlsUntilEof(2s);
+  ASSERT_FALSE(controls.empty());
+  EXPECT_EQ(controls.back().error().code(), protocol::Error::BAD_REQUEST);
 }
 
 }  // namespace

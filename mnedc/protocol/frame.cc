@@ -29,6 +29,7 @@ ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload) {
     case static_cast<uint8_t>(FrameType::kData):
     case static_cast<uint8_t>(FrameType::kControl):
     case static_cast<uint8_t>(FrameType::kSuperPacket):
+    case static_cast<uint8_t>(FrameType::kSealed):
       result.status = ParseStatus::kFrame;
       result.type = static_cast<FrameType>(result.raw_type);
       break;
@@ -52,6 +53,25 @@ bool ReadSuperPacketHeader(std::span<const uint8_t> payload, packet::Gso* gso,
   gso->kind = static_cast<packet::GsoKind>(payload[0]);
   gso->segment_size = static_cast<uint16_t>((payload[2] << 8) | payload[3]);
   *packet = payload.subspan(kSuperPacketHeaderSize);
+  return true;
+}
+
+void WriteSealedHeader(const SealedHeader& header, uint8_t* out) {
+  WriteSuperPacketHeader(header.gso, out);
+  for (int i = 0; i < 4; ++i) out[4 + i] = static_cast<uint8_t>(header.destination >> (24 - 8 * i));
+  for (int i = 0; i < 4; ++i) out[8 + i] = static_cast<uint8_t>(header.source >> (24 - 8 * i));
+  for (int i = 0; i < 8; ++i) out[12 + i] = static_cast<uint8_t>(header.counter >> (56 - 8 * i));
+}
+
+bool ReadSealedHeader(std::span<const uint8_t> payload, SealedHeader* header) {
+  if (payload.size() < kSealedHeaderSize + kSealedTagSize) return false;
+  std::span<const uint8_t> rest;
+  ReadSuperPacketHeader(payload, &header->gso, &rest);
+  header->destination = header->source = 0;
+  header->counter = 0;
+  for (int i = 0; i < 4; ++i) header->destination = (header->destination << 8) | payload[4 + i];
+  for (int i = 0; i < 4; ++i) header->source = (header->source << 8) | payload[8 + i];
+  for (int i = 0; i < 8; ++i) header->counter = (header->counter << 8) | payload[12 + i];
   return true;
 }
 

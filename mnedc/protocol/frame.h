@@ -16,6 +16,16 @@
 //                   the packet (packet::ParseSuperPacket) and drops and counts
 //                   what does not fit, never trusting it. Up to
 //                   kMaxSuperFramePayload bytes.
+//   SEALED  (0x04): a packet or super-packet sealed end to end from one device
+//                   to another (mnedc/seal), after a 20-byte header that is
+//                   authenticated but not encrypted:
+//                     gso header (4, as SUPER's; kind 0 for one packet) |
+//                     destination u32 BE | source u32 BE | counter u64 BE
+//                   then the sealed packet and its 16-byte tag. The relay
+//                   routes it by destination (the receiver's IPv4 lease),
+//                   checks source against the sender's lease, and forwards it
+//                   unchanged, to members that presented keys only; only the
+//                   receiver can open it. Up to kMaxSealedFramePayload bytes.
 //   Any other type is skipped whole by the receiver, so later versions can add frames.
 //
 // A length above the receiver's maximum closes the connection before anything is
@@ -35,13 +45,18 @@ inline constexpr uint32_t kMaxFramePayload = 65535;
 inline constexpr std::size_t kSuperPacketHeaderSize = 4;
 inline constexpr uint32_t kMaxSuperFramePayload =
     static_cast<uint32_t>(kSuperPacketHeaderSize + packet::kMaxSuperPacket);
+inline constexpr std::size_t kSealedHeaderSize = 20;
+inline constexpr std::size_t kSealedTagSize = 16;
+inline constexpr uint32_t kMaxSealedFramePayload =
+    static_cast<uint32_t>(kSealedHeaderSize + packet::kMaxSuperPacket + kSealedTagSize);
 // The largest frame of any type this version sends or takes.
-inline constexpr std::size_t kMaxFrameSize = kFrameHeaderSize + kMaxSuperFramePayload;
+inline constexpr std::size_t kMaxFrameSize = kFrameHeaderSize + kMaxSealedFramePayload;
 
 enum class FrameType : uint8_t {
   kData = 0x01,
   kControl = 0x02,
   kSuperPacket = 0x03,
+  kSealed = 0x04,
 };
 
 // Writes the 5-byte header for a frame of `type` carrying `length` payload bytes.
@@ -71,11 +86,24 @@ ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload = kM
 // The largest payload a frame of `raw_type` may announce, where other types
 // may announce `max_payload`.
 inline uint32_t MaxPayloadOf(uint8_t raw_type, uint32_t max_payload) {
-  return raw_type == static_cast<uint8_t>(FrameType::kSuperPacket) ? kMaxSuperFramePayload : max_payload;
+  if (raw_type == static_cast<uint8_t>(FrameType::kSuperPacket)) return kMaxSuperFramePayload;
+  if (raw_type == static_cast<uint8_t>(FrameType::kSealed)) return kMaxSealedFramePayload;
+  return max_payload;
 }
 
 // The 4-byte header of a SUPER frame's payload.
 void WriteSuperPacketHeader(packet::Gso gso, uint8_t* out);
+// The clear header of a SEALED frame.
+struct SealedHeader {
+  packet::Gso gso;           // Of the sealed packet (not checked here).
+  uint32_t destination = 0;  // IPv4, host order.
+  uint32_t source = 0;
+  uint64_t counter = 0;
+};
+void WriteSealedHeader(const SealedHeader& header, uint8_t* out);
+// False if `payload` cannot hold a header and a tag.
+bool ReadSealedHeader(std::span<const uint8_t> payload, SealedHeader* header);
+
 // Splits a SUPER frame's payload into its header and the packet; false if it
 // is too short to hold the header. The Gso is not checked here.
 bool ReadSuperPacketHeader(std::span<const uint8_t> payload, packet::Gso* gso,

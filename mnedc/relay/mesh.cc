@@ -287,7 +287,8 @@ Session* Relay::RouteFromMesh(Session& from, std::span<const uint8_t> packet, pa
   return Forward(&from, *owner->second, packet, gso, true) ? nullptr : owner->second;
 }
 
-Session* Relay::RouteToMesh(Session* from, uint32_t destination, std::span<const uint8_t> packet, packet::Gso gso) {
+Session* Relay::RouteToMesh(Session* from, uint32_t destination, std::span<const uint8_t> packet, packet::Gso gso,
+                            bool sealed) {
   const auto remote = remote_by_address_.find(destination);
   // The relay's own address is every relay's (each is .1 on its host): its
   // TUN reaches the devices of this relay only.
@@ -300,7 +301,7 @@ Session* Relay::RouteToMesh(Session* from, uint32_t destination, std::span<const
     Drop(DropReason::kRelayUnreachable);
     return nullptr;
   }
-  return Forward(from, *link->second, packet, gso, from != nullptr) ? nullptr : link->second;
+  return Forward(from, *link->second, packet, gso, from != nullptr, sealed) ? nullptr : link->second;
 }
 
 }  // namespace mnedc::relay

@@ -39,6 +39,8 @@ std::string_view DropReasonName(DropReason reason) {
       return "receiver_closing";
     case DropReason::kRelayUnreachable:
       return "relay_unreachable";
+    case DropReason::kUnsealable:
+      return "unsealable";
     case DropReason::kCount:
       break;
   }

@@ -46,11 +46,13 @@ enum class DropReason {
   kNoLocalTun,          // Addressed to the relay, which runs without a TUN.
   kReceiverClosing,     // The receiver's session was closing: queued too late, or left queued.
   kRelayUnreachable,    // The destination is on another relay, with no mesh link to it now.
+  kUnsealable,          // A sealed packet for a member that presented no keys, or for the relay itself.
   kCount,
 };
 std::string_view DropReasonName(DropReason reason);
 
 struct RelayCounters {
+  uint64_t sealed_routed = 0;   // SEALED frames routed on, unopened (device to device).
   uint64_t joins = 0;
   uint64_t leaves = 0;
   uint64_t joins_rejected = 0;  // Errors answered to a Hello (bad, exhausted, ...).
@@ -257,6 +259,11 @@ class Relay {
   // Returns the member whose full queue the sender should wait for, or null
   // when the packet was forwarded or dropped.
   Session* Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso = {});
+  // The same for a SEALED frame's payload (its header is there: the link
+  // checked its size), from a member or over a mesh link: routed by the
+  // header's destination, its source checked as a packet's would be, to a
+  // member that presented keys (or the relay that serves it).
+  Session* RouteSealed(Session& from, std::span<const uint8_t> payload);
   void Drop(DropReason reason) { ++counters_.drops[static_cast<std::size_t>(reason)]; }
   // A packet's addresses; false (dropped and counted) if it is not an IPv4
   // packet, or an IPv6 one of the overlay's /64 or to a multicast group.
@@ -283,14 +290,15 @@ class Relay {
   // Like Route, for a packet that came over a mesh link, and for one to a
   // device of another relay.
   Session* RouteFromMesh(Session& from, std::span<const uint8_t> packet, packet::Gso gso);
-  Session* RouteToMesh(Session* from, uint32_t destination, std::span<const uint8_t> packet, packet::Gso gso);
+  Session* RouteToMesh(Session* from, uint32_t destination, std::span<const uint8_t> packet, packet::Gso gso,
+                       bool sealed = false);
   // Empty when the session may join as `device_id`; otherwise why not.
   std::string Authorize(const Session& session, const std::string& device_id) const;
   // Returns false, without queueing, when `may_wait` and `to` is full but not
   // stalled. `from` (null for the relay's TUN) learns whether a stalled
-  // receiver dropped it.
+  // receiver dropped it. `sealed`: `packet` is a SEALED frame's payload.
   bool Forward(Session* from, Session& to, std::span<const uint8_t> packet, packet::Gso gso,
-               bool may_wait);
+               bool may_wait, bool sealed = false);
   // Peer discovery (membership.cc): a change to send to every member soon;
   // sending the gathered batch; the next piece of a joining member's snapshot.
   void Announce(const Session& subject, bool gone);

@@ -14,15 +14,16 @@ using base::Ipv4ToString;
 using protocol::ControlMessage;
 
 bool Relay::Forward(Session* from, Session& to, std::span<const uint8_t> packet, packet::Gso gso,
-                    bool may_wait) {
+                    bool may_wait, bool sealed) {
   if (may_wait && !to.pushback_.stalled() && !to.link_.closing()) {
     // Room for all of it: a super-packet cut up for this receiver needs a
     // slot per segment (as many as the queue has, at most).
-    const std::size_t needed = std::min(to.link_.FramesFor(packet, gso), options_.link.data_queue_frames);
+    const std::size_t needed =
+        sealed ? 1 : std::min(to.link_.FramesFor(packet, gso), options_.link.data_queue_frames);
     if (to.link_.data_queue_room() < needed) return false;
   }
   // Counted as forwarded when the receiver's writer takes it (OnDataTaken).
-  switch (to.link_.SendData(packet, gso)) {
+  switch (sealed ? to.link_.SendSealed(packet) : to.link_.SendData(packet, gso)) {
     case link::FramedLink::Push::kQueuedDroppedOldest:
       Drop(DropReason::kQueueFull);
       if (from && may_wait && to.pushback_.stalled()) ++from->drops_at_stalled_;
@@ -73,6 +74,36 @@ Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gs
   }
   // Only a member's packets can wait; the relay's own TUN has no reader to pause.
   return Forward(from, *owner->second, packet, gso, from != nullptr) ? nullptr : owner->second;
+}
+
+Session* Relay::RouteSealed(Session& from, std::span<const uint8_t> payload) {
+  auto drop = [this](DropReason reason) -> Session* {
+    Drop(reason);
+    return nullptr;
+  };
+  protocol::SealedHeader header;
+  if (!protocol::ReadSealedHeader(payload, &header)) return drop(DropReason::kMalformed);
+  if (from.mesh_) {
+    // From a device the other relay serves, as it told us; to one here.
+    const auto source = remote_by_address_.find(header.source);
+    if (source == remote_by_address_.end() || source->second.relay != from.mesh_peer_) {
+      return drop(DropReason::kSpoofedSource);
+    }
+  } else if (header.source != from.address_) {
+    return drop(DropReason::kSpoofedSource);
+  }
+  const auto owner = by_address_.find(header.destination);
+  if (owner == by_address_.end()) {
+    if (header.destination == options_.prefix.relay_address()) return drop(DropReason::kUnsealable);
+    if (cluster_ && !from.mesh_) {
+      ++counters_.sealed_routed;
+      return RouteToMesh(&from, header.destination, payload, {}, true);
+    }
+    return drop(DropReason::kUnknownDestination);
+  }
+  if (!owner->second->keys_) return drop(DropReason::kUnsealable);
+  ++counters_.sealed_routed;
+  return Forward(&from, *owner->second, payload, {}, true, true) ? nullptr : owner->second;
 }
 
 bool Relay::ParseForRouting(std::span<const uint8_t> packet, RouteAddresses* addresses) {

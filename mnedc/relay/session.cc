@@ -32,23 +32,33 @@ void Session::OnReadBatchEnd() {
 }
 
 link::DataVerdict Session::OnData(std::span<const uint8_t> packet, packet::Gso gso) {
+  return Offer(packet, [&] { return mesh_ ? relay_.RouteFromMesh(*this, packet, gso) : relay_.Route(this, packet, gso); });
+}
+
+link::DataVerdict Session::OnSealed(std::span<uint8_t> payload) {
+  // Routed as it is, never opened (the relay has no key to it).
+  return Offer(payload, [&] { return relay_.RouteSealed(*this, payload); });
+}
+
+template <typename RouteIt>
+link::DataVerdict Session::Offer(std::span<const uint8_t> bytes, RouteIt route) {
   if (superseded_) return link::DataVerdict::kAccepted;  // The newer connection owns it.
   Session* full = nullptr;
   if (mesh_) {
     // From another relay's device: no rate limit or flood pause here (the
     // link carries every device of that relay); a full receiver pauses it.
-    full = relay_.RouteFromMesh(*this, packet, gso);
+    full = route();
     if (!full) return link::DataVerdict::kAccepted;
   } else {
     if (!joined_) {
       relay_.Drop(DropReason::kNotJoined);
       return link::DataVerdict::kAccepted;
     }
-    if (relay_.options_.rate_limit > 0 && !WithinRateLimit(packet.size())) {
+    if (relay_.options_.rate_limit > 0 && !WithinRateLimit(bytes.size())) {
       ++relay_.counters_.rate_limited;
       return link::DataVerdict::kRetryLater;  // Offered again once it fits.
     }
-    full = relay_.Route(this, packet, gso);
+    full = route();
     if (!full) {
       if (drops_at_stalled_ < kFloodRun) return link::DataVerdict::kAccepted;
       // All of the last packets went to receivers that take nothing: reading

@@ -28,6 +28,11 @@ class Session final : public link::FrameSink {
   // Segments written into the relay's TUN may be held to be joined: out now.
   void OnReadBatchEnd() override;
   boost::asio::awaitable<void> WaitToRetry() override;
+  link::DataVerdict OnSealed(std::span<uint8_t> payload) override;
+  // OnData and OnSealed: checks, `route` (which returns the member whose full
+  // queue to wait for, or null), then pushback or a flood pause.
+  template <typename RouteIt>
+  link::DataVerdict Offer(std::span<const uint8_t> bytes, RouteIt route);
   bool OnControl(const protocol::ControlMessage& message) override;
   // A join waiting for the cluster store's address (Relay::FinishJoin).
   bool ControlPending() const override { return join_pending_; }

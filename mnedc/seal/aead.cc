@@ -22,9 +22,11 @@ bool Fits(std::size_t n) { return n <= static_cast<std::size_t>(INT_MAX); }
 
 }  // namespace
 
-Aead::Aead(std::span<const uint8_t, 32> key, uint32_t nonce_prefix)
-    : seal_(MakeContext(key, true)), open_(MakeContext(key, false)), nonce_prefix_(nonce_prefix) {
-  ok_ = seal_ != nullptr && open_ != nullptr;
+Aead::Aead(std::span<const uint8_t, 32> key, uint32_t nonce_prefix, Use use)
+    : seal_(use != Use::kOpen ? MakeContext(key, true) : nullptr),
+      open_(use != Use::kSeal ? MakeContext(key, false) : nullptr),
+      nonce_prefix_(nonce_prefix) {
+  ok_ = (use == Use::kOpen || seal_ != nullptr) && (use == Use::kSeal || open_ != nullptr);
 }
 
 Aead::~Aead() {
@@ -37,9 +39,9 @@ void Aead::Nonce(uint64_t counter, uint8_t* nonce) const {
   for (int i = 0; i < 8; ++i) nonce[4 + i] = static_cast<uint8_t>(counter >> (8 * i));
 }
 
-bool Aead::Seal(uint64_t counter, std::span<const uint8_t> aad, std::span<uint8_t> data,
-                std::span<uint8_t, kTagSize> tag) {
-  if (!ok_ || !Fits(aad.size()) || !Fits(data.size())) return false;
+bool Aead::Seal(uint64_t counter, std::span<const uint8_t> aad, std::span<const uint8_t> in,
+                std::span<uint8_t> out, std::span<uint8_t, kTagSize> tag) {
+  if (!seal_ || !Fits(aad.size()) || !Fits(in.size()) || out.size() != in.size()) return false;
   uint8_t nonce[12];
   Nonce(counter, nonce);
   int n = 0;
@@ -47,8 +49,7 @@ bool Aead::Seal(uint64_t counter, std::span<const uint8_t> aad, std::span<uint8_
   if (!aad.empty() && EVP_EncryptUpdate(seal_, nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1) {
     return false;
   }
-  if (!data.empty() &&
-      EVP_EncryptUpdate(seal_, data.data(), &n, data.data(), static_cast<int>(data.size())) != 1) {
+  if (!in.empty() && EVP_EncryptUpdate(seal_, out.data(), &n, in.data(), static_cast<int>(in.size())) != 1) {
     return false;
   }
   return EVP_EncryptFinal_ex(seal_, nullptr, &n) == 1 &&
@@ -57,7 +58,7 @@ bool Aead::Seal(uint64_t counter, std::span<const uint8_t> aad, std::span<uint8_
 
 bool Aead::Open(uint64_t counter, std::span<const uint8_t> aad, std::span<uint8_t> data,
                 std::span<const uint8_t, kTagSize> tag) {
-  if (!ok_ || !Fits(aad.size()) || !Fits(data.size())) return false;
+  if (!open_ || !Fits(aad.size()) || !Fits(data.size())) return false;
   uint8_t nonce[12];
   Nonce(counter, nonce);
   int n = 0;

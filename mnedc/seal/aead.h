@@ -17,8 +17,10 @@ inline constexpr std::size_t kTagSize = 16;
 
 class Aead {
  public:
+  // One direction: a sealer or an opener (each holds one OpenSSL context).
+  enum class Use { kSeal, kOpen, kBoth };
   // `key` is 32 bytes. ok() is false if OpenSSL could not set it up.
-  explicit Aead(std::span<const uint8_t, 32> key, uint32_t nonce_prefix = 0);
+  explicit Aead(std::span<const uint8_t, 32> key, uint32_t nonce_prefix = 0, Use use = Use::kBoth);
   ~Aead();
   Aead(const Aead&) = delete;
   Aead& operator=(const Aead&) = delete;
@@ -27,6 +29,11 @@ class Aead {
   // Encrypts `data` in place and writes its tag; `aad` is authenticated, not
   // encrypted.
   bool Seal(uint64_t counter, std::span<const uint8_t> aad, std::span<uint8_t> data,
+            std::span<uint8_t, kTagSize> tag) {
+    return Seal(counter, aad, data, data, tag);
+  }
+  // The same from `in` into `out` (of in's size; the same bytes, or apart).
+  bool Seal(uint64_t counter, std::span<const uint8_t> aad, std::span<const uint8_t> in, std::span<uint8_t> out,
             std::span<uint8_t, kTagSize> tag);
   // Checks `tag` and decrypts `data` in place; false (and `data` not to be
   // used) if anything was changed or the key is not the one it was sealed with.

@@ -289,6 +289,16 @@ TEST(Aead, AnyChangeFailsToOpen) {
     std::vector<uint8_t> copy = sealed;
     EXPECT_FALSE(wrong.Open(9, aad, copy, tag));
   }
+  {
+    // Sealed from one buffer into another: the same bytes as in place.
+    Aead apart(std::span<const uint8_t, 32>(key.data(), 32), 0, Aead::Use::kSeal);
+    std::vector<uint8_t> out(plain.size());
+    std::array<uint8_t, kTagSize> apart_tag;
+    ASSERT_TRUE(apart.Seal(9, aad, plain, out, apart_tag));
+    EXPECT_EQ(out, sealed);
+    EXPECT_EQ(apart_tag, tag);
+    EXPECT_FALSE(apart.Open(9, aad, out, apart_tag)) << "a sealer does not open";
+  }
   // And the opener is still good after all those failures.
   std::vector<uint8_t> copy = sealed;
   EXPECT_TRUE(opener.Open(9, aad, copy, tag));
