@@ -132,9 +132,20 @@ TEST_F(DeviceKeysTest, UnicastBetweenKeyedDevicesIsSealedAndToAnOlderOneIsNot) {
   Node& a = net_.AddClient("a", WithKey(NewKey()));
   Node& b = net_.AddClient("b", WithKey(NewKey()));
   Node& old = net_.AddClient("old");
-  ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 2 && b.client->peers().size() == 2; }));
+  // A device with a key that seals nothing (--seal=false): its key binds, nothing is sealed to it.
+  const seal::KeyPair plain_key = NewKey();
+  Node& plain = net_.AddClient("plain", [&](client::ClientOptions& o) {
+    o.device_key = plain_key;
+    o.seal = false;
+  });
+  ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 3 && b.client->peers().size() == 3; }));
   EXPECT_TRUE(a.client->sealing()->Seals("b"));
   EXPECT_FALSE(a.client->sealing()->Seals("old"));
+  EXPECT_FALSE(a.client->sealing()->Seals("plain"));
+  EXPECT_FALSE(plain.client->sealing());
+  EXPECT_EQ(net_.relay().BoundKey("plain"), plain_key.public_key());
+  ASSERT_TRUE(a.client->SendPacket(MakeIpv4Packet(a.address(), plain.address(), 500, 9)));
+  ASSERT_TRUE(net_.RunUntil([&] { return plain.received.size() == 1; }));
   const std::vector<uint8_t> to_b = MakeIpv4Packet(a.address(), b.address(), 1200, 1);
   const std::vector<uint8_t> to_old = MakeIpv4Packet(a.address(), old.address(), 1200, 2);
   ASSERT_TRUE(a.client->SendPacket(to_b));

@@ -63,6 +63,9 @@ std::string RenderMetrics(const relay::Relay& relay, const tun::PortCounters* tu
   Metric(out, "mnedc_superseded_total", "counter", "Sessions replaced by a newer one.",
          c.superseded);
   Metric(out, "mnedc_packets_forwarded_total", "counter", "Packets forwarded.", c.packets_forwarded);
+  Metric(out, "mnedc_sealed_routed_total", "counter",
+         "Packets sealed end to end between devices, routed on unopened (also in packets_forwarded).",
+         c.sealed_routed);
   Metric(out, "mnedc_bytes_forwarded_total", "counter", "IP bytes forwarded.", c.bytes_forwarded);
   Metric(out, "mnedc_broadcast_packets_total", "counter", "Broadcast and multicast packets.",
          c.broadcast_packets);

@@ -109,8 +109,8 @@ DEFINE_string(state_dir, "/var/lib/mnedc",
               "the relay binds the device ID to it.");
 DEFINE_bool(seal, true,
             "Seal unicast packets end to end to peers that have keys (ChaCha20-Poly1305; the relay "
-            "forwards what it cannot read). --seal=false presents no keys, as older versions: "
-            "nothing to or from this device is sealed.");
+            "forwards what it cannot read). --seal=false seals nothing to or from this device (the "
+            "relay still checks its key), as with an older version.");
 DEFINE_int32(keepalive_seconds, 15, "Ping the relay after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Reconnect when nothing came from the relay for this long.");
 DEFINE_int32(max_backoff_seconds, 30, "Longest wait between reconnect attempts.");
@@ -285,8 +285,8 @@ int main(int argc, char** argv) {
   if (FLAGS_max_backoff_seconds < 1) Fail("--max_backoff_seconds must be at least 1");
   mnedc::cli::ApplyKeepaliveFlags(FLAGS_keepalive_seconds, FLAGS_dead_after_seconds, options.link);
   options.backoff_max = std::chrono::seconds(FLAGS_max_backoff_seconds);
-  if (FLAGS_seal) {
-    if (FLAGS_state_dir.empty()) Fail("--state_dir is empty: the device key needs a home (or --seal=false)");
+  {
+    if (FLAGS_state_dir.empty()) Fail("--state_dir is empty: the device key needs a home");
     const std::string key_path = FLAGS_state_dir + "/device.key";
     mnedc::seal::KeyPair key;
     bool created = false;
@@ -296,8 +296,8 @@ int main(int argc, char** argv) {
               << mnedc::seal::EncodeKey(key.public_key())
               << (created ? " (the relay binds " + options.device_id + " to it at the first join)" : "");
     options.device_key = key;
-  } else {
-    LOG(WARNING) << "--seal=false: presenting no keys; nothing to or from this device is sealed";
+    options.seal = FLAGS_seal;
+    if (!FLAGS_seal) LOG(WARNING) << "--seal=false: nothing to or from this device is sealed";
   }
 
   if (std::string domain_error; FLAGS_dns && !mnedc::dns::IsValidDomain(FLAGS_dns_domain, &domain_error)) {

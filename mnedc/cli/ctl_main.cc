@@ -205,15 +205,35 @@ void PrintStatus(const json::object& status) {
               static_cast<unsigned long long>(Number(c, "tun_read_errors")),
               static_cast<unsigned long long>(Number(c, "tun_write_errors")),
               static_cast<unsigned long long>(Number(c, "tun_recreations")));
+  const auto* sealing = status.if_contains("sealing");
+  if (const auto* key = status.if_contains("public_key");
+      key && key->is_string() && sealing && sealing->is_bool() && sealing->as_bool()) {
+    const uint64_t dropped = Number(c, "unsealed_unknown_peer") + Number(c, "unsealed_not_for_me") +
+                             Number(c, "unsealed_replayed") + Number(c, "unsealed_bad_tag") +
+                             Number(c, "unsealed_spoofed_inner") + Number(c, "unsealed_malformed") +
+                             Number(c, "unsealed_key_failures");
+    std::printf("sealing     key %s; sealed %llu packets to peers, opened %llu; dropped %llu (changed on the "
+                "way %llu, replayed %llu)\n",
+                Text(*key).c_str(), static_cast<unsigned long long>(Number(c, "sealed_out")),
+                static_cast<unsigned long long>(Number(c, "sealed_in")), static_cast<unsigned long long>(dropped),
+                static_cast<unsigned long long>(Number(c, "unsealed_bad_tag")),
+                static_cast<unsigned long long>(Number(c, "unsealed_replayed")));
+  } else if (key && key->is_string()) {
+    std::printf("sealing     off (--seal=false): nothing to or from this device is sealed; its key %s\n",
+                Text(*key).c_str());
+  }
   const auto& peers = status.at("peers").as_array();
   std::printf("\n%zu peer%s\n", peers.size(), peers.size() == 1 ? "" : "s");
   if (peers.empty()) return;
-  std::printf("  %-24s %-16s %-24s %-24s %s\n", "ID", "ADDRESS", "ADDRESS6", "SEEN FROM", "SINCE");
+  std::printf("  %-24s %-16s %-24s %-7s %-24s %s\n", "ID", "ADDRESS", "ADDRESS6", "SEALED", "SEEN FROM", "SINCE");
   for (const auto& entry : peers) {
     const auto& peer = entry.as_object();
     const std::string since = Text(peer.at("since"));
-    std::printf("  %-24s %-16s %-24s %-24s %s (%s)\n", Text(peer.at("device_id")).c_str(),
-                Text(peer.at("address")).c_str(), Address6Column(peer).c_str(), Text(peer.at("seen_from")).c_str(),
+    // A client older than sealing does not say: nothing is sealed there.
+    const auto* sealed = peer.if_contains("sealed");
+    std::printf("  %-24s %-16s %-24s %-7s %-24s %s (%s)\n", Text(peer.at("device_id")).c_str(),
+                Text(peer.at("address")).c_str(), Address6Column(peer).c_str(),
+                sealed && sealed->is_bool() && sealed->as_bool() ? "yes" : "no", Text(peer.at("seen_from")).c_str(),
                 since.c_str(), Ago(since).c_str());
   }
 }

@@ -57,7 +57,7 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
     if (!known) relays_.push_back(more);
   }
   given_relays_ = listed_relays_ = relays_.size();
-  if (options_.device_key) {
+  if (options_.device_key && options_.seal) {
     session_key_.emplace();
     if (!seal::KeyPair::Generate(&*session_key_)) {
       LOG(ERROR) << "cannot make a session key (the system's random source failed): presenting no keys, "
@@ -210,10 +210,8 @@ asio::awaitable<void> Client::Run() {
       hello.mutable_hello()->set_peers(options_.want_peers ? protocol::PEERS_BATCHED
                                                            : protocol::PEERS_NONE);
       hello.mutable_hello()->set_super_packets(options_.super_packets);
-      if (options_.device_key && session_key_) {
-        hello.mutable_hello()->set_public_key(Bytes(options_.device_key->public_key()));
-        hello.mutable_hello()->set_session_key(Bytes(session_key_->public_key()));
-      }
+      if (options_.device_key) hello.mutable_hello()->set_public_key(Bytes(options_.device_key->public_key()));
+      if (session_key_) hello.mutable_hello()->set_session_key(Bytes(session_key_->public_key()));
       link_->SendControl(hello);
       co_await link_->Run(*this);
       was_joined = joined_;

@@ -63,6 +63,9 @@ struct ClientOptions {
   // mnedc/seal): presented in the Hello with a session key the client makes
   // for its run. Without one the client presents no keys (as older versions).
   std::optional<seal::KeyPair> device_key;
+  // With device_key: make the session key and seal (false: the key is still
+  // the device's identity at the relay, but nothing is sealed to or from it).
+  bool seal = true;
   link::LinkOptions link;
   std::chrono::steady_clock::duration backoff_initial = std::chrono::milliseconds(250);
   std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(30);

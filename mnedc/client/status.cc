@@ -31,7 +31,25 @@ std::vector<Counter> Counters(const StatusSources& sources) {
   if (sources.tun) t = sources.tun->counters();
   const dns::DnsCounters d = sources.dns ? sources.dns->counters() : dns::DnsCounters{};
   const ForwarderCounters f = sources.dns ? sources.dns->forwarder_counters() : ForwarderCounters{};
+  const SealingCounters s = sources.client->sealing() ? sources.client->sealing()->counters() : SealingCounters{};
   return {
+      {"sealed_out", "mnedc_client_sealed_total", "direction=\"out\"",
+       "Packets sealed end to end to a peer, and opened from one.", s.sealed_out},
+      {"sealed_in", "mnedc_client_sealed_total", "direction=\"in\"", nullptr, s.opened},
+      {"unsealed_unknown_peer", "mnedc_client_unsealed_drops_total", "reason=\"unknown_peer\"",
+       "Sealed packets dropped, by reason: from no peer with keys, for another device, a counter taken before, a "
+       "tag that does not check (changed on the way), another source inside than the sender's, not a packet inside, "
+       "unusable keys.",
+       s.unknown_peer},
+      {"unsealed_not_for_me", "mnedc_client_unsealed_drops_total", "reason=\"not_for_me\"", nullptr, s.not_for_me},
+      {"unsealed_replayed", "mnedc_client_unsealed_drops_total", "reason=\"replayed\"", nullptr, s.replayed},
+      {"unsealed_bad_tag", "mnedc_client_unsealed_drops_total", "reason=\"bad_tag\"", nullptr, s.bad_tag},
+      {"unsealed_spoofed_inner", "mnedc_client_unsealed_drops_total", "reason=\"spoofed_inner\"", nullptr,
+       s.spoofed_inner},
+      {"unsealed_malformed", "mnedc_client_unsealed_drops_total", "reason=\"malformed\"", nullptr,
+       s.malformed_inner},
+      {"unsealed_key_failures", "mnedc_client_unsealed_drops_total", "reason=\"unusable_keys\"", nullptr,
+       s.key_failures},
       {"dns_queries", "mnedc_client_dns_queries_total", "", "DNS queries to the relay's overlay address, answered here.",
        d.queries},
       {"dns_answered", "mnedc_client_dns_answers_total", "rcode=\"noerror\"", "DNS answers, by result.", d.answered},
@@ -98,6 +116,7 @@ std::string RenderStatusJson(const StatusSources& sources) {
       << ",\"dns_domain\":" << (sources.dns ? JsonString(sources.dns->domain()) : "null")
       << ",\"public_key\":"
       << (client.options().device_key ? JsonString(seal::EncodeKey(client.options().device_key->public_key())) : "null")
+      << ",\"sealing\":" << (client.sealing() ? "true" : "false")
       << ",\"relay\":" << JsonString(client.relay().ToString()) << ",\"relays\":[";
   for (std::size_t i = 0; i < client.known_relays().size(); ++i) {
     out << (i ? "," : "") << JsonString(client.known_relays()[i].ToString());
@@ -123,6 +142,7 @@ std::string RenderStatusJson(const StatusSources& sources) {
         << ",\"address6\":" << (peer.address6 ? JsonString(base::Ipv6ToString(*peer.address6)) : "null")
         << ",\"seen_from\":" << JsonString(peer.seen_from)
         << ",\"public_key\":" << (peer.keys ? JsonString(seal::EncodeKey(peer.keys->public_key)) : "null")
+        << ",\"sealed\":" << (client.sealing() && client.sealing()->Seals(peer.device_id) ? "true" : "false")
         << ",\"since\":" << JsonString(admin::Rfc3339(peer.since)) << "}";
   }
   out << (peers.empty() ? "]}\n" : "\n ]}\n");

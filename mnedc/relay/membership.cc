@@ -107,14 +107,18 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
   // Kept (as a digest) so a reload of the token files can re-check members.
   session.credentials_ = DigestToken(hello.credentials());
   session.presented_credentials_ = !hello.credentials().empty();
-  // Sealing keys: both or neither, 32 bytes each.
+  // Keys: the public key alone (a device that seals nothing), or with a
+  // session key; 32 bytes each.
   if (!hello.public_key().empty() || !hello.session_key().empty()) {
-    if (hello.public_key().size() != seal::kKeySize || hello.session_key().size() != seal::kKeySize) {
-      return reject(protocol::Error::BAD_REQUEST, "public_key and session_key must be 32 bytes each");
+    if (hello.public_key().size() != seal::kKeySize ||
+        (!hello.session_key().empty() && hello.session_key().size() != seal::kKeySize)) {
+      return reject(protocol::Error::BAD_REQUEST,
+                    "public_key must be 32 bytes, and session_key 32 bytes or absent (with a public_key)");
     }
     auto keys = std::make_unique<Session::Keys>();
     std::copy(hello.public_key().begin(), hello.public_key().end(), keys->public_key.begin());
     std::copy(hello.session_key().begin(), hello.session_key().end(), keys->session_key.begin());
+    keys->seals = !hello.session_key().empty();
     session.keys_ = std::move(keys);
   }
   if (std::string why = Authorize(session, id); !why.empty()) {
@@ -199,7 +203,10 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
   protocol::MemberKeys keys;
   if (session.keys_) {
     keys.public_key = std::string_view(reinterpret_cast<const char*>(session.keys_->public_key.data()), seal::kKeySize);
-    keys.session_key = std::string_view(reinterpret_cast<const char*>(session.keys_->session_key.data()), seal::kKeySize);
+    if (session.keys_->seals) {
+      keys.session_key =
+          std::string_view(reinterpret_cast<const char*>(session.keys_->session_key.data()), seal::kKeySize);
+    }
   }
   session.change_ = protocol::EncodePeerChange(id, address, session.seen_from(), false, Address6Of(address), keys);
   by_device_[id] = &session;

@@ -101,7 +101,7 @@ Session* Relay::RouteSealed(Session& from, std::span<const uint8_t> payload) {
     }
     return drop(DropReason::kUnknownDestination);
   }
-  if (!owner->second->keys_) return drop(DropReason::kUnsealable);
+  if (!owner->second->keys_ || !owner->second->keys_->seals) return drop(DropReason::kUnsealable);
   ++counters_.sealed_routed;
   return Forward(&from, *owner->second, payload, {}, true, true) ? nullptr : owner->second;
 }

@@ -135,8 +135,8 @@ bool LoadOrCreateKeyFile(const std::string& path, KeyPair* key, bool* created, s
     *error = "cannot read the device key '" + path + "': " + std::strerror(errno);
     return false;
   }
-  const std::size_t slash = path.rfind('/');
-  if (slash != std::string::npos && slash > 0) {
+  // The directories on the way, as mkdir -p makes them (owner-only).
+  for (std::size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
     const std::string directory = path.substr(0, slash);
     if (::mkdir(directory.c_str(), 0700) != 0 && errno != EEXIST) {
       *error = "cannot make the state directory '" + directory + "': " + std::strerror(errno);

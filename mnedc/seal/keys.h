@@ -54,7 +54,7 @@ std::string ShortKey(const PublicKey& key);
 
 // The device's key in `path`: read if the file exists (it must not be
 // readable by others, and hold one base64 private key), else made and written
-// there with mode 0600 (its directory made with 0700 if missing), `created`
+// there with mode 0600 (its directories made with 0700 if missing), `created`
 // set. False with `error` saying what to do.
 bool LoadOrCreateKeyFile(const std::string& path, KeyPair* key, bool* created, std::string* error);
 

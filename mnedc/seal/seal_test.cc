@@ -109,7 +109,7 @@ class KeyFile : public ::testing::Test {
 };
 
 TEST_F(KeyFile, MadeOnceWithOwnerOnlyModeThenKept) {
-  const std::string path = dir_ + "/state/device.key";
+  const std::string path = dir_ + "/var/state/device.key";
   KeyPair first, second;
   bool created = false;
   std::string error;
@@ -118,7 +118,7 @@ TEST_F(KeyFile, MadeOnceWithOwnerOnlyModeThenKept) {
   struct stat info {};
   ASSERT_EQ(stat(path.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600u);
-  ASSERT_EQ(stat((dir_ + "/state").c_str(), &info), 0);
+  ASSERT_EQ(stat((dir_ + "/var/state").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0700u);
   ASSERT_TRUE(LoadOrCreateKeyFile(path, &second, &created, &error)) << error;
   EXPECT_FALSE(created);
