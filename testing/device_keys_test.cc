@@ -190,6 +190,14 @@ TEST_F(DeviceKeysTest, ASealedSuperPacketCrossesWholeOrAsSealedSegments) {
     if (relay_takes_super_packets) {
       EXPECT_EQ(b.received[0], super_packet);
       EXPECT_EQ(b.received_offloads[0], gso);
+      // From a buffer the client may overwrite (the TUN's): sealed in place,
+      // sent from there when the link is idle, copied into the queue when not.
+      std::vector<std::vector<uint8_t>> owned(3, super_packet);
+      for (auto& buffer : owned) ASSERT_TRUE(a.client->SendOwnedPacket(buffer, gso));
+      EXPECT_NE(owned[0], super_packet) << "sealed where it lay";
+      ASSERT_TRUE(net.RunUntil([&] { return b.received.size() == 4; }));
+      for (std::size_t i = 1; i < 4; ++i) EXPECT_EQ(b.received[i], super_packet) << i;
+      EXPECT_GE(a.client->counters().packets_sent, 4u);
     } else {
       for (std::size_t i = 0; i < frames; ++i) {
         packet::testing::Flow segment = flow;

@@ -81,13 +81,17 @@ Client::~Client() = default;
 
 bool Client::SendPacket(std::span<const uint8_t> packet) { return SendPacket(packet, {}); }
 
-bool Client::SendPacket(std::span<const uint8_t> packet, packet::Gso gso) {
+bool Client::SendPacket(std::span<const uint8_t> packet, packet::Gso gso) { return Send(packet, gso, {}); }
+
+bool Client::SendOwnedPacket(std::span<uint8_t> packet, packet::Gso gso) { return Send(packet, gso, packet); }
+
+bool Client::Send(std::span<const uint8_t> packet, packet::Gso gso, std::span<uint8_t> writable) {
   if (!joined()) {
     ++counters_.dropped_not_connected;
     return false;
   }
   const uint32_t sealed_to = sealing_ ? sealing_->SealingPeerFor(packet) : 0;
-  switch (sealed_to ? SendSealed(sealed_to, packet, gso) : link_->SendData(packet, gso)) {
+  switch (sealed_to ? SendSealed(sealed_to, packet, gso, writable) : link_->SendData(packet, gso)) {
     case link::FramedLink::Push::kQueued:
       ++counters_.packets_sent;
       counters_.bytes_sent += packet.size();
@@ -104,11 +108,20 @@ bool Client::SendPacket(std::span<const uint8_t> packet, packet::Gso gso) {
   return false;
 }
 
-link::FramedLink::Push Client::SendSealed(uint32_t peer, std::span<const uint8_t> packet, packet::Gso gso) {
+link::FramedLink::Push Client::SendSealed(uint32_t peer, std::span<const uint8_t> packet, packet::Gso gso,
+                                          std::span<uint8_t> writable) {
   using Push = link::FramedLink::Push;
   // Keys first: a frame once queued must be filled. A peer whose keys give
   // none gets nothing (counted), never the packet in the clear.
   if (!sealing_->Prepare(peer)) return Push::kClosed;
+  const bool whole = !gso.super() || link_->peer_takes_super_packets();
+  if (whole && !writable.empty()) {
+    // Sealed where it lies, then sent from there if the link is idle.
+    uint8_t header[protocol::kSealedHeaderSize];
+    uint8_t tag[protocol::kSealedTagSize];
+    if (!sealing_->SealInPlace(peer, writable, gso, header, tag)) return Push::kClosed;
+    return link_->SendSealedParts(header, writable, tag);
+  }
   Push result = Push::kQueued;
   // One SEALED frame in the queue, its packet sealed from `in` (which may be
   // the frame's own packet part) into it.
@@ -121,7 +134,7 @@ link::FramedLink::Push Client::SendSealed(uint32_t peer, std::span<const uint8_t
     const std::pair<std::span<const uint8_t>, packet::Gso> in = build(body);
     return sealing_->Seal(peer, in.first, in.second, out);
   };
-  if (!gso.super() || link_->peer_takes_super_packets()) {
+  if (whole) {
     const bool sealed = seal_one(packet.size(), [&](std::span<uint8_t>) { return std::pair(packet, gso); });
     return sealed ? result : Push::kClosed;
   }

@@ -121,6 +121,10 @@ class Client final : private link::FrameSink {
   // The same for a super-packet (sent whole if the relay takes them, else
   // as its segments).
   bool SendPacket(std::span<const uint8_t> packet, packet::Gso gso);
+  // The same from a buffer the client may overwrite before it returns: a
+  // packet to a peer it seals to is sealed in place and, when nothing is
+  // queued ahead of it, sent from there (no copy into the queue).
+  bool SendOwnedPacket(std::span<uint8_t> packet, packet::Gso gso);
   // Flow control for whoever feeds SendPacket: false while the queue to the
   // relay is full (always true while disconnected: those packets are dropped).
   bool HasRoom() const { return !joined() || !link_->data_queue_full(); }
@@ -156,7 +160,10 @@ class Client final : private link::FrameSink {
   link::DataVerdict OnSealed(std::span<uint8_t> payload) override;
   // SendPacket to a peer this device seals to: sealed into the link's queue
   // (whole, or as segments if the relay takes no super-packets).
-  link::FramedLink::Push SendSealed(uint32_t peer, std::span<const uint8_t> packet, packet::Gso gso);
+  // `writable`, if not empty, is `packet` itself, which may be sealed in place.
+  link::FramedLink::Push SendSealed(uint32_t peer, std::span<const uint8_t> packet, packet::Gso gso,
+                                    std::span<uint8_t> writable);
+  bool Send(std::span<const uint8_t> packet, packet::Gso gso, std::span<uint8_t> writable);
   void OnReadBatchEnd() override {
     if (batch_end_handler_) batch_end_handler_();
   }

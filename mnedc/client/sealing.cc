@@ -113,16 +113,25 @@ bool Sealing::Prepare(uint32_t peer_address) {
 }
 
 bool Sealing::Seal(uint32_t peer_address, std::span<const uint8_t> in, packet::Gso gso, std::span<uint8_t> out) {
+  if (out.size() != SealedSize(in.size())) return false;
+  return SealParts(peer_address, in, gso, out.first<protocol::kSealedHeaderSize>(),
+                   out.subspan(protocol::kSealedHeaderSize, in.size()), out.last<protocol::kSealedTagSize>());
+}
+
+bool Sealing::SealInPlace(uint32_t peer_address, std::span<uint8_t> packet, packet::Gso gso,
+                          std::span<uint8_t, 20> header, std::span<uint8_t, 16> tag) {
+  return SealParts(peer_address, packet, gso, header, packet, tag);
+}
+
+bool Sealing::SealParts(uint32_t peer_address, std::span<const uint8_t> in, packet::Gso gso,
+                        std::span<uint8_t, 20> header_out, std::span<uint8_t> body, std::span<uint8_t, 16> tag) {
   const auto found = by_address_.find(peer_address);
-  if (found == by_address_.end() || out.size() != SealedSize(in.size())) return false;
+  if (found == by_address_.end() || body.size() != in.size()) return false;
   Crypto* crypto = CryptoOf(found->second);
   if (!crypto) return false;
   const protocol::SealedHeader header{gso, peer_address, my_address_, next_counter_++};
-  protocol::WriteSealedHeader(header, out.data());
-  const auto aad = out.first(protocol::kSealedHeaderSize);
-  const auto body = out.subspan(protocol::kSealedHeaderSize, in.size());
-  const auto tag = out.last<protocol::kSealedTagSize>();
-  if (!crypto->seal.Seal(header.counter, aad, in, body, tag)) return false;
+  protocol::WriteSealedHeader(header, header_out.data());
+  if (!crypto->seal.Seal(header.counter, header_out, in, body, tag)) return false;
   ++counters_.sealed_out;
   return true;
 }

@@ -72,6 +72,10 @@ class Sealing {
   // bytes: header, sealed packet, tag. `in` may be out's packet part (a
   // segment built in place). False (counted) if the peer's keys give none.
   bool Seal(uint32_t peer_address, std::span<const uint8_t> in, packet::Gso gso, std::span<uint8_t> out);
+  // The same in place: `packet` becomes the sealed packet, and the frame's
+  // header and tag go to `header` and `tag` (to be sent around it).
+  bool SealInPlace(uint32_t peer_address, std::span<uint8_t> packet, packet::Gso gso,
+                   std::span<uint8_t, 20> header, std::span<uint8_t, 16> tag);
   static std::size_t SealedSize(std::size_t packet_size);
 
   enum class Verdict { kOpened, kDropped };
@@ -93,6 +97,8 @@ class Sealing {
     std::unique_ptr<Crypto> crypto;  // Made on first use.
   };
   Crypto* CryptoOf(Peer& peer);
+  bool SealParts(uint32_t peer_address, std::span<const uint8_t> in, packet::Gso gso, std::span<uint8_t, 20> header,
+                 std::span<uint8_t> body, std::span<uint8_t, 16> tag);
 
   seal::KeyPair device_key_;
   seal::KeyPair session_key_;

@@ -50,10 +50,10 @@ void TunBridge::Fail(std::string why) {
 
 boost::asio::awaitable<bool> TunBridge::Run() {
   const boost::system::error_code error = co_await port_.ReadLoop(
-      [this](std::span<const uint8_t> packet, packet::Gso gso) {
+      [this](std::span<uint8_t> packet, packet::Gso gso) {
         // Super-packets are TCP or UDP bulk, never a query.
         if (intercept_ && !gso.super() && intercept_(packet)) return;
-        client_.SendPacket(packet, gso);
+        client_.SendOwnedPacket(packet, gso);  // The TUN's buffer: the client may seal it in place.
       },
       {[this] { return client_.HasRoom(); }, [this] { return client_.WaitForRoom(); }});
   if (error) Fail("TUN " + port_.name() + " failed and could not be created again: " + error.message());

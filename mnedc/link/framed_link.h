@@ -143,6 +143,10 @@ class FramedLink {
   // device sealing a packet straight into it). Empty when the link is closing
   // (*push says so).
   std::span<uint8_t> AppendSealed(std::size_t size, Push* push);
+  // A SEALED frame of three parts (header, sealed packet, tag), sent from
+  // where they lie when nothing is queued ahead of it, else copied into the
+  // queue.
+  Push SendSealedParts(std::span<const uint8_t> header, std::span<const uint8_t> body, std::span<const uint8_t> tag);
   // Whether the peer said it takes SUPER frames (its Hello, or the Lease).
   void set_peer_takes_super_packets(bool takes) { peer_takes_super_packets_ = takes; }
   bool peer_takes_super_packets() const { return peer_takes_super_packets_; }
@@ -201,7 +205,8 @@ class FramedLink {
   boost::asio::awaitable<void> RunWriter();
   // Sends a large frame straight from `payload` when nothing is queued or
   // being written; false if it must be queued instead (nothing was sent).
-  bool SendDirect(protocol::FrameType type, std::span<const uint8_t> prefix, std::span<const uint8_t> payload);
+  bool SendDirect(protocol::FrameType type, std::span<const uint8_t> prefix, std::span<const uint8_t> payload,
+                  std::span<const uint8_t> suffix = {});
   boost::asio::awaitable<void> RunReader(FrameSink& sink);
   boost::asio::awaitable<void> ReadFrames(FrameSink& sink);
   // The deadlines: ArmTimers() waits until the next one, OnTimers() acts on

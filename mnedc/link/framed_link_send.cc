@@ -47,18 +47,19 @@ void AddLinkCounters(LinkCounters& sum, const LinkCounters& more) {
 }
 
 bool FramedLink::SendDirect(protocol::FrameType type, std::span<const uint8_t> prefix,
-                            std::span<const uint8_t> payload) {
+                            std::span<const uint8_t> payload, std::span<const uint8_t> suffix) {
   // Only a large frame, and only when it would be the next bytes on the wire
   // anyway: a small one waits to share the writer's next write with others.
-  const std::size_t payload_size = prefix.size() + payload.size();
+  const std::size_t payload_size = prefix.size() + payload.size() + suffix.size();
   if (payload_size < kDirectSendMin || writing_ || !writer_running_ || closing_ || closed_ ||
       !direct_rest_.empty() || !control_queue_.empty() || !data_queue_.empty()) {
     return false;
   }
   uint8_t header[protocol::kFrameHeaderSize];
   protocol::WriteFrameHeader(type, static_cast<uint32_t>(payload_size), header);
-  const std::array<asio::const_buffer, 3> buffers{asio::buffer(header), asio::buffer(prefix.data(), prefix.size()),
-                                                  asio::buffer(payload.data(), payload.size())};
+  const std::array<asio::const_buffer, 4> buffers{asio::buffer(header), asio::buffer(prefix.data(), prefix.size()),
+                                                  asio::buffer(payload.data(), payload.size()),
+                                                  asio::buffer(suffix.data(), suffix.size())};
   const std::size_t sent = stream_->TrySendNow(buffers);
   if (sent == 0) return false;
   const std::size_t total = protocol::kFrameHeaderSize + payload_size;
@@ -129,6 +130,19 @@ FramedLink::Push FramedLink::SendSealed(std::span<const uint8_t> payload) {
   if (!dropped) return Push::kQueued;
   ++counters_.data_dropped_queue_full;
   return Push::kQueuedDroppedOldest;
+}
+
+FramedLink::Push FramedLink::SendSealedParts(std::span<const uint8_t> header, std::span<const uint8_t> body,
+                                             std::span<const uint8_t> tag) {
+  if (closing_) return Push::kClosed;
+  if (SendDirect(protocol::FrameType::kSealed, header, body, tag)) return Push::kQueued;
+  Push push = Push::kQueued;
+  const std::span<uint8_t> out = AppendSealed(header.size() + body.size() + tag.size(), &push);
+  if (push == Push::kClosed) return push;
+  std::copy(header.begin(), header.end(), out.begin());
+  std::copy(body.begin(), body.end(), out.begin() + header.size());
+  std::copy(tag.begin(), tag.end(), out.begin() + header.size() + body.size());
+  return push;
 }
 
 std::span<uint8_t> FramedLink::AppendSealed(std::size_t size, Push* push) {

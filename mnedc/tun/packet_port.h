@@ -41,7 +41,9 @@ struct Offloads {
   std::string ToString() const;
 };
 
-using PacketHandler = std::function<void(std::span<const uint8_t> packet, packet::Gso gso)>;
+// `packet` lies in the port's own buffer: the handler may change it (seal it
+// in place) until it returns; the port does not read it again.
+using PacketHandler = std::function<void(std::span<uint8_t> packet, packet::Gso gso)>;
 
 // Lets the reader stop taking packets from the kernel while the connection's
 // send queue is full: the kernel's queue then holds them and local TCP slows
