@@ -16,11 +16,18 @@ mnedc_start_server() {
 
 # mnedc_start_client PREFIX ROLE LOG [flags...]: client in ROLE's namespace; sets MNEDC_CLIENT_PID.
 # Its state (the device key) is in $(mnedc_state_dir PREFIX ROLE), kept across
-# restarts of the client, removed with the network.
+# restarts of the client, removed with the network (a client older than
+# device keys, such as the benchmark's baseline, gets no --state_dir).
 mnedc_start_client() {
   local p=$1 role=$2 log=$3; shift 3
+  local state=()
+  if [[ ${_mnedc_state_bin:-} != "$MNEDC_CLIENT_BIN" ]]; then
+    _mnedc_state_bin=$MNEDC_CLIENT_BIN
+    _mnedc_state_flag=$("$MNEDC_CLIENT_BIN" --helpfull 2>&1 | grep -c -- '-state_dir')
+  fi
+  ((_mnedc_state_flag > 0)) && state=(--state_dir="$(mnedc_state_dir "$p" "$role")")
   ip netns exec "$p$role" "$MNEDC_CLIENT_BIN" --server="$MNEDC_RELAY_IP:3334" \
-    --device_id="$role" --state_dir="$(mnedc_state_dir "$p" "$role")" "$@" >>"$log" 2>&1 &
+    --device_id="$role" "${state[@]}" "$@" >>"$log" 2>&1 &
   MNEDC_CLIENT_PID=$!
 }
 
