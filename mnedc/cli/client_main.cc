@@ -285,20 +285,6 @@ int main(int argc, char** argv) {
   if (FLAGS_max_backoff_seconds < 1) Fail("--max_backoff_seconds must be at least 1");
   mnedc::cli::ApplyKeepaliveFlags(FLAGS_keepalive_seconds, FLAGS_dead_after_seconds, options.link);
   options.backoff_max = std::chrono::seconds(FLAGS_max_backoff_seconds);
-  {
-    if (FLAGS_state_dir.empty()) Fail("--state_dir is empty: the device key needs a home");
-    const std::string key_path = FLAGS_state_dir + "/device.key";
-    mnedc::seal::KeyPair key;
-    bool created = false;
-    std::string key_error;
-    if (!mnedc::seal::LoadOrCreateKeyFile(key_path, &key, &created, &key_error)) Fail(key_error);
-    LOG(INFO) << (created ? "made the device key " : "device key ") << key_path << ": public key "
-              << mnedc::seal::EncodeKey(key.public_key())
-              << (created ? " (the relay binds " + options.device_id + " to it at the first join)" : "");
-    options.device_key = key;
-    options.seal = FLAGS_seal;
-    if (!FLAGS_seal) LOG(WARNING) << "--seal=false: nothing to or from this device is sealed";
-  }
 
   if (std::string domain_error; FLAGS_dns && !mnedc::dns::IsValidDomain(FLAGS_dns_domain, &domain_error)) {
     Fail("--dns_domain=" + domain_error);
@@ -323,6 +309,21 @@ int main(int argc, char** argv) {
   auto tun = mnedc::tun::OpenLastingTun(io.get_executor(), FLAGS_tun_name, &error,
                                         mnedc::tun::TunOptions{FLAGS_offload});
   if (!tun) Fail(error);
+  // After the TUN: without privilege, what the client needs first is root.
+  {
+    if (FLAGS_state_dir.empty()) Fail("--state_dir is empty: the device key needs a home");
+    const std::string key_path = FLAGS_state_dir + "/device.key";
+    mnedc::seal::KeyPair key;
+    bool created = false;
+    std::string key_error;
+    if (!mnedc::seal::LoadOrCreateKeyFile(key_path, &key, &created, &key_error)) Fail(key_error);
+    LOG(INFO) << (created ? "made the device key " : "device key ") << key_path << ": public key "
+              << mnedc::seal::EncodeKey(key.public_key())
+              << (created ? " (the relay binds " + options.device_id + " to it at the first join)" : "");
+    options.device_key = key;
+    options.seal = FLAGS_seal;
+    if (!FLAGS_seal) LOG(WARNING) << "--seal=false: nothing to or from this device is sealed";
+  }
 
   mnedc::client::Client client(io.get_executor(), options, dialer.Dialer());
   mnedc::client::TunBridge bridge(client, *tun);

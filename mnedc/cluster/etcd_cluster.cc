@@ -99,7 +99,7 @@ asio::awaitable<relay::StoreLease> EtcdCluster::Acquire(std::string device_id, u
       const auto known = known_keys_.find(device_id);
       if (known == known_keys_.end() || known->second != public_key) {
         NoteReachable(false, error);
-        out.error = "the cluster store (etcd) cannot be reached to check this device's key (" + error +
+        out.error = "the cluster store (etcd) cannot be reached to lease an address to a new device (" + error +
                     "); try again later";
         out.unavailable = true;
         co_return out;

@@ -6,7 +6,9 @@
 # super-packets really crossed whole where both ends take them (the relay
 # sending most straight from its read buffer), and with a relay that takes
 # none (--offload=false) the clients turn segmentation offload off and still
-# deliver byte-exact.
+# deliver byte-exact. The devices run --seal=false: this is about SUPER
+# frames and what the relay does with them (sealed super-packets, which the
+# relay forwards unopened, are in sealing_e2e_test).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=${TEST_SRCDIR:+$TEST_SRCDIR/${TEST_WORKSPACE:-mnedc}}
@@ -27,9 +29,9 @@ relay_metric() { ip netns exec "$(ns relay)" curl -s 127.0.0.1:9334/metrics | aw
 # get a lease; sets a_pid, b_pid, a_addr, b_addr.
 start_both() {
   local suffix=$1; shift
-  mnedc_start_client "$P" deva "$work/a$suffix.log" --status_socket="$work/a$suffix.sock" "$@"
+  mnedc_start_client "$P" deva "$work/a$suffix.log" --status_socket="$work/a$suffix.sock" --seal=false "$@"
   a_pid=$MNEDC_CLIENT_PID
-  mnedc_start_client "$P" devb "$work/b$suffix.log" --status_socket="$work/b$suffix.sock" "$@"
+  mnedc_start_client "$P" devb "$work/b$suffix.log" --status_socket="$work/b$suffix.sock" --seal=false "$@"
   b_pid=$MNEDC_CLIENT_PID
   check "A gets its lease${suffix:+ again}" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
   check "B gets its lease${suffix:+ again}" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
@@ -61,7 +63,7 @@ check "100 MB relay host -> B arrives byte-exact" big_transfer_ok relay devb "$b
 echo "== B forced to --offload=false"
 kill -TERM "$b_pid"; wait "$b_pid" 2>/dev/null
 mnedc_wait_for 5 bash -c "! ip -n $(ns devb) link show mnedc0 >/dev/null 2>&1"
-mnedc_start_client "$P" devb "$work/b2.log" --status_socket="$work/b2.sock" --offload=false
+mnedc_start_client "$P" devb "$work/b2.log" --status_socket="$work/b2.sock" --seal=false --offload=false
 b_pid=$MNEDC_CLIENT_PID
 check "B rejoins" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
 b_addr=$(mnedc_tun_addr "$(ns devb)")
