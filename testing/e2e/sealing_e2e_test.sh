@@ -45,7 +45,9 @@ for _ in range(5):
 ' "$b_addr" "$1"
   wait "$listener" && grep -q "$1" "$work/b-received"
 }
-in_capture() { tcpdump -r "$work/relay.pcap" -A 2>/dev/null | grep -qa "$1"; }
+# in_capture TEXT: TEXT is in the captured bytes (the pcap file itself: no
+# decoding in between that could break a line).
+in_capture() { grep -qaF "$1" "$work/relay.pcap"; }
 captured_packets() { tcpdump -r "$work/relay.pcap" 2>/dev/null | wc -l; }
 peer_sealed() {  # peer_sealed ROLE_SOCKET PEER yes|no: that device's ctl status says so.
   "$CTL" status --socket="$work/$1.sock" 2>/dev/null | grep -qE "^  $2 +[0-9.]+ +[0-9a-f:]+ +$3 "
@@ -96,6 +98,7 @@ marker="mnedc-marker-$RANDOM$RANDOM-clear"
 check "the marker reaches B" send_marker "$marker"
 sleep 0.3
 capture_stop
+echo "     the relay's capture holds $(captured_packets) packets"
 check "and this time the relay's capture shows it (so the capture would have)" in_capture "$marker"
 
 echo "== the relay holds a device to its first key"
