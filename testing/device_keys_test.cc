@@ -139,9 +139,9 @@ TEST_F(DeviceKeysTest, UnicastBetweenKeyedDevicesIsSealedAndToAnOlderOneIsNot) {
     o.seal = false;
   });
   ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 3 && b.client->peers().size() == 3; }));
-  EXPECT_TRUE(a.client->sealing()->Seals("b"));
-  EXPECT_FALSE(a.client->sealing()->Seals("old"));
-  EXPECT_FALSE(a.client->sealing()->Seals("plain"));
+  EXPECT_TRUE(a.client->sealing()->Seals(*a.client->peers().Find("b")));
+  EXPECT_FALSE(a.client->sealing()->Seals(*a.client->peers().Find("old")));
+  EXPECT_FALSE(a.client->sealing()->Seals(*a.client->peers().Find("plain")));
   EXPECT_FALSE(plain.client->sealing());
   EXPECT_EQ(net_.relay().BoundKey("plain"), plain_key.public_key());
   ASSERT_TRUE(a.client->SendPacket(MakeIpv4Packet(a.address(), plain.address(), 500, 9)));

@@ -31,7 +31,6 @@ void Sealing::PeerUp(const discovery::Peer& peer) {
   if (!peer.keys) return;  // An older version: not sealed to.
   Peer& entry = by_address_[peer.address];
   entry = Peer{peer.device_id, peer.address, peer.address6, *peer.keys, nullptr};
-  address_of_[peer.device_id] = peer.address;
   // Back with the keys it had: its window too, so nothing is taken twice.
   if (auto retired = retired_.find(peer.keys->session_key);
       retired != retired_.end() && retired->second->public_key == peer.keys->public_key) {
@@ -52,7 +51,6 @@ void Sealing::PeerDown(const discovery::Peer& peer) {
       retired_order_.pop_front();
     }
   }
-  address_of_.erase(peer.device_id);
   by_address_.erase(found);
 }
 
@@ -195,6 +193,9 @@ Sealing::Verdict Sealing::Open(std::span<uint8_t> payload, std::span<const uint8
   return Verdict::kOpened;
 }
 
-bool Sealing::Seals(const std::string& device_id) const { return address_of_.count(device_id) != 0; }
+bool Sealing::Seals(const discovery::Peer& peer) const {
+  const auto found = by_address_.find(peer.address);
+  return found != by_address_.end() && found->second.device_id == peer.device_id;
+}
 
 }  // namespace mnedc::client

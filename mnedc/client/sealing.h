@@ -84,7 +84,7 @@ class Sealing {
   Verdict Open(std::span<uint8_t> payload, std::span<const uint8_t>* packet, packet::Gso* gso);
 
   // Whether packets to and from this peer are sealed (both have keys).
-  bool Seals(const std::string& device_id) const;
+  bool Seals(const discovery::Peer& peer) const;
   const SealingCounters& counters() const { return counters_; }
 
  private:
@@ -107,7 +107,6 @@ class Sealing {
   uint32_t network_ = 0;
   std::optional<base::Ipv6Address> my_address6_;
   std::unordered_map<uint32_t, Peer> by_address_;
-  std::unordered_map<std::string, uint32_t> address_of_;
   // Departed peers' crypto, by their session key, oldest first.
   std::map<seal::PublicKey, std::unique_ptr<Crypto>> retired_;
   std::deque<seal::PublicKey> retired_order_;

@@ -78,7 +78,7 @@ TEST_F(SealingTest, WhatOneSealsTheOtherOpensAndNobodyElseReads) {
   ASSERT_EQ(OpenAtB(frame, &opened), Sealing::Verdict::kOpened);
   EXPECT_EQ(opened, packet);
   EXPECT_EQ(b.sealing->counters().opened, 1u);
-  EXPECT_TRUE(a.sealing->Seals("b"));
+  EXPECT_TRUE(a.sealing->Seals(b.AsPeer()));
 
   // The other way, and IPv6 between the same two.
   const std::vector<uint8_t> back = testing::MakeIpv6Packet(Address6(3), Address6(2), 600, 2);
@@ -164,7 +164,7 @@ TEST_F(SealingTest, OnlyUnicastToAPeerWithKeysIsSealed) {
   base::Ipv6Address multicast{0xff, 0x02};
   multicast[15] = 0xfb;
   EXPECT_EQ(a.sealing->SealingPeerFor(testing::MakeIpv6Packet(Address6(2), multicast, 100, 1)), 0u);
-  EXPECT_FALSE(a.sealing->Seals("c"));
+  EXPECT_FALSE(a.sealing->Seals(old));
   // Its keys come (it upgraded): sealed from now on.
   a.sealing->PeerDown(old);
   a.sealing->PeerUp(c.AsPeer());

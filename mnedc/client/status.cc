@@ -142,7 +142,7 @@ std::string RenderStatusJson(const StatusSources& sources) {
         << ",\"address6\":" << (peer.address6 ? JsonString(base::Ipv6ToString(*peer.address6)) : "null")
         << ",\"seen_from\":" << JsonString(peer.seen_from)
         << ",\"public_key\":" << (peer.keys ? JsonString(seal::EncodeKey(peer.keys->public_key)) : "null")
-        << ",\"sealed\":" << (client.sealing() && client.sealing()->Seals(peer.device_id) ? "true" : "false")
+        << ",\"sealed\":" << (client.sealing() && client.sealing()->Seals(peer) ? "true" : "false")
         << ",\"since\":" << JsonString(admin::Rfc3339(peer.since)) << "}";
   }
   out << (peers.empty() ? "]}\n" : "\n ]}\n");
