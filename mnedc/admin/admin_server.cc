@@ -66,6 +66,16 @@ std::string RenderMetrics(const relay::Relay& relay, const tun::PortCounters* tu
   Metric(out, "mnedc_sealed_routed_total", "counter",
          "Packets sealed end to end between devices, routed on unopened (also in packets_forwarded).",
          c.sealed_routed);
+  const auto stun = relay.stun_counters();
+  Metric(out, "mnedc_stun_answered_total", "counter",
+         "STUN Binding requests answered (devices learning their outside address).", stun.answered);
+  out << "# HELP mnedc_stun_ignored_total STUN datagrams not answered, by reason.\n"
+      << "# TYPE mnedc_stun_ignored_total counter\n"
+      << "mnedc_stun_ignored_total{reason=\"malformed\"} " << stun.malformed << "\n"
+      << "mnedc_stun_ignored_total{reason=\"unsupported\"} " << stun.unsupported << "\n"
+      << "mnedc_stun_ignored_total{reason=\"not_stun\"} " << stun.not_stun << "\n"
+      << "mnedc_stun_ignored_total{reason=\"rate_limited\"} " << stun.rate_limited << "\n"
+      << "mnedc_stun_ignored_total{reason=\"send_error\"} " << stun.send_errors << "\n";
   Metric(out, "mnedc_bytes_forwarded_total", "counter", "IP bytes forwarded.", c.bytes_forwarded);
   Metric(out, "mnedc_broadcast_packets_total", "counter", "Broadcast and multicast packets.",
          c.broadcast_packets);

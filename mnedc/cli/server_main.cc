@@ -32,6 +32,12 @@ DEFINE_string(listen, "0.0.0.0:3334",
               "HOST:PORT to accept devices on, or several separated by commas (e.g. "
               "0.0.0.0:3334,0.0.0.0:443). Each port serves every transport. 3334 is MNEDC's "
               "port; [::]:3334 for IPv6.");
+DEFINE_string(stun_listen, "auto",
+              "Where to answer STUN Binding requests (RFC 8489) on UDP, so devices learn the outside "
+              "address their NATs give them and can reach each other directly: 'auto' (the UDP port "
+              "of each --listen address; a port another program holds is skipped with a warning), "
+              "'none', or HOST:PORT list. Devices are told the first one's port in their Lease. "
+              "Answers are rate-limited per source and never larger than 44 bytes.");
 DEFINE_string(network, "10.0.0.0/24",
               "Virtual network (IPv4 CIDR, /8 to /30). The relay is its first host (.1); "
               "devices get the others.");
@@ -284,6 +290,39 @@ int main(int argc, char** argv) {
     acceptors.push_back(std::make_unique<asio::ip::tcp::acceptor>(io));
     Listen(*acceptors.back(), EndpointFlag("--listen", value, 3334), "--listen", value);
   }
+  // STUN on UDP: the same ports as --listen unless told otherwise.
+  std::vector<std::unique_ptr<asio::ip::udp::socket>> stun_sockets;
+  if (FLAGS_stun_listen != "none" && !FLAGS_stun_listen.empty()) {
+    const bool automatic = FLAGS_stun_listen == "auto";
+    std::vector<std::string> stun_values;
+    if (!automatic && !mnedc::cli::SplitList(FLAGS_stun_listen, &stun_values, &list_error)) {
+      Fail("--stun_listen: " + list_error);
+    }
+    const std::size_t count = automatic ? acceptors.size() : stun_values.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      asio::ip::udp::endpoint endpoint;
+      if (automatic) {
+        const auto tcp = acceptors[i]->local_endpoint();
+        endpoint = {tcp.address(), tcp.port()};
+      } else {
+        const auto tcp = EndpointFlag("--stun_listen", stun_values[i], 3334);
+        endpoint = {tcp.address(), tcp.port()};
+      }
+      auto socket = std::make_unique<asio::ip::udp::socket>(io);
+      boost::system::error_code ec;
+      socket->open(endpoint.protocol(), ec);
+      if (!ec) socket->bind(endpoint, ec);
+      if (ec && automatic) {
+        LOG(WARNING) << "no STUN on UDP " << endpoint << ": " << ec.message()
+                     << " (devices behind it find no direct path through this relay; --stun_listen "
+                        "chooses another port)";
+        continue;
+      }
+      if (ec) Fail("cannot listen on --stun_listen=" + stun_values[i] + ": " + ec.message());
+      stun_sockets.push_back(std::move(socket));
+    }
+    if (!stun_sockets.empty()) options.stun_port = stun_sockets.front()->local_endpoint().port();
+  }
   asio::ip::tcp::acceptor admin_acceptor(io);
   if (FLAGS_admin_listen != "none" && !FLAGS_admin_listen.empty()) {
     Listen(admin_acceptor, EndpointFlag("--admin_listen", FLAGS_admin_listen, 9334),
@@ -346,6 +385,7 @@ int main(int argc, char** argv) {
     if (!relay.RestoreLeases(&error)) Fail("--lease_file or --device_keys_file: " + error);
   }
   for (auto& acceptor : acceptors) asio::co_spawn(io, relay.AcceptLoop(*acceptor), asio::detached);
+  for (auto& socket : stun_sockets) asio::co_spawn(io, relay.ServeStun(*socket), asio::detached);
   if (admin_acceptor.is_open()) {
     asio::co_spawn(io, mnedc::admin::ServeAdmin(admin_acceptor, relay, admin_options), asio::detached);
     LOG(INFO) << "operations endpoint on http://" << BoundText(admin_acceptor)
@@ -410,6 +450,7 @@ int main(int argc, char** argv) {
     hangups.cancel();
     for (auto& acceptor : acceptors) acceptor->close();
     boost::system::error_code ignored;
+    for (auto& socket : stun_sockets) socket->close(ignored);
     admin_acceptor.close(ignored);
     if (tun) tun->Close();  // Ends ServeTun.
   });
@@ -424,6 +465,15 @@ int main(int argc, char** argv) {
             << ", relay address "
             << mnedc::base::Ipv4ToString(options.prefix.relay_address()) << ", mtu "
             << options.mtu;
+  if (!stun_sockets.empty()) {
+    std::string stun_bound;
+    for (auto& socket : stun_sockets) {
+      std::ostringstream text;
+      text << socket->local_endpoint();
+      stun_bound += (stun_bound.empty() ? "" : ", ") + text.str();
+    }
+    LOG(INFO) << "STUN on UDP " << stun_bound;
+  }
   io.run();
   const auto& counters = relay.counters();
   std::string drops;

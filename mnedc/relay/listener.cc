@@ -55,6 +55,25 @@ asio::awaitable<void> Relay::AcceptLoop(asio::ip::tcp::acceptor& acceptor) {
   co_await transport::AcceptLoop(acceptor, std::move(serve), std::move(options));
 }
 
+asio::awaitable<void> Relay::ServeStun(asio::ip::udp::socket& socket) {
+  stun::Responder& responder = stun_responders_.emplace_back(socket);
+  co_await responder.Run();
+}
+
+stun::ResponderCounters Relay::stun_counters() const {
+  stun::ResponderCounters sum;
+  for (const auto& responder : stun_responders_) {
+    const auto& c = responder.counters();
+    sum.answered += c.answered;
+    sum.malformed += c.malformed;
+    sum.unsupported += c.unsupported;
+    sum.not_stun += c.not_stun;
+    sum.rate_limited += c.rate_limited;
+    sum.send_errors += c.send_errors;
+  }
+  return sum;
+}
+
 asio::awaitable<void> Relay::ServeSocket(asio::ip::tcp::socket socket) {
   const auto accepted_at = std::chrono::steady_clock::now();
   const std::string peer = transport::PeerText(socket);

@@ -224,6 +224,7 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
   lease.mutable_lease()->set_peers(session.peer_mode_);
   const bool super_packets = options_.super_packets && session.wants_super_packets_;
   lease.mutable_lease()->set_super_packets(super_packets);
+  lease.mutable_lease()->set_stun_port(options_.stun_port);
   for (const std::string& relay : RelayList()) lease.mutable_lease()->add_relays(relay);
   if (options_.prefix6) {
     lease.mutable_lease()->set_address6(Address6Of(address));

@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -27,6 +28,7 @@
 #include "mnedc/relay/key_bindings.h"
 #include "mnedc/relay/lease_keeper.h"
 #include "mnedc/relay/lease_pool.h"
+#include "mnedc/stun/responder.h"
 #include "mnedc/transport/socket_state_reserve.h"
 #include "mnedc/transport/accept.h"
 #include "mnedc/link/framed_link.h"
@@ -101,6 +103,9 @@ struct RelayOptions {
   // and the secret they share, which mesh links between them prove.
   std::string cluster_name;
   std::string cluster_secret;  // Also keys the mesh's TLS (accept.tls gains the key, or is made for it).
+  // The UDP port ServeStun answers on (told to devices in the Lease, for
+  // them to learn their outside address at the relay's address); 0: none.
+  uint16_t stun_port = 0;
   link::LinkOptions link;
   // When a receiver's queue is full, the relay stops reading from the sender for
   // up to this long, so TCP inside the tunnel slows down instead of losing
@@ -200,6 +205,12 @@ class Relay {
   // reads is routed like a member's packet. Without it, packets to the
   // relay's address are dropped (no_local_tun).
   boost::asio::awaitable<boost::system::error_code> ServeTun(tun::PacketPort& tun);
+  // Answers STUN Binding requests on `socket` (see stun/responder.h) until
+  // it is closed: how devices learn the outside address of their UDP socket
+  // for a direct path. Set options().stun_port to its port.
+  boost::asio::awaitable<void> ServeStun(boost::asio::ip::udp::socket& socket);
+  // What every ServeStun so far answered and refused.
+  stun::ResponderCounters stun_counters() const;
   // Routes one packet (or super-packet) as if the relay's TUN had read it.
   void SendFromLocal(std::span<const uint8_t> packet, packet::Gso gso = {});
 
@@ -357,6 +368,7 @@ class Relay {
   // writers busy with them stay few and new Hellos are read without delay.
   std::size_t snapshots_sending_ = 0;
   std::size_t members_at_trim_ = 0;  // Peak membership since memory was last given back.
+  std::list<stun::Responder> stun_responders_;
   std::list<Session*> snapshot_queue_;  // Which batch the changes now gathered go out in.
   boost::asio::steady_timer announce_timer_;
   // Its callback holds a weak reference: once the relay is gone, an expiry
