@@ -6,12 +6,14 @@
 //         sealed: past the tag, the inner checks (addresses, super-packet
 //         layout) meet hostile content.
 // Each opens without a crash, a hang or a leak, and nothing but a packet from
-// the peer's address is handed on.
+// the peer's address is handed on; a message about paths (first nibble 0)
+// from the peer is parsed as the direct path would.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "mnedc/client/disco.h"
 #include "mnedc/client/sealing.h"
 #include "mnedc/protocol/frame.h"
 #include "mnedc/relay/ip_packet.h"
@@ -67,7 +69,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (frame.size() < mnedc::protocol::kSealedHeaderSize + mnedc::protocol::kSealedTagSize) return 0;
   std::span<const uint8_t> opened;
   mnedc::packet::Gso gso;
-  if (world.me->Open(frame, &opened, &gso) == mnedc::client::Sealing::Verdict::kOpened) {
+  uint32_t source = 0;
+  const auto verdict = world.me->Open(frame, &opened, &gso, &source);
+  if (verdict == mnedc::client::Sealing::Verdict::kDisco) {
+    // A message about paths from the peer: parsed as hostile too.
+    if (source != kPeer || !mnedc::client::IsDisco(opened)) __builtin_trap();
+    mnedc::client::DiscoMessage message;
+    if (mnedc::client::ParseDisco(opened, &message) && message.type == mnedc::client::DiscoType::kCallMeMaybe &&
+        message.candidate_count > mnedc::client::kMaxCandidates) {
+      __builtin_trap();
+    }
+  }
+  if (verdict == mnedc::client::Sealing::Verdict::kOpened) {
     // Handed on only from the peer's address, and inside the frame.
     const auto inner = mnedc::relay::ParsePacketAddresses(opened);
     if (inner.version != mnedc::relay::PacketAddresses::Version::kIpv4 || inner.source != kPeer) __builtin_trap();

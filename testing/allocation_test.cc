@@ -191,6 +191,72 @@ TEST(SealedAllocation, NoneAfterWarmUpForPacketsAndSuperPackets) {
   EXPECT_GE(b.client->sealing()->counters().opened, 22000u + 11000u);
 }
 
+// On a direct path: sealed into the socket's send buffer (super-packets as
+// their segments, one GSO send), opened in the receive buffer. In batches the
+// receiver keeps up with (UDP has no flow control: a burst past the socket's
+// buffer is dropped, as on any network).
+bool PumpDirect(LoopbackNet& net, Node& a, Node& b, int count, packet::Gso gso, std::span<const uint8_t> packet,
+                std::size_t per_packet) {
+  for (int sent = 0; sent < count; sent += 50) {
+    const std::size_t target = b.received.size() + 50 * per_packet;
+    for (int i = 0; i < 50; ++i) a.client->SendPacket(packet, gso);
+    if (!net.RunUntil([&] { return b.received.size() >= target; })) return false;
+  }
+  return true;
+}
+
+TEST(DirectAllocation, NoneAfterWarmUpForPacketsAndSuperPackets) {
+  LoopbackNet net;
+  net.StartRelay();
+  auto keyed = [](client::ClientOptions& options) {
+    seal::KeyPair key;
+    ASSERT_TRUE(seal::KeyPair::Generate(&key));
+    options.device_key = key;
+    options.direct = true;
+  };
+  Node& a = net.AddClient("a", keyed);
+  Node& b = net.AddClient("b", keyed);
+  ASSERT_TRUE(net.RunUntil([&] { return a.client->peers().size() == 1 && b.client->peers().size() == 1; }));
+  const auto packet = MakeIpv4Packet(a.address(), b.address(), 1400, 7);
+  // The first packet looks for a path: direct once a probe round-trips
+  // (over this host's own addresses, whichever it has besides loopback).
+  a.client->SendPacket(packet);
+  if (!net.RunUntil([&] {
+        const auto* path = a.client->direct() ? a.client->direct()->PathTo(b.address()) : nullptr;
+        return path && path->direct();
+      })) {
+    GTEST_SKIP() << "no direct path between two clients on this host (it has no address but loopback)";
+  }
+  packet::testing::Flow flow;
+  flow.source4 = a.address();
+  flow.destination4 = b.address();
+  const auto super = packet::testing::MakePacket(flow, 8 * 1360);
+  const packet::Gso gso{packet::GsoKind::kTcp, 1360};
+  b.received.reserve(40000);
+  b.received_offloads.reserve(40000);
+  ASSERT_TRUE(PumpDirect(net, a, b, 2000, {}, packet, 1));
+  ASSERT_TRUE(PumpDirect(net, a, b, 200, gso, super, 8));
+  b.received.clear();
+  b.received_offloads.clear();
+
+  const uint64_t direct_before = b.client->direct()->counters().packets_in;
+  uint64_t before = allocations.load();
+  ASSERT_TRUE(PumpDirect(net, a, b, 10000, {}, packet, 1));
+  uint64_t path = allocations.load() - before - b.received.size();
+  std::printf("direct packets: allocations on the data path for 10000: %lu\n", static_cast<unsigned long>(path));
+  EXPECT_LT(path, 20u);
+  b.received.clear();
+  b.received_offloads.clear();
+  before = allocations.load();
+  ASSERT_TRUE(PumpDirect(net, a, b, 1000, gso, super, 8));
+  path = allocations.load() - before - b.received.size();
+  std::printf("direct super-packets (8 segments each): allocations on the data path for 1000: %lu\n",
+              static_cast<unsigned long>(path));
+  EXPECT_LT(path, 20u);
+  // They did go direct.
+  EXPECT_GE(b.client->direct()->counters().packets_in - direct_before, 10000u + 8000u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, Allocation,
                          ::testing::Values(transport::Scheme::kTcp, transport::Scheme::kWs,
                                            transport::Scheme::kTls, transport::Scheme::kWss),

@@ -111,6 +111,14 @@ DEFINE_bool(seal, true,
             "Seal unicast packets end to end to peers that have keys (ChaCha20-Poly1305; the relay "
             "forwards what it cannot read). --seal=false seals nothing to or from this device (the "
             "relay still checks its key), as with an older version.");
+DEFINE_bool(direct, true,
+            "Look for a direct path to each peer this device talks to (UDP through the NATs: the "
+            "relay's STUN tells the outside address, both sides probe at once) and send its packets "
+            "there, sealed, while it works; back through the relay within a second when it goes "
+            "silent. Needs --seal. --direct=false: everything through the relay.");
+DEFINE_int32(direct_port, 0,
+             "UDP port for direct paths (0: any free one). A fixed port helps where a firewall "
+             "must let it through.");
 DEFINE_int32(keepalive_seconds, 15, "Ping the relay after this much silence (jittered +-20%).");
 DEFINE_int32(dead_after_seconds, 45, "Reconnect when nothing came from the relay for this long.");
 DEFINE_int32(max_backoff_seconds, 30, "Longest wait between reconnect attempts.");
@@ -323,6 +331,10 @@ int main(int argc, char** argv) {
     options.device_key = key;
     options.seal = FLAGS_seal;
     if (!FLAGS_seal) LOG(WARNING) << "--seal=false: nothing to or from this device is sealed";
+    if (FLAGS_direct_port < 0 || FLAGS_direct_port > 65535) Fail("--direct_port must be 0 to 65535");
+    options.direct = FLAGS_direct && FLAGS_seal;
+    options.direct_port = static_cast<uint16_t>(FLAGS_direct_port);
+    if (FLAGS_direct && !FLAGS_seal) LOG(WARNING) << "--seal=false: no direct paths either (they are sealed)";
   }
 
   mnedc::client::Client client(io.get_executor(), options, dialer.Dialer());

@@ -223,18 +223,41 @@ void PrintStatus(const json::object& status) {
                 Text(*key).c_str());
   }
   const auto& peers = status.at("peers").as_array();
+  if (const auto* direct = status.if_contains("direct"); direct && direct->is_object()) {
+    const auto& d = direct->as_object();
+    std::size_t direct_peers = 0;
+    for (const auto& entry : peers) {
+      if (const auto* path = entry.as_object().if_contains("path"); path && Text(*path) == "direct") ++direct_peers;
+    }
+    std::printf("direct      UDP port %s, outside %s; %zu peer%s direct; packets direct out %llu, in %llu; "
+                "back to the relay %llu times\n",
+                Text(d.at("port")).c_str(), Text(d.at("outside")).c_str(), direct_peers,
+                direct_peers == 1 ? "" : "s", static_cast<unsigned long long>(Number(c, "direct_packets_out")),
+                static_cast<unsigned long long>(Number(c, "direct_packets_in")),
+                static_cast<unsigned long long>(Number(c, "direct_fell_back")));
+  } else if (direct) {
+    std::printf("direct      off: every packet goes through the relay\n");
+  }
   std::printf("\n%zu peer%s\n", peers.size(), peers.size() == 1 ? "" : "s");
   if (peers.empty()) return;
-  std::printf("  %-24s %-16s %-24s %-7s %-24s %s\n", "ID", "ADDRESS", "ADDRESS6", "SEALED", "SEEN FROM", "SINCE");
+  std::printf("  %-24s %-16s %-24s %-7s %-30s %-24s %s\n", "ID", "ADDRESS", "ADDRESS6", "SEALED", "PATH",
+              "SEEN FROM", "SINCE");
   for (const auto& entry : peers) {
     const auto& peer = entry.as_object();
     const std::string since = Text(peer.at("since"));
     // A client older than sealing does not say: nothing is sealed there.
     const auto* sealed = peer.if_contains("sealed");
-    std::printf("  %-24s %-16s %-24s %-7s %-24s %s (%s)\n", Text(peer.at("device_id")).c_str(),
+    // Nor an older one about paths: all through the relay.
+    std::string path = "relay";
+    if (const auto* p = peer.if_contains("path"); p && Text(*p) == "direct") {
+      char rtt[32];
+      std::snprintf(rtt, sizeof rtt, "%.2f", peer.at("rtt_ms").to_number<double>());
+      path = "direct " + Text(peer.at("direct_endpoint")) + " " + rtt + "ms";
+    }
+    std::printf("  %-24s %-16s %-24s %-7s %-30s %-24s %s (%s)\n", Text(peer.at("device_id")).c_str(),
                 Text(peer.at("address")).c_str(), Address6Column(peer).c_str(),
-                sealed && sealed->is_bool() && sealed->as_bool() ? "yes" : "no", Text(peer.at("seen_from")).c_str(),
-                since.c_str(), Ago(since).c_str());
+                sealed && sealed->is_bool() && sealed->as_bool() ? "yes" : "no", path.c_str(),
+                Text(peer.at("seen_from")).c_str(), since.c_str(), Ago(since).c_str());
   }
 }
 

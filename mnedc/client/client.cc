@@ -71,9 +71,24 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
       if (event == discovery::PeerEvent::kUp) {
         sealing_->PeerUp(peer);
       } else {
+        if (direct_) direct_->PeerDown(peer.address);
         sealing_->PeerDown(peer);
       }
     });
+    if (options_.direct) {
+      DirectOptions direct_options;
+      direct_options.port = options_.direct_port;
+      direct_ = std::make_unique<Direct>(
+          executor_, *sealing_, direct_options,
+          [this](uint32_t peer, std::span<const uint8_t> body) { return SendDiscoThroughRelay(peer, body); },
+          [this](std::span<const uint8_t> packet, packet::Gso gso) { OnData(packet, gso); },
+          [this] { OnReadBatchEnd(); });
+      std::string error;
+      if (!direct_->Open(&error)) {
+        LOG(WARNING) << error << ": every packet goes through the relay";
+        direct_.reset();
+      }
+    }
   }
 }
 
@@ -87,6 +102,7 @@ asio::awaitable<void> Client::WaitForRoom() {
 
 void Client::Stop() {
   stopped_ = true;
+  if (direct_) direct_->Close();
   stop_timer_.cancel();  // Ends a dial in flight.
   backoff_timer_.cancel();
   room_timer_.cancel();
@@ -118,6 +134,15 @@ asio::awaitable<transport::DialOutcome> Client::DialUnlessStopped() {
 }
 
 asio::awaitable<void> Client::Run() {
+  using namespace asio::experimental::awaitable_operators;
+  if (direct_) {
+    co_await (RunRelay() && direct_->Run());
+  } else {
+    co_await RunRelay();
+  }
+}
+
+asio::awaitable<void> Client::RunRelay() {
   while (!stopped_) {
     ++counters_.connect_attempts;
     const std::string relay_text = relay().ToString();
@@ -249,6 +274,7 @@ bool Client::OnControl(const ControlMessage& message) {
       const auto& lease = message.lease();
       LeaseInfo info{lease.address(), lease.prefix_length(), lease.mtu(), lease.relay_address(),
                      options_.super_packets && lease.super_packets()};
+      info.stun_port = lease.stun_port() <= 65535 ? static_cast<uint16_t>(lease.stun_port()) : 0;
       if (info.prefix_length < 8 || info.prefix_length > 30 || info.mtu < 576 ||
           info.mtu > protocol::kMaxFramePayload) {
         last_error_ = "relay sent an unusable lease";
@@ -276,6 +302,17 @@ bool Client::OnControl(const ControlMessage& message) {
       if (sealing_) {
         const uint32_t mask = info.prefix_length == 0 ? 0 : ~uint32_t{0} << (32 - info.prefix_length);
         sealing_->SetLease(info.address, info.address & mask, info.address6);
+      }
+      if (direct_) {
+        direct_->SetOverlay(info.address, info.prefix_length);
+        // STUN at the address this connection reached the relay at.
+        std::optional<Direct::Endpoint> stun_server;
+        std::string error;
+        const auto relay = transport::ParseHostPort(relay_peer_, 0, &error);
+        boost::system::error_code ec;
+        const auto address = relay ? asio::ip::make_address(relay->host, ec) : asio::ip::address();
+        if (info.stun_port != 0 && relay && !ec) stun_server.emplace(address, info.stun_port);
+        direct_->SetStunServer(stun_server);
       }
       LearnRelays(std::vector<std::string>(lease.relays().begin(), lease.relays().end()));
       link_->set_peer_takes_super_packets(info.super_packets);

@@ -22,6 +22,7 @@
 #include "mnedc/discovery/peer_table.h"
 #include "mnedc/transport/endpoint.h"
 #include "mnedc/link/framed_link.h"
+#include "mnedc/client/direct.h"
 #include "mnedc/client/sealing.h"
 #include "mnedc/seal/keys.h"
 #include "mnedc/transport/dial.h"
@@ -41,6 +42,7 @@ struct LeaseInfo {
   std::optional<base::Ipv6Address> address6;
   base::Ipv6Address relay_address6{};
   uint32_t prefix_length6 = 0;
+  uint16_t stun_port = 0;  // Where the relay answers STUN (at its address); 0: it does not.
   bool operator==(const LeaseInfo&) const = default;
 };
 
@@ -66,6 +68,10 @@ struct ClientOptions {
   // With device_key: make the session key and seal (false: the key is still
   // the device's identity at the relay, but nothing is sealed to or from it).
   bool seal = true;
+  // With sealing: look for a direct path (UDP, through the NATs) to each
+  // peer this device talks to, and use it while it works (see direct.h).
+  bool direct = true;
+  uint16_t direct_port = 0;  // The UDP port for it (0: any free one).
   link::LinkOptions link;
   std::chrono::steady_clock::duration backoff_initial = std::chrono::milliseconds(250);
   std::chrono::steady_clock::duration backoff_max = std::chrono::seconds(30);
@@ -112,6 +118,9 @@ class Client final : private link::FrameSink {
   const std::optional<seal::KeyPair>& session_key() const { return session_key_; }
   // End-to-end sealing with the peers that have keys; null without a device key.
   const Sealing* sealing() const { return sealing_.get(); }
+  // Direct paths to peers; null without sealing, with options().direct off,
+  // or if its UDP socket could not be opened.
+  const Direct* direct() const { return direct_.get(); }
 
   discovery::PeerTable& peers() { return peers_; }
   const discovery::PeerTable& peers() const { return peers_; }
@@ -174,11 +183,16 @@ class Client final : private link::FrameSink {
   // Takes the relay list of a Lease: the given relays, then these.
   void LearnRelays(const std::vector<std::string>& urls);
   boost::asio::awaitable<transport::DialOutcome> DialUnlessStopped();
+  // Run, without the direct path's loops.
+  boost::asio::awaitable<void> RunRelay();
+  // Sends a disco message to `peer` through the relay, sealed.
+  bool SendDiscoThroughRelay(uint32_t peer, std::span<const uint8_t> body);
 
   boost::asio::any_io_executor executor_;
   ClientOptions options_;
   std::optional<seal::KeyPair> session_key_;
   std::unique_ptr<Sealing> sealing_;
+  std::unique_ptr<Direct> direct_;  // Uses sealing_.
   Dialer dialer_;
   std::unique_ptr<link::FramedLink> link_;
   boost::asio::steady_timer backoff_timer_;

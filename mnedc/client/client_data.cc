@@ -15,11 +15,17 @@ bool Client::SendPacket(std::span<const uint8_t> packet, packet::Gso gso) { retu
 bool Client::SendOwnedPacket(std::span<uint8_t> packet, packet::Gso gso) { return Send(packet, gso, packet); }
 
 bool Client::Send(std::span<const uint8_t> packet, packet::Gso gso, std::span<uint8_t> writable) {
+  const uint32_t sealed_to = sealing_ ? sealing_->SealingPeerFor(packet) : 0;
+  // Direct when the path to that peer is, relay or no relay.
+  if (sealed_to && direct_ && direct_->Send(sealed_to, packet, gso)) {
+    ++counters_.packets_sent;
+    counters_.bytes_sent += packet.size();
+    return true;
+  }
   if (!joined()) {
     ++counters_.dropped_not_connected;
     return false;
   }
-  const uint32_t sealed_to = sealing_ ? sealing_->SealingPeerFor(packet) : 0;
   switch (sealed_to ? SendSealed(sealed_to, packet, gso, writable) : link_->SendData(packet, gso)) {
     case link::FramedLink::Push::kQueued:
       ++counters_.packets_sent;
@@ -84,11 +90,26 @@ link::FramedLink::Push Client::SendSealed(uint32_t peer, std::span<const uint8_t
 link::DataVerdict Client::OnSealed(std::span<uint8_t> payload) {
   std::span<const uint8_t> packet;
   packet::Gso gso;
-  if (!sealing_ || sealing_->Open(payload, &packet, &gso) != Sealing::Verdict::kOpened) {
-    ++counters_.dropped_unsealed;
-    return link::DataVerdict::kAccepted;
+  uint32_t source = 0;
+  switch (sealing_ ? sealing_->Open(payload, &packet, &gso, &source) : Sealing::Verdict::kDropped) {
+    case Sealing::Verdict::kOpened:
+      return OnData(packet, gso);
+    case Sealing::Verdict::kDisco:
+      if (direct_) direct_->OnDisco(source, packet, std::nullopt);
+      return link::DataVerdict::kAccepted;
+    case Sealing::Verdict::kDropped:
+      break;
   }
-  return OnData(packet, gso);
+  ++counters_.dropped_unsealed;
+  return link::DataVerdict::kAccepted;
+}
+
+bool Client::SendDiscoThroughRelay(uint32_t peer, std::span<const uint8_t> body) {
+  if (!joined() || !sealing_->Prepare(peer)) return false;
+  link::FramedLink::Push push = link::FramedLink::Push::kQueued;
+  const std::span<uint8_t> out = link_->AppendSealed(Sealing::SealedSize(body.size()), &push);
+  if (push == link::FramedLink::Push::kClosed) return false;
+  return sealing_->Seal(peer, body, {}, out);
 }
 
 link::DataVerdict Client::OnData(std::span<const uint8_t> packet, packet::Gso gso) {

@@ -12,6 +12,7 @@ void PathState::AddCandidate(const Endpoint& candidate) {
 }
 
 void PathState::StartRound(Clock::time_point now) {
+  ++rounds_;
   round_end_ = now + config_.probe_for;
   next_round_ = round_end_ + config_.retry_after;
   last_probe_ = Clock::time_point{};  // Ping at once.

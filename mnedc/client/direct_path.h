@@ -82,6 +82,7 @@ class PathState {
   bool probing(Clock::time_point now) const { return !direct_ && now < round_end_; }
   const std::vector<Endpoint>& candidates() const { return candidates_; }
   uint64_t fallbacks() const { return fallbacks_; }  // Times a direct path went silent.
+  uint64_t rounds() const { return rounds_; }        // Probing rounds started.
 
  private:
   struct Outstanding {
@@ -107,6 +108,7 @@ class PathState {
   std::array<Outstanding, 16> outstanding_{};
   std::size_t next_outstanding_ = 0;
   uint64_t fallbacks_ = 0;
+  uint64_t rounds_ = 0;
 };
 
 }  // namespace mnedc::client

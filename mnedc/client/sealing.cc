@@ -134,7 +134,8 @@ bool Sealing::SealParts(uint32_t peer_address, std::span<const uint8_t> in, pack
   return true;
 }
 
-Sealing::Verdict Sealing::Open(std::span<uint8_t> payload, std::span<const uint8_t>* packet, packet::Gso* gso) {
+Sealing::Verdict Sealing::Open(std::span<uint8_t> payload, std::span<const uint8_t>* packet, packet::Gso* gso,
+                               uint32_t* source) {
   protocol::SealedHeader header;
   if (!protocol::ReadSealedHeader(payload, &header)) {
     ++counters_.malformed_inner;
@@ -165,6 +166,13 @@ Sealing::Verdict Sealing::Open(std::span<uint8_t> payload, std::span<const uint8
     return Verdict::kDropped;
   }
   crypto->window.Accept(header.counter);
+  if (!body.empty() && (body[0] >> 4) == 0 && header.gso.kind == packet::GsoKind::kNone &&
+      header.gso.segment_size == 0) {
+    ++counters_.disco;
+    *packet = body;
+    if (source) *source = header.source;
+    return Verdict::kDisco;
+  }
   const relay::PacketAddresses inner = relay::ParsePacketAddresses(body);
   const bool from_peer =
       (inner.version == relay::PacketAddresses::Version::kIpv4 && inner.source == peer.address) ||
@@ -190,6 +198,7 @@ Sealing::Verdict Sealing::Open(std::span<uint8_t> payload, std::span<const uint8
   ++counters_.opened;
   *packet = body;
   *gso = header.gso;
+  if (source) *source = header.source;
   return Verdict::kOpened;
 }
 

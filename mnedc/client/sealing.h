@@ -45,6 +45,7 @@ struct SealingCounters {
   uint64_t spoofed_inner = 0;    // Opened, but the packet inside is not from the sender's address.
   uint64_t malformed_inner = 0;  // Opened, but not a packet (or super-packet) that parses.
   uint64_t key_failures = 0;     // A peer's keys gave no pair keys (a low-order point).
+  uint64_t disco = 0;            // Opened messages about paths (pings, pongs, CallMeMaybe).
 };
 
 class Sealing {
@@ -78,10 +79,14 @@ class Sealing {
                    std::span<uint8_t, 20> header, std::span<uint8_t, 16> tag);
   static std::size_t SealedSize(std::size_t packet_size);
 
-  enum class Verdict { kOpened, kDropped };
+  enum class Verdict { kOpened, kDisco, kDropped };
   // Opens a SEALED frame's payload in place; on kOpened, `packet` and `gso`
-  // are what it carried (a super-packet already checked).
-  Verdict Open(std::span<uint8_t> payload, std::span<const uint8_t>* packet, packet::Gso* gso);
+  // are what it carried (a super-packet already checked); on kDisco,
+  // `packet` is a message about paths from the peer (see disco.h: its first
+  // nibble is 0, where a packet's is 4 or 6). `source`, if given, gets the
+  // sender's address.
+  Verdict Open(std::span<uint8_t> payload, std::span<const uint8_t>* packet, packet::Gso* gso,
+               uint32_t* source = nullptr);
 
   // Whether packets to and from this peer are sealed (both have keys).
   bool Seals(const discovery::Peer& peer) const;

@@ -189,3 +189,33 @@ TEST_F(SealingTest, ANewSessionOfThePeerNeedsItsNewKeys) {
 
 }  // namespace
 }  // namespace mnedc::client
+
+namespace mnedc::client {
+namespace {
+
+TEST_F(SealingTest, AMessageAboutPathsOpensAsDiscoWithItsSender) {
+  // A ping's body: first byte 0x01, where a packet's first nibble is 4 or 6.
+  std::vector<uint8_t> ping(48, 0);
+  ping[0] = 0x01;
+  ping[1] = 0xAB;
+  std::vector<uint8_t> frame(Sealing::SealedSize(ping.size()));
+  ASSERT_TRUE(a.sealing->Prepare(kB));
+  ASSERT_TRUE(a.sealing->Seal(kB, ping, {}, frame));
+  std::span<const uint8_t> opened;
+  packet::Gso gso;
+  uint32_t source = 0;
+  ASSERT_EQ(b.sealing->Open(frame, &opened, &gso, &source), Sealing::Verdict::kDisco);
+  EXPECT_EQ(source, kA);
+  EXPECT_EQ(std::vector<uint8_t>(opened.begin(), opened.end()), ping);
+  EXPECT_EQ(b.sealing->counters().disco, 1u);
+  EXPECT_EQ(b.sealing->counters().opened, 0u);
+  // Replayed, it is refused like any packet.
+  std::vector<uint8_t> again(frame.size());
+  ASSERT_TRUE(a.sealing->Seal(kB, ping, {}, again));
+  std::vector<uint8_t> replay = again;
+  EXPECT_EQ(b.sealing->Open(again, &opened, &gso, &source), Sealing::Verdict::kDisco);
+  EXPECT_EQ(b.sealing->Open(replay, &opened, &gso, &source), Sealing::Verdict::kDropped);
+}
+
+}  // namespace
+}  // namespace mnedc::client

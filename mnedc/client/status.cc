@@ -1,5 +1,6 @@
 #include "mnedc/client/status.h"
 
+#include <chrono>
 #include <sstream>
 
 #include "mnedc/base/ipv4.h"
@@ -32,7 +33,38 @@ std::vector<Counter> Counters(const StatusSources& sources) {
   const dns::DnsCounters d = sources.dns ? sources.dns->counters() : dns::DnsCounters{};
   const ForwarderCounters f = sources.dns ? sources.dns->forwarder_counters() : ForwarderCounters{};
   const SealingCounters s = sources.client->sealing() ? sources.client->sealing()->counters() : SealingCounters{};
+  const DirectCounters x = sources.client->direct() ? sources.client->direct()->counters() : DirectCounters{};
   return {
+      {"direct_packets_out", "mnedc_client_direct_packets_total", "direction=\"out\"",
+       "Packets sent to and received from peers on a direct path (not through the relay).", x.packets_out},
+      {"direct_packets_in", "mnedc_client_direct_packets_total", "direction=\"in\"", nullptr, x.packets_in},
+      {"direct_datagrams_out", "mnedc_client_direct_datagrams_total", "direction=\"out\"",
+       "UDP datagrams on the direct path's socket (packets, segments of super-packets, probes).", x.datagrams_out},
+      {"direct_datagrams_in", "mnedc_client_direct_datagrams_total", "direction=\"in\"", nullptr, x.datagrams_in},
+      {"direct_send_drops", "mnedc_client_direct_drops_total", "reason=\"socket_full\"",
+       "Direct datagrams dropped, by reason: the socket's buffer full, another send error, did not open (from no "
+       "peer, changed on the way, replayed: the unsealed counters say which), neither mnedc's nor our STUN answer.",
+       x.send_drops},
+      {"direct_send_errors", "mnedc_client_direct_drops_total", "reason=\"send_error\"", nullptr, x.send_errors},
+      {"direct_unopened", "mnedc_client_direct_drops_total", "reason=\"unopened\"", nullptr, x.unopened},
+      {"direct_not_ours", "mnedc_client_direct_drops_total", "reason=\"not_ours\"", nullptr, x.not_ours},
+      {"direct_pings_sent", "mnedc_client_direct_probes_total", "kind=\"ping_sent\"",
+       "Probes on the direct path: pings sent, pongs sent and received, CallMeMaybe through the relay.",
+       x.pings_sent},
+      {"direct_pongs_sent", "mnedc_client_direct_probes_total", "kind=\"pong_sent\"", nullptr, x.pongs_sent},
+      {"direct_pongs_received", "mnedc_client_direct_probes_total", "kind=\"pong_received\"", nullptr,
+       x.pongs_received},
+      {"direct_call_me_maybe_sent", "mnedc_client_direct_probes_total", "kind=\"call_me_maybe_sent\"", nullptr,
+       x.call_me_maybe_sent},
+      {"direct_call_me_maybe_received", "mnedc_client_direct_probes_total", "kind=\"call_me_maybe_received\"",
+       nullptr, x.call_me_maybe_received},
+      {"direct_went", "mnedc_client_direct_path_changes_total", "to=\"direct\"",
+       "Times a peer's path became direct, and went back to the relay (a direct path that went silent).",
+       x.went_direct},
+      {"direct_fell_back", "mnedc_client_direct_path_changes_total", "to=\"relay\"", nullptr, x.fell_back},
+      {"stun_requests", "mnedc_client_stun_total", "kind=\"request\"",
+       "STUN Binding requests to the relay, and answers (this device's outside address).", x.stun_requests},
+      {"stun_answers", "mnedc_client_stun_total", "kind=\"answer\"", nullptr, x.stun_answers},
       {"sealed_out", "mnedc_client_sealed_total", "direction=\"out\"",
        "Packets sealed end to end to a peer, and opened from one.", s.sealed_out},
       {"sealed_in", "mnedc_client_sealed_total", "direction=\"in\"", nullptr, s.opened},
@@ -101,6 +133,37 @@ std::vector<Counter> Counters(const StatusSources& sources) {
 }
 }  // namespace
 
+// The peers, as /v1/status and /v1/peers list them.
+void RenderPeers(const Client& client, std::ostream& out) {
+  out << "[";
+  const auto peers = client.peers().Snapshot();
+  const auto steady_now = std::chrono::steady_clock::now();
+  const auto system_now = std::chrono::system_clock::now();
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    const auto& peer = peers[i];
+    const PathState* path = client.direct() ? client.direct()->PathTo(peer.address) : nullptr;
+    out << (i ? ",\n  " : "\n  ") << "{\"device_id\":" << JsonString(peer.device_id)
+        << ",\"address\":" << JsonString(Ipv4ToString(peer.address))
+        << ",\"address6\":" << (peer.address6 ? JsonString(base::Ipv6ToString(*peer.address6)) : "null")
+        << ",\"seen_from\":" << JsonString(peer.seen_from)
+        << ",\"public_key\":" << (peer.keys ? JsonString(seal::EncodeKey(peer.keys->public_key)) : "null")
+        << ",\"sealed\":" << (client.sealing() && client.sealing()->Seals(peer) ? "true" : "false")
+        << ",\"path\":\"" << (path && path->direct() ? "direct" : "relay") << "\"";
+    if (path && path->direct()) {
+      const auto since = system_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                          steady_now - path->since());
+      out << ",\"path_since\":" << JsonString(admin::Rfc3339(since))
+          << ",\"direct_endpoint\":" << JsonString(path->endpoint()->address().to_string() + ":" +
+                                                    std::to_string(path->endpoint()->port()))
+          << ",\"rtt_ms\":" << std::chrono::duration<double, std::milli>(path->rtt()).count();
+    } else {
+      out << ",\"path_since\":null,\"direct_endpoint\":null,\"rtt_ms\":null";
+    }
+    out << ",\"since\":" << JsonString(admin::Rfc3339(peer.since)) << "}";
+  }
+  out << (peers.empty() ? "]" : "\n ]");
+}
+
 std::string RenderStatusJson(const StatusSources& sources) {
   const Client& client = *sources.client;
   std::ostringstream out;
@@ -133,19 +196,24 @@ std::string RenderStatusJson(const StatusSources& sources) {
     out << (first ? "" : ",") << JsonString(counter.json_key) << ":" << counter.value;
     first = false;
   }
-  out << "},\n \"peers\":[";
-  const auto peers = client.peers().Snapshot();
-  for (std::size_t i = 0; i < peers.size(); ++i) {
-    const auto& peer = peers[i];
-    out << (i ? ",\n  " : "\n  ") << "{\"device_id\":" << JsonString(peer.device_id)
-        << ",\"address\":" << JsonString(Ipv4ToString(peer.address))
-        << ",\"address6\":" << (peer.address6 ? JsonString(base::Ipv6ToString(*peer.address6)) : "null")
-        << ",\"seen_from\":" << JsonString(peer.seen_from)
-        << ",\"public_key\":" << (peer.keys ? JsonString(seal::EncodeKey(peer.keys->public_key)) : "null")
-        << ",\"sealed\":" << (client.sealing() && client.sealing()->Seals(peer) ? "true" : "false")
-        << ",\"since\":" << JsonString(admin::Rfc3339(peer.since)) << "}";
+  out << "},\n \"direct\":";
+  if (const Direct* direct = client.direct()) {
+    out << "{\"port\":" << direct->port() << ",\"outside\":"
+        << (direct->outside() ? JsonString(direct->outside()->address().to_string() + ":" +
+                                           std::to_string(direct->outside()->port()))
+                              : "null")
+        << ",\"candidates\":[";
+    for (std::size_t i = 0; i < direct->candidates().size(); ++i) {
+      const auto& c = direct->candidates()[i];
+      out << (i ? "," : "") << JsonString(c.address().to_string() + ":" + std::to_string(c.port()));
+    }
+    out << "]}";
+  } else {
+    out << "null";
   }
-  out << (peers.empty() ? "]}\n" : "\n ]}\n");
+  out << ",\n \"peers\":";
+  RenderPeers(client, out);
+  out << "}\n";
   return out.str();
 }
 
@@ -159,6 +227,43 @@ std::string RenderClientMetrics(const StatusSources& sources) {
     out << "# HELP mnedc_client_lease_info The addresses this device holds (1 while it has a lease).\n"
         << "# TYPE mnedc_client_lease_info gauge\nmnedc_client_lease_info{address=\"" << Ipv4ToString(lease->address)
         << "\",address6=\"" << (lease->address6 ? base::Ipv6ToString(*lease->address6) : "") << "\"} 1\n";
+  }
+  // Per peer with a path looked for: which, since when, its round trip.
+  bool headed = false;
+  for (const auto& peer : sources.client->peers().Snapshot()) {
+    const PathState* path = sources.client->direct() ? sources.client->direct()->PathTo(peer.address) : nullptr;
+    if (!path) continue;
+    if (!headed) {
+      out << "# HELP mnedc_client_peer_direct 1 while packets to the peer go on a direct path, 0 through the relay.\n"
+          << "# TYPE mnedc_client_peer_direct gauge\n";
+      headed = true;
+    }
+    out << "mnedc_client_peer_direct{peer=\"" << Ipv4ToString(peer.address) << "\"} " << (path->direct() ? 1 : 0)
+        << "\n";
+  }
+  headed = false;
+  for (const auto& peer : sources.client->peers().Snapshot()) {
+    const PathState* path = sources.client->direct() ? sources.client->direct()->PathTo(peer.address) : nullptr;
+    if (!path || !path->direct()) continue;
+    if (!headed) {
+      out << "# HELP mnedc_client_peer_rtt_seconds The last round trip measured on the peer's direct path.\n"
+          << "# TYPE mnedc_client_peer_rtt_seconds gauge\n";
+      headed = true;
+    }
+    out << "mnedc_client_peer_rtt_seconds{peer=\"" << Ipv4ToString(peer.address) << "\"} "
+        << std::chrono::duration<double>(path->rtt()).count() << "\n";
+  }
+  headed = false;
+  for (const auto& peer : sources.client->peers().Snapshot()) {
+    const PathState* path = sources.client->direct() ? sources.client->direct()->PathTo(peer.address) : nullptr;
+    if (!path || !path->direct()) continue;
+    if (!headed) {
+      out << "# HELP mnedc_client_peer_path_seconds How long the peer's direct path has been in use.\n"
+          << "# TYPE mnedc_client_peer_path_seconds gauge\n";
+      headed = true;
+    }
+    out << "mnedc_client_peer_path_seconds{peer=\"" << Ipv4ToString(peer.address) << "\"} "
+        << std::chrono::duration<double>(std::chrono::steady_clock::now() - path->since()).count() << "\n";
   }
   for (const auto& counter : Counters(sources)) {
     if (counter.help) {
@@ -178,6 +283,12 @@ admin::HttpResponse HandleStatusRequest(const admin::HttpRequest& request,
   if (request.path == "/v1/status") {
     return {200, "application/json", RenderStatusJson(sources)};
   }
+  if (request.path == "/v1/peers") {
+    std::ostringstream out;
+    RenderPeers(*sources.client, out);
+    out << "\n";
+    return {200, "application/json", out.str()};
+  }
   if (request.path == "/metrics") {
     return {200, "text/plain; version=0.0.4", RenderClientMetrics(sources)};
   }
@@ -185,7 +296,7 @@ admin::HttpResponse HandleStatusRequest(const admin::HttpRequest& request,
     return sources.client->joined() ? admin::HttpResponse{200, "text/plain", "ok\n"}
                                     : admin::HttpResponse{503, "text/plain", "not joined\n"};
   }
-  return {404, "text/plain", "not found; try /v1/status, /metrics or /healthz\n"};
+  return {404, "text/plain", "not found; try /v1/status, /v1/peers, /metrics or /healthz\n"};
 }
 
 }  // namespace mnedc::client

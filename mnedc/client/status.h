@@ -3,6 +3,7 @@
 // owner-only): this device's address and relay, the session, the last error,
 // the peers, and counters in Prometheus format. `ctl status` reads it.
 //   GET /v1/status  JSON (below)
+//   GET /v1/peers   the peers alone (as in /v1/status), with the path to each
 //   GET /metrics    Prometheus text format
 //   GET /healthz    "ok" while joined, 503 otherwise
 #include <string>
@@ -23,7 +24,9 @@ struct StatusSources {
 // {"device_id", "state" (joined|connecting|stopped), "address", "prefix_length",
 //  "mtu", "interface", "relay" (as configured), "relay_endpoint" (ip:port),
 //  "transport", "joined_since", "last_error", "counters": {...},
-//  "peers": [{"device_id", "address", "seen_from", "since"}]}
+//  "direct": {"port", "outside", "candidates"} or null,
+//  "peers": [{"device_id", "address", "address6", "seen_from", "public_key", "sealed",
+//             "path" (direct|relay), "path_since", "direct_endpoint", "rtt_ms", "since"}]}
 std::string RenderStatusJson(const StatusSources& sources);
 std::string RenderClientMetrics(const StatusSources& sources);
 

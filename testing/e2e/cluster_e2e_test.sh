@@ -100,7 +100,9 @@ etcd_relays_are() { [[ $(etcd_count /mnedc/relay/) == "$1" ]]; }
 check "both relays register in etcd" mnedc_wait_for 10 etcd_relays_are 2
 
 # Short dead-peer timeouts, for the cut below (a relay that goes silent).
-timers=(--keepalive_seconds=1 --dead_after_seconds=3)
+# Relay failover and the mesh are what this test is about: no direct paths,
+# which would carry A -> B around a dead relay (testing/e2e/direct_e2e_test.sh).
+timers=(--direct=false --keepalive_seconds=1 --dead_after_seconds=3)
 mnedc_start_client "$P" deva "$work/a.log" --status_socket="$work/a.sock" --server="$MNEDC_RELAY_IP:3334" "${timers[@]}" \
   --peers_file="$work/a.peers" --on_peer="echo \"\$MNEDC_EVENT \$MNEDC_PEER_ID \$MNEDC_PEER_ADDR\" >> $work/a.events"
 a_pid=$MNEDC_CLIENT_PID

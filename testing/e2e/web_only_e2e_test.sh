@@ -37,13 +37,17 @@ check "plain TCP to 3334 does not get through, and the client says why" \
   mnedc_wait_for 20 grep -q "cannot connect to relay $MNEDC_RELAY_IP:3334: Connection timed out" "$work/a-tcp.log"
 check "  no address meanwhile" cannot mnedc_has_tun_addr "$(ns deva)"
 stop_client "$a_pid"
-mnedc_start_client "$P" deva "$work/a-wss.log" --server="wss://$MNEDC_RELAY_IP:443/mnedc" "${tls[@]}"
+mnedc_start_client "$P" deva "$work/a-wss.log" --server="wss://$MNEDC_RELAY_IP:443/mnedc" "${tls[@]}" \
+  --status_socket="$work/a.sock"
 a_pid=$MNEDC_CLIENT_PID
 check "wss:// on 443 gets through" mnedc_wait_for 10 mnedc_has_tun_addr "$(ns deva)"
 check "the relay sees A on wss" mnedc_wait_for 5 grep -q "device deva joined from .* over wss" "$work/server.log"
 check "ping A -> B" ping_ok deva "$b_addr"
 check "ping B -> A" ping_ok devb "$(mnedc_tun_addr "$(ns deva)")"
 check "10 MB A -> B arrives byte-exact over wss" transfer_ok deva devb "$b_addr"
+# UDP cannot get out past the middlebox: no direct path, and nothing lost for it.
+check "A's path to B stays on the relay (UDP is blocked)" bash -c \
+  "\"$root/mnedc/cli/ctl\" status --socket='$work/a.sock' | grep -qE '^  devb +[0-9.]+ +[0-9a-f:]+ +yes +relay '"
 stop_client "$a_pid"
 
 echo "== an HTTP CONNECT proxy (tinyproxy) is the only way out"
