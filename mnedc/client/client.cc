@@ -304,7 +304,7 @@ bool Client::OnControl(const ControlMessage& message) {
         sealing_->SetLease(info.address, info.address & mask, info.address6);
       }
       if (direct_) {
-        direct_->SetOverlay(info.address, info.prefix_length);
+        direct_->SetOverlay(info.address, info.prefix_length, info.mtu);
         // STUN at the address this connection reached the relay at.
         std::optional<Direct::Endpoint> stun_server;
         std::string error;

@@ -68,7 +68,8 @@ Direct::Direct(asio::any_io_executor executor, Sealing& sealing, DirectOptions o
       deliver_(std::move(deliver)),
       batch_end_(std::move(batch_end)),
       socket_(executor),
-      timer_(executor) {}
+      timer_(executor),
+      reassembly_(protocol::kMaxSealedFramePayload) {}
 
 Direct::~Direct() = default;
 
@@ -88,7 +89,8 @@ bool Direct::Open(std::string* error) {
   const int on = 1;
   udp_gro_ = setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
   port_ = socket_.local_endpoint(ec).port();
-  send_buffer_.resize(kMaxGsoBytes + 2048);
+  seal_buffer_.resize(protocol::kMaxSealedFramePayload);
+  send_buffer_.resize(protocol::kMaxSealedFramePayload + kMaxFragments * kFragmentHeaderSize);
   receive_buffer_.resize(65536 + 2048);
   RefreshCandidates();
   LOG(INFO) << "direct paths on UDP port " << port_ << (udp_gro_ ? " (UDP GRO on)" : " (no UDP GRO)");
@@ -115,7 +117,8 @@ void Direct::SetStunServer(std::optional<Endpoint> server) {
   Wake();
 }
 
-void Direct::SetOverlay(uint32_t network, uint32_t prefix_length) {
+void Direct::SetOverlay(uint32_t network, uint32_t prefix_length, uint32_t mtu) {
+  datagram_size_ = 1 + Sealing::SealedSize(mtu);
   overlay_mask_ = prefix_length == 0 ? 0 : ~uint32_t{0} << (32 - prefix_length);
   overlay_network_ = network & overlay_mask_;
   RefreshCandidates();
@@ -202,30 +205,26 @@ bool Direct::Send(uint32_t peer, std::span<const uint8_t> packet, packet::Gso gs
     if (SendDatagrams(to, std::span(send_buffer_.data(), size), size)) ++counters_.packets_out;
     return true;
   }
-  // A super-packet: its segments, each sealed in its datagram, sent together.
-  packet::SuperPacketLayout layout;
-  if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) return false;
-  const std::size_t slot = 1 + Sealing::SealedSize(packet::SegmentSize(layout, gso, 0));
-  std::size_t used = 0;
-  std::size_t in_batch = 0;
-  bool sent = true;
-  for (std::size_t i = 0; i < layout.segments; ++i) {
-    if (used + slot > kMaxGsoBytes || in_batch == kMaxGsoSegments) {
-      sent = SendDatagrams(to, std::span(send_buffer_.data(), used), slot) && sent;
-      used = in_batch = 0;
-    }
-    const std::size_t segment_size = packet::SegmentSize(layout, gso, i);
-    uint8_t* datagram = send_buffer_.data() + used;
-    datagram[0] = kDatagramMarker;
-    const std::span<uint8_t> body(datagram + 1 + protocol::kSealedHeaderSize, segment_size);
-    packet::BuildSegment(packet, gso, layout, i, body);
-    if (!sealing_.Seal(peer, body, {}, std::span(datagram + 1, Sealing::SealedSize(segment_size)))) return true;
-    used += 1 + Sealing::SealedSize(segment_size);
-    ++in_batch;
+  // A super-packet: sealed whole, sent in fragments (one GSO send or a few).
+  const std::size_t sealed_size = Sealing::SealedSize(packet.size());
+  if (sealed_size > seal_buffer_.size()) return false;
+  const std::span<uint8_t> sealed(seal_buffer_.data(), sealed_size);
+  if (!sealing_.Seal(peer, packet, gso, sealed)) return false;
+  const std::size_t size = WriteFragments(sealed, datagram_size_, ++message_number_, send_buffer_);
+  if (size == 0) return false;  // More fragments than a message may have (a tiny MTU): the relay takes it.
+  if (SendBatch(to, std::span(send_buffer_.data(), size), FragmentDatagramSize(sealed, datagram_size_))) {
+    ++counters_.packets_out;
   }
-  if (used) sent = SendDatagrams(to, std::span(send_buffer_.data(), used), slot) && sent;
-  if (sent) ++counters_.packets_out;
   return true;
+}
+
+bool Direct::SendBatch(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment) {
+  const std::size_t per_send = std::min(kMaxGsoSegments, kMaxGsoBytes / segment) * segment;
+  bool all = true;
+  for (std::size_t at = 0; at < data.size(); at += per_send) {
+    all = SendDatagrams(to, data.subspan(at, std::min(per_send, data.size() - at)), segment) && all;
+  }
+  return all;
 }
 
 bool Direct::SendDatagrams(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment) {
@@ -468,30 +467,44 @@ asio::awaitable<void> Direct::ReceiveLoop() {
   }
 }
 
+void Direct::Open(std::span<uint8_t> sealed, const Endpoint& from) {
+  std::span<const uint8_t> body;
+  packet::Gso gso;
+  uint32_t source = 0;
+  switch (sealing_.Open(sealed, &body, &gso, &source)) {
+    case Sealing::Verdict::kOpened: {
+      ++counters_.packets_in;
+      if (const auto found = peers_.find(source); found != peers_.end()) {
+        const auto now = Clock::now();
+        found->second.path.OnHeard(from, now);
+        found->second.last_active = now;
+      }
+      deliver_(body, gso);
+      return;
+    }
+    case Sealing::Verdict::kDisco:
+      OnDisco(source, body, from);
+      return;
+    case Sealing::Verdict::kDropped:
+      ++counters_.unopened;
+      return;
+  }
+}
+
 void Direct::HandleDatagram(std::span<uint8_t> datagram, const Endpoint& from) {
   ++counters_.datagrams_in;
   if (datagram[0] == kDatagramMarker) {
-    std::span<const uint8_t> body;
-    packet::Gso gso;
-    uint32_t source = 0;
-    switch (sealing_.Open(datagram.subspan(1), &body, &gso, &source)) {
-      case Sealing::Verdict::kOpened: {
-        ++counters_.packets_in;
-        if (const auto found = peers_.find(source); found != peers_.end()) {
-          const auto now = Clock::now();
-          found->second.path.OnHeard(from, now);
-          found->second.last_active = now;
-        }
-        deliver_(body, gso);
-        return;
-      }
-      case Sealing::Verdict::kDisco:
-        OnDisco(source, body, from);
-        return;
-      case Sealing::Verdict::kDropped:
-        ++counters_.unopened;
-        return;
-    }
+    Open(datagram.subspan(1), from);
+    return;
+  }
+  if (datagram[0] == kFragmentMarker) {
+    ++counters_.fragments_in;
+    const auto before = reassembly_.counters();
+    const std::span<uint8_t> message = reassembly_.Add(from, datagram);
+    const auto& after = reassembly_.counters();
+    counters_.reassembly_drops += (after.incomplete - before.incomplete) + (after.malformed - before.malformed);
+    if (!message.empty()) Open(message, from);
+    return;
   }
   if (stun_server_ && from == *stun_server_) {
     Endpoint mapped;

@@ -15,9 +15,10 @@
 // is the I/O.
 //
 // A datagram: kDatagramMarker, then a SEALED frame's payload (header,
-// sealed packet or disco message, tag). A super-packet goes as its segments,
-// sealed each, handed to the kernel as one UDP GSO send; datagrams come in
-// as GRO batches. Established direct paths keep working while the relay is
+// sealed packet or disco message, tag). A super-packet is sealed whole and
+// goes in fragments (fragments.h), handed to the kernel as one UDP GSO send;
+// datagrams come in as GRO batches, and the super-packet, put back together
+// and opened, goes to the TUN whole. Established direct paths keep working while the relay is
 // away (only new peers wait for it).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -33,6 +34,7 @@
 #include <vector>
 
 #include "mnedc/client/direct_path.h"
+#include "mnedc/client/fragments.h"
 #include "mnedc/client/sealing.h"
 #include "mnedc/packet/gso.h"
 #include "mnedc/stun/message.h"
@@ -66,6 +68,8 @@ struct DirectCounters {
   uint64_t call_me_maybe_received = 0;
   uint64_t stun_requests = 0;
   uint64_t stun_answers = 0;
+  uint64_t fragments_in = 0;     // Datagrams carrying part of a sealed super-packet.
+  uint64_t reassembly_drops = 0; // Super-packets given up on (a fragment lost), or fragments that made no sense.
   uint64_t went_direct = 0;      // Times a peer's path became direct.
   uint64_t fell_back = 0;        // Times a direct path went silent and the peer went back to the relay.
 };
@@ -93,8 +97,9 @@ class Direct {
 
   // The relay's STUN address (from the Lease), or none.
   void SetStunServer(std::optional<Endpoint> server);
-  // The overlay's IPv4 network: never a candidate (that way lies the tunnel itself).
-  void SetOverlay(uint32_t network, uint32_t prefix_length);
+  // The overlay's IPv4 network: never a candidate (that way lies the tunnel
+  // itself); and its MTU, which sizes the datagrams.
+  void SetOverlay(uint32_t network, uint32_t prefix_length, uint32_t mtu);
 
   // Sends a packet for `peer` direct if its path is: true if it went (or
   // was dropped and counted) there, false if the caller should use the relay.
@@ -127,6 +132,8 @@ class Direct {
   Clock::time_point Tick(Clock::time_point now);
   void Observe(uint32_t address, Peer& peer, Clock::time_point now);
   void HandleDatagram(std::span<uint8_t> datagram, const Endpoint& from);
+  // Opens a sealed message that came direct from `from`, and hands it on.
+  void Open(std::span<uint8_t> sealed, const Endpoint& from);
   void SendPing(uint32_t address, Peer& peer, const Endpoint& to, Clock::time_point now);
   bool SendSealed(uint32_t peer, const Endpoint& to, std::span<const uint8_t> body);
   void SendCallMeMaybe(uint32_t address, Peer& peer, Clock::time_point now);
@@ -135,6 +142,8 @@ class Direct {
   // Sends `data`, datagrams of `segment` bytes (the last may be shorter),
   // in one UDP GSO send where the kernel takes it.
   bool SendDatagrams(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment);
+  // The same for any number of them: as many GSO sends as it takes.
+  bool SendBatch(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment);
   void Wake() { timer_.cancel(); }
 
   boost::asio::any_io_executor executor_;
@@ -157,7 +166,11 @@ class Direct {
   Clock::time_point next_stun_{};
   uint32_t overlay_network_ = 0;
   uint32_t overlay_mask_ = 0;
-  std::vector<uint8_t> send_buffer_;     // One GSO send's datagrams.
+  std::size_t datagram_size_ = 1 + 20 + 1400 + 16;  // A packet of the overlay's MTU, sealed.
+  uint32_t message_number_ = 0;          // Of fragmented super-packets.
+  std::vector<uint8_t> seal_buffer_;     // A super-packet, sealed whole.
+  std::vector<uint8_t> send_buffer_;     // Datagrams for the kernel.
+  Reassembly reassembly_;
   std::vector<uint8_t> receive_buffer_;  // One GRO batch.
   std::vector<Endpoint> due_;            // Scratch for Tick.
   DirectCounters counters_;

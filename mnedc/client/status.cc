@@ -43,11 +43,17 @@ std::vector<Counter> Counters(const StatusSources& sources) {
       {"direct_datagrams_in", "mnedc_client_direct_datagrams_total", "direction=\"in\"", nullptr, x.datagrams_in},
       {"direct_send_drops", "mnedc_client_direct_drops_total", "reason=\"socket_full\"",
        "Direct datagrams dropped, by reason: the socket's buffer full, another send error, did not open (from no "
-       "peer, changed on the way, replayed: the unsealed counters say which), neither mnedc's nor our STUN answer.",
+       "peer, changed on the way, replayed: the unsealed counters say which), neither mnedc's nor our STUN answer, a "
+       "super-packet missing a fragment.",
        x.send_drops},
       {"direct_send_errors", "mnedc_client_direct_drops_total", "reason=\"send_error\"", nullptr, x.send_errors},
       {"direct_unopened", "mnedc_client_direct_drops_total", "reason=\"unopened\"", nullptr, x.unopened},
       {"direct_not_ours", "mnedc_client_direct_drops_total", "reason=\"not_ours\"", nullptr, x.not_ours},
+      {"direct_reassembly_drops", "mnedc_client_direct_drops_total", "reason=\"reassembly\"", nullptr,
+       x.reassembly_drops},
+      {"direct_fragments_in", "mnedc_client_direct_fragments_total", "",
+       "Datagrams carrying part of a super-packet sealed whole (put back together before it is opened).",
+       x.fragments_in},
       {"direct_pings_sent", "mnedc_client_direct_probes_total", "kind=\"ping_sent\"",
        "Probes on the direct path: pings sent, pongs sent and received, CallMeMaybe through the relay.",
        x.pings_sent},
