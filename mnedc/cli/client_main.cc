@@ -111,6 +111,10 @@ DEFINE_bool(seal, true,
             "Seal unicast packets end to end to peers that have keys (ChaCha20-Poly1305; the relay "
             "forwards what it cannot read). --seal=false seals nothing to or from this device (the "
             "relay still checks its key), as with an older version.");
+DEFINE_string(cipher, "auto",
+              "The AEAD this device seals with: 'auto' (AES-256-GCM where the CPU has AES instructions, "
+              "else ChaCha20-Poly1305), 'aes-256-gcm' or 'chacha20-poly1305'. Each peer opens both; a "
+              "peer of the first sealing version is sealed to with ChaCha20-Poly1305 whatever this says.");
 DEFINE_bool(direct, true,
             "Look for a direct path to each peer this device talks to (UDP through the NATs: the "
             "relay's STUN tells the outside address, both sides probe at once) and send its packets "
@@ -330,6 +334,13 @@ int main(int argc, char** argv) {
               << (created ? " (the relay binds " + options.device_id + " to it at the first join)" : "");
     options.device_key = key;
     options.seal = FLAGS_seal;
+    if (FLAGS_cipher == "aes-256-gcm") {
+      options.cipher = mnedc::seal::Cipher::kAes256Gcm;
+    } else if (FLAGS_cipher == "chacha20-poly1305") {
+      options.cipher = mnedc::seal::Cipher::kChaCha20Poly1305;
+    } else if (FLAGS_cipher != "auto") {
+      Fail("--cipher must be auto, aes-256-gcm or chacha20-poly1305, not '" + FLAGS_cipher + "'");
+    }
     if (!FLAGS_seal) LOG(WARNING) << "--seal=false: nothing to or from this device is sealed";
     if (FLAGS_direct_port < 0 || FLAGS_direct_port > 65535) Fail("--direct_port must be 0 to 65535");
     options.direct = FLAGS_direct && FLAGS_seal;

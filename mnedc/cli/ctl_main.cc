@@ -212,9 +212,11 @@ void PrintStatus(const json::object& status) {
                              Number(c, "unsealed_replayed") + Number(c, "unsealed_bad_tag") +
                              Number(c, "unsealed_spoofed_inner") + Number(c, "unsealed_malformed") +
                              Number(c, "unsealed_key_failures");
-    std::printf("sealing     key %s; sealed %llu packets to peers, opened %llu; dropped %llu (changed on the "
-                "way %llu, replayed %llu)\n",
-                Text(*key).c_str(), static_cast<unsigned long long>(Number(c, "sealed_out")),
+    const auto* cipher = status.if_contains("cipher");
+    std::printf("sealing     key %s; seals with %s; sealed %llu packets to peers, opened %llu; dropped %llu (changed "
+                "on the way %llu, replayed %llu)\n",
+                Text(*key).c_str(), cipher ? Text(*cipher).c_str() : "chacha20-poly1305",
+                static_cast<unsigned long long>(Number(c, "sealed_out")),
                 static_cast<unsigned long long>(Number(c, "sealed_in")), static_cast<unsigned long long>(dropped),
                 static_cast<unsigned long long>(Number(c, "unsealed_bad_tag")),
                 static_cast<unsigned long long>(Number(c, "unsealed_replayed")));

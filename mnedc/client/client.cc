@@ -28,9 +28,11 @@ std::optional<base::Ipv6Address> Address6(const std::string& bytes) {
 }
 
 // A peer's sealing keys from its announcement: none unless both are 32 bytes.
-std::optional<discovery::Peer::Keys> Keys(const std::string& public_key, const std::string& session_key) {
+std::optional<discovery::Peer::Keys> Keys(const std::string& public_key, const std::string& session_key,
+                                          uint32_t ciphers) {
   if (public_key.size() != 32 || session_key.size() != 32) return std::nullopt;
   discovery::Peer::Keys keys;
+  keys.ciphers = ciphers & (protocol::OPENS_AES_256_GCM | protocol::SEALS_AES_256_GCM);
   std::memcpy(keys.public_key.data(), public_key.data(), 32);
   std::memcpy(keys.session_key.data(), session_key.data(), 32);
   return keys;
@@ -66,7 +68,9 @@ Client::Client(asio::any_io_executor executor, ClientOptions options, Dialer dia
     }
   }
   if (session_key_) {
-    sealing_ = std::make_unique<Sealing>(*options_.device_key, *session_key_);
+    seals_with_ = options_.cipher.value_or(seal::HasAesInstructions() ? seal::Cipher::kAes256Gcm
+                                                                        : seal::Cipher::kChaCha20Poly1305);
+    sealing_ = std::make_unique<Sealing>(*options_.device_key, *session_key_, seals_with_);
     peers_.Subscribe([this](discovery::PeerEvent event, const discovery::Peer& peer) {
       if (event == discovery::PeerEvent::kUp) {
         sealing_->PeerUp(peer);
@@ -166,7 +170,11 @@ asio::awaitable<void> Client::RunRelay() {
                                                            : protocol::PEERS_NONE);
       hello.mutable_hello()->set_super_packets(options_.super_packets);
       if (options_.device_key) hello.mutable_hello()->set_public_key(Bytes(options_.device_key->public_key()));
-      if (session_key_) hello.mutable_hello()->set_session_key(Bytes(session_key_->public_key()));
+      if (session_key_) {
+        hello.mutable_hello()->set_session_key(Bytes(session_key_->public_key()));
+        hello.mutable_hello()->set_ciphers(protocol::OPENS_AES_256_GCM |
+                                           (seals_with_ == seal::Cipher::kAes256Gcm ? protocol::SEALS_AES_256_GCM : 0));
+      }
       link_->SendControl(hello);
       co_await link_->Run(*this);
       was_joined = joined_;
@@ -342,7 +350,7 @@ bool Client::OnControl(const ControlMessage& message) {
     case ControlMessage::kPeerAnnounce: {
       const auto& peer = message.peer_announce();
       peers_.Upsert({peer.device_id(), peer.address(), peer.seen_from(), Address6(peer.address6()),
-                     Keys(peer.public_key(), peer.session_key())});
+                     Keys(peer.public_key(), peer.session_key(), peer.ciphers())});
       return true;
     }
     case ControlMessage::kSnapshotEnd:
@@ -365,7 +373,7 @@ bool Client::OnControl(const ControlMessage& message) {
           peers_.Remove(change.device_id());
         } else {
           peers_.Upsert({change.device_id(), change.address(), change.seen_from(), Address6(change.address6()),
-                         Keys(change.public_key(), change.session_key())});
+                         Keys(change.public_key(), change.session_key(), change.ciphers())});
         }
       }
       if (list.snapshot_end()) peers_.EndSync();

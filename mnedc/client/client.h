@@ -24,6 +24,7 @@
 #include "mnedc/link/framed_link.h"
 #include "mnedc/client/direct.h"
 #include "mnedc/client/sealing.h"
+#include "mnedc/seal/aead.h"
 #include "mnedc/seal/keys.h"
 #include "mnedc/transport/dial.h"
 #include "mnedc/transport/server_address.h"
@@ -68,6 +69,10 @@ struct ClientOptions {
   // With device_key: make the session key and seal (false: the key is still
   // the device's identity at the relay, but nothing is sealed to or from it).
   bool seal = true;
+  // The AEAD this device seals with, to peers that open it (every peer of
+  // this version opens both): none picks AES-256-GCM where the CPU has AES
+  // instructions, else ChaCha20-Poly1305.
+  std::optional<seal::Cipher> cipher;
   // With sealing: look for a direct path (UDP, through the NATs) to each
   // peer this device talks to, and use it while it works (see direct.h).
   bool direct = true;
@@ -191,6 +196,7 @@ class Client final : private link::FrameSink {
   boost::asio::any_io_executor executor_;
   ClientOptions options_;
   std::optional<seal::KeyPair> session_key_;
+  seal::Cipher seals_with_ = seal::Cipher::kChaCha20Poly1305;
   std::unique_ptr<Sealing> sealing_;
   std::unique_ptr<Direct> direct_;  // Uses sealing_.
   Dialer dialer_;

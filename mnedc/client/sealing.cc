@@ -2,15 +2,26 @@
 
 #include <glog/logging.h>
 
+#include "mnedc/protocol/control_codec.h"
 #include "mnedc/protocol/frame.h"
 #include "mnedc/relay/ip_packet.h"
 #include "mnedc/seal/pair_keys.h"
 
 namespace mnedc::client {
 
+namespace {
+// Each direction's AEAD, from both sides' announcements (see CipherBits in
+// control.proto).
+bool AesFrom(uint32_t sender_ciphers, uint32_t receiver_ciphers) {
+  return (sender_ciphers & protocol::SEALS_AES_256_GCM) && (receiver_ciphers & protocol::OPENS_AES_256_GCM);
+}
+seal::Cipher CipherIf(bool aes) { return aes ? seal::Cipher::kAes256Gcm : seal::Cipher::kChaCha20Poly1305; }
+}  // namespace
+
 struct Sealing::Crypto {
-  Crypto(const seal::PairKeys& keys)
-      : seal(keys.send, 0, seal::Aead::Use::kSeal), open(keys.receive, 0, seal::Aead::Use::kOpen) {}
+  Crypto(const seal::PairKeys& keys, bool aes_out, bool aes_in)
+      : seal(aes_out ? keys.aes_send : keys.send, 0, seal::Aead::Use::kSeal, CipherIf(aes_out)),
+        open(aes_in ? keys.aes_receive : keys.receive, 0, seal::Aead::Use::kOpen, CipherIf(aes_in)) {}
   seal::PublicKey session_key{};  // The peer's, that these keys are made with.
   seal::PublicKey public_key{};
   seal::Aead seal;
@@ -18,8 +29,12 @@ struct Sealing::Crypto {
   seal::ReplayWindow window;
 };
 
-Sealing::Sealing(const seal::KeyPair& device_key, const seal::KeyPair& session_key)
-    : device_key_(device_key), session_key_(session_key) {}
+Sealing::Sealing(const seal::KeyPair& device_key, const seal::KeyPair& session_key, seal::Cipher seals_with)
+    : device_key_(device_key), session_key_(session_key), seals_with_(seals_with) {}
+
+uint32_t Sealing::ciphers() const {
+  return protocol::OPENS_AES_256_GCM | (seals_with_ == seal::Cipher::kAes256Gcm ? protocol::SEALS_AES_256_GCM : 0);
+}
 
 Sealing::~Sealing() = default;
 
@@ -68,7 +83,8 @@ Sealing::Crypto* Sealing::CryptoOf(Peer& peer) {
     LOG_EVERY_N(WARNING, 100) << "no pair keys with " << peer.device_id << " (its keys are unusable)";
     return nullptr;
   }
-  peer.crypto = std::make_unique<Crypto>(keys);
+  peer.crypto = std::make_unique<Crypto>(keys, AesFrom(ciphers(), peer.keys.ciphers),
+                                         AesFrom(peer.keys.ciphers, ciphers()));
   peer.crypto->session_key = peer.keys.session_key;
   peer.crypto->public_key = peer.keys.public_key;
   if (!peer.crypto->seal.ok() || !peer.crypto->open.ok()) {
@@ -200,6 +216,10 @@ Sealing::Verdict Sealing::Open(std::span<uint8_t> payload, std::span<const uint8
   *gso = header.gso;
   if (source) *source = header.source;
   return Verdict::kOpened;
+}
+
+seal::Cipher Sealing::CipherTo(const discovery::Peer& peer) const {
+  return CipherIf(peer.keys && AesFrom(ciphers(), peer.keys->ciphers));
 }
 
 bool Sealing::Seals(const discovery::Peer& peer) const {

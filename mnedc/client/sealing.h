@@ -52,7 +52,10 @@ class Sealing {
  public:
   static constexpr std::size_t kRetired = 256;
 
-  Sealing(const seal::KeyPair& device_key, const seal::KeyPair& session_key);
+  // `seals_with`: the AEAD this device seals with to peers that open it
+  // (AES-256-GCM); to others, and whatever it announced, ChaCha20-Poly1305.
+  Sealing(const seal::KeyPair& device_key, const seal::KeyPair& session_key,
+          seal::Cipher seals_with = seal::Cipher::kChaCha20Poly1305);
   ~Sealing();
 
   // From the peer table.
@@ -90,6 +93,11 @@ class Sealing {
 
   // Whether packets to and from this peer are sealed (both have keys).
   bool Seals(const discovery::Peer& peer) const;
+  // The AEAD packets to that peer are sealed with.
+  seal::Cipher CipherTo(const discovery::Peer& peer) const;
+  seal::Cipher seals_with() const { return seals_with_; }
+  // The ciphers bits (protocol::CipherBits) this device announces.
+  uint32_t ciphers() const;
   const SealingCounters& counters() const { return counters_; }
 
  private:
@@ -107,6 +115,7 @@ class Sealing {
 
   seal::KeyPair device_key_;
   seal::KeyPair session_key_;
+  seal::Cipher seals_with_;
   uint64_t next_counter_ = 0;
   uint32_t my_address_ = 0;
   uint32_t network_ = 0;

@@ -7,6 +7,7 @@
 
 #include "mnedc/packet/test_packets.h"
 #include "mnedc/protocol/frame.h"
+#include "mnedc/seal/pair_keys.h"
 #include "testing/ip_packets.h"
 
 namespace mnedc::client {
@@ -215,6 +216,74 @@ TEST_F(SealingTest, AMessageAboutPathsOpensAsDiscoWithItsSender) {
   std::vector<uint8_t> replay = again;
   EXPECT_EQ(b.sealing->Open(again, &opened, &gso, &source), Sealing::Verdict::kDisco);
   EXPECT_EQ(b.sealing->Open(replay, &opened, &gso, &source), Sealing::Verdict::kDropped);
+}
+
+}  // namespace
+}  // namespace mnedc::client
+
+namespace mnedc::client {
+namespace {
+
+// Opens a SEALED payload the way a bare AEAD with that key and cipher would
+// (as a device of the first sealing version, ChaCha20-Poly1305 only, does).
+bool OpensWith(std::vector<uint8_t> frame, const seal::AeadKey& key, seal::Cipher cipher) {
+  protocol::SealedHeader header;
+  if (!protocol::ReadSealedHeader(frame, &header)) return false;
+  seal::Aead aead(key, 0, seal::Aead::Use::kOpen, cipher);
+  const auto aad = std::span<const uint8_t>(frame).first(protocol::kSealedHeaderSize);
+  const auto body = std::span<uint8_t>(frame).subspan(
+      protocol::kSealedHeaderSize, frame.size() - protocol::kSealedHeaderSize - protocol::kSealedTagSize);
+  const auto tag = std::span<const uint8_t, seal::kTagSize>(frame.data() + frame.size() - seal::kTagSize, seal::kTagSize);
+  return aead.Open(header.counter, aad, body, tag);
+}
+
+TEST(SealingCiphers, EachDirectionUsesWhatItsSenderPrefersAndItsReceiverOpens) {
+  Device a("a", kA), b("b", kB);
+  a.sealing = std::make_unique<Sealing>(a.device_key, a.session_key, seal::Cipher::kAes256Gcm);
+  a.sealing->SetLease(kA, kNetwork, std::nullopt);
+  b.sealing = std::make_unique<Sealing>(b.device_key, b.session_key, seal::Cipher::kChaCha20Poly1305);
+  b.sealing->SetLease(kB, kNetwork, std::nullopt);
+  discovery::Peer a_peer = a.AsPeer(), b_peer = b.AsPeer();
+  a_peer.keys->ciphers = a.sealing->ciphers();
+  b_peer.keys->ciphers = b.sealing->ciphers();
+  a.sealing->PeerUp(b_peer);
+  b.sealing->PeerUp(a_peer);
+  EXPECT_EQ(a.sealing->CipherTo(b_peer), seal::Cipher::kAes256Gcm);
+  EXPECT_EQ(b.sealing->CipherTo(a_peer), seal::Cipher::kChaCha20Poly1305);
+  seal::PairKeys at_b;
+  ASSERT_TRUE(seal::DerivePairKeys(b.device_key, b.session_key, a.device_key.public_key(),
+                                   a.session_key.public_key(), &at_b));
+  const auto packet = testing::MakeIpv4Packet(kA, kB, 300, 1);
+  std::vector<uint8_t> frame(Sealing::SealedSize(packet.size()));
+  ASSERT_TRUE(a.sealing->Seal(kB, packet, {}, frame));
+  EXPECT_TRUE(OpensWith(frame, at_b.aes_receive, seal::Cipher::kAes256Gcm));  // AES on the wire...
+  EXPECT_FALSE(OpensWith(frame, at_b.receive, seal::Cipher::kChaCha20Poly1305));
+  std::span<const uint8_t> opened;
+  packet::Gso gso;
+  ASSERT_EQ(b.sealing->Open(frame, &opened, &gso), Sealing::Verdict::kOpened);  // ... and B opens it.
+  EXPECT_TRUE(std::equal(opened.begin(), opened.end(), packet.begin(), packet.end()));
+  const auto back = testing::MakeIpv4Packet(kB, kA, 300, 2);
+  std::vector<uint8_t> reply(Sealing::SealedSize(back.size()));
+  ASSERT_TRUE(b.sealing->Seal(kA, back, {}, reply));
+  ASSERT_EQ(a.sealing->Open(reply, &opened, &gso), Sealing::Verdict::kOpened);
+}
+
+TEST(SealingCiphers, APeerThatAnnouncesNoCiphersGetsChaCha20Poly1305) {
+  // A device of the first sealing version says nothing of ciphers, and opens
+  // only ChaCha20-Poly1305 with the first 64 bytes of the pair keys.
+  Device a("a", kA), old("old", kB);
+  a.sealing = std::make_unique<Sealing>(a.device_key, a.session_key, seal::Cipher::kAes256Gcm);
+  a.sealing->SetLease(kA, kNetwork, std::nullopt);
+  const discovery::Peer old_peer = old.AsPeer();  // ciphers 0.
+  a.sealing->PeerUp(old_peer);
+  EXPECT_EQ(a.sealing->CipherTo(old_peer), seal::Cipher::kChaCha20Poly1305);
+  seal::PairKeys at_old;
+  ASSERT_TRUE(seal::DerivePairKeys(old.device_key, old.session_key, a.device_key.public_key(),
+                                   a.session_key.public_key(), &at_old));
+  const auto packet = testing::MakeIpv4Packet(kA, kB, 300, 1);
+  std::vector<uint8_t> frame(Sealing::SealedSize(packet.size()));
+  ASSERT_TRUE(a.sealing->Seal(kB, packet, {}, frame));
+  EXPECT_TRUE(OpensWith(frame, at_old.receive, seal::Cipher::kChaCha20Poly1305));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "mnedc/base/ipv4.h"
 #include "mnedc/base/ipv6.h"
+#include "mnedc/seal/aead.h"
 #include "mnedc/seal/keys.h"
 
 
@@ -154,6 +155,10 @@ void RenderPeers(const Client& client, std::ostream& out) {
         << ",\"seen_from\":" << JsonString(peer.seen_from)
         << ",\"public_key\":" << (peer.keys ? JsonString(seal::EncodeKey(peer.keys->public_key)) : "null")
         << ",\"sealed\":" << (client.sealing() && client.sealing()->Seals(peer) ? "true" : "false")
+        << ",\"cipher\":"
+        << (client.sealing() && client.sealing()->Seals(peer)
+                ? JsonString(seal::CipherName(client.sealing()->CipherTo(peer)))
+                : "null")
         << ",\"path\":\"" << (path && path->direct() ? "direct" : "relay") << "\"";
     if (path && path->direct()) {
       const auto since = system_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
@@ -186,6 +191,7 @@ std::string RenderStatusJson(const StatusSources& sources) {
       << ",\"public_key\":"
       << (client.options().device_key ? JsonString(seal::EncodeKey(client.options().device_key->public_key())) : "null")
       << ",\"sealing\":" << (client.sealing() ? "true" : "false")
+      << ",\"cipher\":" << (client.sealing() ? JsonString(seal::CipherName(client.sealing()->seals_with())) : "null")
       << ",\"relay\":" << JsonString(client.relay().ToString()) << ",\"relays\":[";
   for (std::size_t i = 0; i < client.known_relays().size(); ++i) {
     out << (i ? "," : "") << JsonString(client.known_relays()[i].ToString());
@@ -235,42 +241,26 @@ std::string RenderClientMetrics(const StatusSources& sources) {
         << "\",address6=\"" << (lease->address6 ? base::Ipv6ToString(*lease->address6) : "") << "\"} 1\n";
   }
   // Per peer with a path looked for: which, since when, its round trip.
-  bool headed = false;
-  for (const auto& peer : sources.client->peers().Snapshot()) {
-    const PathState* path = sources.client->direct() ? sources.client->direct()->PathTo(peer.address) : nullptr;
-    if (!path) continue;
-    if (!headed) {
-      out << "# HELP mnedc_client_peer_direct 1 while packets to the peer go on a direct path, 0 through the relay.\n"
-          << "# TYPE mnedc_client_peer_direct gauge\n";
+  const auto peers = sources.client->peers().Snapshot();
+  const Direct* direct = sources.client->direct();
+  auto per_peer = [&](const char* name, const char* help, bool direct_only, auto value) {
+    bool headed = false;
+    for (const auto& peer : peers) {
+      const PathState* path = direct ? direct->PathTo(peer.address) : nullptr;
+      if (!path || (direct_only && !path->direct())) continue;
+      if (!headed) out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n";
       headed = true;
+      out << name << "{peer=\"" << Ipv4ToString(peer.address) << "\"} " << value(*path) << "\n";
     }
-    out << "mnedc_client_peer_direct{peer=\"" << Ipv4ToString(peer.address) << "\"} " << (path->direct() ? 1 : 0)
-        << "\n";
-  }
-  headed = false;
-  for (const auto& peer : sources.client->peers().Snapshot()) {
-    const PathState* path = sources.client->direct() ? sources.client->direct()->PathTo(peer.address) : nullptr;
-    if (!path || !path->direct()) continue;
-    if (!headed) {
-      out << "# HELP mnedc_client_peer_rtt_seconds The last round trip measured on the peer's direct path.\n"
-          << "# TYPE mnedc_client_peer_rtt_seconds gauge\n";
-      headed = true;
-    }
-    out << "mnedc_client_peer_rtt_seconds{peer=\"" << Ipv4ToString(peer.address) << "\"} "
-        << std::chrono::duration<double>(path->rtt()).count() << "\n";
-  }
-  headed = false;
-  for (const auto& peer : sources.client->peers().Snapshot()) {
-    const PathState* path = sources.client->direct() ? sources.client->direct()->PathTo(peer.address) : nullptr;
-    if (!path || !path->direct()) continue;
-    if (!headed) {
-      out << "# HELP mnedc_client_peer_path_seconds How long the peer's direct path has been in use.\n"
-          << "# TYPE mnedc_client_peer_path_seconds gauge\n";
-      headed = true;
-    }
-    out << "mnedc_client_peer_path_seconds{peer=\"" << Ipv4ToString(peer.address) << "\"} "
-        << std::chrono::duration<double>(std::chrono::steady_clock::now() - path->since()).count() << "\n";
-  }
+  };
+  per_peer("mnedc_client_peer_direct", "1 while packets to the peer go on a direct path, 0 through the relay.", false,
+           [](const PathState& path) { return path.direct() ? 1 : 0; });
+  per_peer("mnedc_client_peer_rtt_seconds", "The last round trip measured on the peer's direct path.", true,
+           [](const PathState& path) { return std::chrono::duration<double>(path.rtt()).count(); });
+  per_peer("mnedc_client_peer_path_seconds", "How long the peer's direct path has been in use.", true,
+           [](const PathState& path) {
+             return std::chrono::duration<double>(std::chrono::steady_clock::now() - path.since()).count();
+           });
   for (const auto& counter : Counters(sources)) {
     if (counter.help) {
       out << "# HELP " << counter.name << " " << counter.help << "\n# TYPE " << counter.name

@@ -23,6 +23,7 @@ struct Peer {
   struct Keys {
     std::array<uint8_t, 32> public_key{};
     std::array<uint8_t, 32> session_key{};
+    uint32_t ciphers = 0;  // protocol::CipherBits: whether it opens / seals with AES-256-GCM.
     bool operator==(const Keys&) const = default;
   };
   std::optional<Keys> keys;

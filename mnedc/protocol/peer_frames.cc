@@ -43,6 +43,7 @@ std::string EncodePeerChange(std::string_view device_id, uint32_t address,
   if (!address6.empty()) change.set_address6(std::string(address6));
   if (!keys.public_key.empty()) change.set_public_key(std::string(keys.public_key));
   if (!keys.session_key.empty()) change.set_session_key(std::string(keys.session_key));
+  if (!keys.session_key.empty()) change.set_ciphers(keys.ciphers);
   return change.SerializeAsString();
 }
 

@@ -21,6 +21,7 @@ namespace mnedc::protocol {
 struct MemberKeys {
   std::string_view public_key;
   std::string_view session_key;
+  uint32_t ciphers = 0;  // CipherBits.
 };
 
 // A serialized PeerChange; `address6` is 16 bytes, or empty on an IPv4-only network.

@@ -119,6 +119,7 @@ void Relay::Join(Session& session, const protocol::Hello& hello) {
     std::copy(hello.public_key().begin(), hello.public_key().end(), keys->public_key.begin());
     std::copy(hello.session_key().begin(), hello.session_key().end(), keys->session_key.begin());
     keys->seals = !hello.session_key().empty();
+    keys->ciphers = hello.ciphers() & (protocol::OPENS_AES_256_GCM | protocol::SEALS_AES_256_GCM);
     session.keys_ = std::move(keys);
   }
   if (std::string why = Authorize(session, id); !why.empty()) {
@@ -206,6 +207,7 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
     if (session.keys_->seals) {
       keys.session_key =
           std::string_view(reinterpret_cast<const char*>(session.keys_->session_key.data()), seal::kKeySize);
+      keys.ciphers = session.keys_->ciphers;
     }
   }
   session.change_ = protocol::EncodePeerChange(id, address, session.seen_from(), false, Address6Of(address), keys);

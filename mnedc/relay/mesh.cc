@@ -246,7 +246,8 @@ void Relay::OnMeshPeers(Session& session, const protocol::PeerList& list) {
     RemoteMember& remote = remote_by_address_[address];
     remote = RemoteMember{change.device_id(), session.mesh_peer_,
                           protocol::EncodePeerChange(change.device_id(), address, change.seen_from(), false,
-                                                     Address6Of(address), {change.public_key(), change.session_key()})};
+                                                     Address6Of(address), {change.public_key(), change.session_key(),
+                                                      change.ciphers() & 3})};
     // The members here hear of it (unless it is a member here too: it moved,
     // and its leave here will tell them where it went).
     auto entry = directory_.find(address);

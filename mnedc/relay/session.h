@@ -73,6 +73,7 @@ class Session final : public link::FrameSink {
     seal::PublicKey public_key;
     seal::PublicKey session_key;
     bool seals = false;  // It presented a session key: peers seal to it.
+    uint32_t ciphers = 0;  // CipherBits its Hello said.
   };
   std::unique_ptr<const Keys> keys_;
   const seal::PublicKey* public_key() const { return keys_ ? &keys_->public_key : nullptr; }

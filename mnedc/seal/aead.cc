@@ -1,15 +1,21 @@
 #include "mnedc/seal/aead.h"
 
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
 #include <climits>
 #include <cstring>
 
 namespace mnedc::seal {
 namespace {
 
-EVP_CIPHER_CTX* MakeContext(std::span<const uint8_t, 32> key, bool encrypt) {
+EVP_CIPHER_CTX* MakeContext(std::span<const uint8_t, 32> key, bool encrypt, Cipher cipher) {
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
   if (ctx == nullptr) return nullptr;
-  if (EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), nullptr, nullptr, nullptr, encrypt) != 1 ||
+  const EVP_CIPHER* type = cipher == Cipher::kAes256Gcm ? EVP_aes_256_gcm() : EVP_chacha20_poly1305();
+  if (EVP_CipherInit_ex(ctx, type, nullptr, nullptr, nullptr, encrypt) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, nullptr) != 1 ||
       EVP_CipherInit_ex(ctx, nullptr, nullptr, key.data(), nullptr, encrypt) != 1) {
     EVP_CIPHER_CTX_free(ctx);
@@ -22,10 +28,26 @@ bool Fits(std::size_t n) { return n <= static_cast<std::size_t>(INT_MAX); }
 
 }  // namespace
 
-Aead::Aead(std::span<const uint8_t, 32> key, uint32_t nonce_prefix, Use use)
-    : seal_(use != Use::kOpen ? MakeContext(key, true) : nullptr),
-      open_(use != Use::kSeal ? MakeContext(key, false) : nullptr),
-      nonce_prefix_(nonce_prefix) {
+const char* CipherName(Cipher cipher) {
+  return cipher == Cipher::kAes256Gcm ? "aes-256-gcm" : "chacha20-poly1305";
+}
+
+bool HasAesInstructions() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul");
+#elif defined(__aarch64__)
+  return (getauxval(AT_HWCAP) & HWCAP_AES) && (getauxval(AT_HWCAP) & HWCAP_PMULL);
+#else
+  return false;
+#endif
+}
+
+Aead::Aead(std::span<const uint8_t, 32> key, uint32_t nonce_prefix, Use use, Cipher cipher)
+    : seal_(use != Use::kOpen ? MakeContext(key, true, cipher) : nullptr),
+      open_(use != Use::kSeal ? MakeContext(key, false, cipher) : nullptr),
+      nonce_prefix_(nonce_prefix),
+      cipher_(cipher) {
   ok_ = (use == Use::kOpen || seal_ != nullptr) && (use == Use::kSeal || open_ != nullptr);
 }
 

@@ -21,6 +21,8 @@ constexpr std::string_view kInfo = "mnedc pair keys";
 PairKeys::~PairKeys() {
   OPENSSL_cleanse(send.data(), send.size());
   OPENSSL_cleanse(receive.data(), receive.size());
+  OPENSSL_cleanse(aes_send.data(), aes_send.size());
+  OPENSSL_cleanse(aes_receive.data(), aes_receive.size());
 }
 
 bool HkdfSha256(std::span<const uint8_t> ikm, std::span<const uint8_t> salt, std::span<const uint8_t> info,
@@ -76,13 +78,15 @@ bool DerivePairKeys(const KeyPair& my_static, const KeyPair& my_session, const P
   for (const PublicKey* key : {&static_lo, &static_hi, &session_lo, &session_hi}) {
     at = std::copy(key->begin(), key->end(), at);
   }
-  std::array<uint8_t, 2 * 32> okm;
+  std::array<uint8_t, 4 * 32> okm;
   const auto salt = std::span(reinterpret_cast<const uint8_t*>(kSalt.data()), kSalt.size());
   const bool derived = agreed && HkdfSha256(ikm, salt, info, okm);
   OPENSSL_cleanse(ikm.data(), ikm.size());
   if (derived) {
     std::copy_n(okm.begin() + (lo ? 0 : 32), 32, keys->send.begin());
     std::copy_n(okm.begin() + (lo ? 32 : 0), 32, keys->receive.begin());
+    std::copy_n(okm.begin() + (lo ? 64 : 96), 32, keys->aes_send.begin());
+    std::copy_n(okm.begin() + (lo ? 96 : 64), 32, keys->aes_receive.begin());
   }
   OPENSSL_cleanse(okm.data(), okm.size());
   return derived;

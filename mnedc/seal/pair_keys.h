@@ -31,6 +31,10 @@ using AeadKey = std::array<uint8_t, 32>;
 struct PairKeys {
   AeadKey send;     // This device seals with it.
   AeadKey receive;  // The peer seals with it; this device opens.
+  // The same for AES-256-GCM, where a direction uses it: keys of their own
+  // (the next 64 bytes of the same HKDF output), never one key for two ciphers.
+  AeadKey aes_send;
+  AeadKey aes_receive;
   ~PairKeys();
 };
 

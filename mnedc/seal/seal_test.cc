@@ -3,6 +3,8 @@
 // and for the pair derivation a vector computed apart from this code with the
 // openssl command line (pkeyutl -derive for each agreement, kdf HKDF).
 #include <gtest/gtest.h>
+
+#include <cstring>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -176,6 +178,10 @@ constexpr std::string_view kBStatic = "c0030303030303030303030303030303030303030
 constexpr std::string_view kBSession = "d004040404040404040404040404040404040404040404040404040404040404";
 constexpr std::string_view kLoToHi = "742014fd191e0a2b6b944ce81b9feeaed276a8f18089d3c52788053f3d0b73b5";
 constexpr std::string_view kHiToLo = "155d58f63842d1aea1dcd3e91eab609c9059ad85e6ea756095b3e477019a84ee";
+// The AES-256-GCM keys: the next 64 bytes of the same HKDF output (computed
+// apart with Python's cryptography package, whose first 64 bytes are the two above).
+constexpr std::string_view kAesLoToHi = "8f51910a2e5e4587fcd41868d50e504b527b2f3ddef07ad6d71ee5fc7bb00573";
+constexpr std::string_view kAesHiToLo = "3307c58378a0adc55b7f3bfcb4ef9e98d76a490aa86db0c1bfad06cd4c148c6d";
 
 TEST(PairKeys, KnownAnswerFromBothSides) {
   const KeyPair a = Pair(kAStatic), ae = Pair(kASession), b = Pair(kBStatic), be = Pair(kBSession);
@@ -187,6 +193,10 @@ TEST(PairKeys, KnownAnswerFromBothSides) {
   EXPECT_EQ(ToHex(at_a.receive), kHiToLo);
   EXPECT_EQ(at_b.send, at_a.receive);
   EXPECT_EQ(at_b.receive, at_a.send);
+  EXPECT_EQ(ToHex(at_a.aes_send), kAesLoToHi);
+  EXPECT_EQ(ToHex(at_a.aes_receive), kAesHiToLo);
+  EXPECT_EQ(at_b.aes_send, at_a.aes_receive);
+  EXPECT_EQ(at_b.aes_receive, at_a.aes_send);
 }
 
 TEST(PairKeys, ANewSessionKeyGivesNewKeys) {
@@ -246,6 +256,33 @@ TEST(Aead, Rfc8439Section282) {
   EXPECT_EQ(ToHex(tag), "1ae10b594f09e26a7e902ecbd0600691");
   ASSERT_TRUE(aead.Open(0x4746454443424140, aad, data, tag));
   EXPECT_EQ(std::string(data.begin(), data.end()), text);
+}
+
+// The GCM specification's test case 16 (AES-256, 96-bit IV, AAD), through our
+// nonce layout: prefix bytes ca fe ba be, the counter's bytes fa ce db ad de
+// ca f8 88 little-endian. Checked apart with Python's cryptography package.
+TEST(Aead, Aes256GcmTestCase16) {
+  const std::vector<uint8_t> key = Hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308");
+  uint32_t prefix;
+  const uint8_t prefix_bytes[] = {0xca, 0xfe, 0xba, 0xbe};
+  std::memcpy(&prefix, prefix_bytes, 4);
+  Aead aead(std::span<const uint8_t, 32>(key.data(), 32), prefix, Aead::Use::kBoth, Cipher::kAes256Gcm);
+  ASSERT_TRUE(aead.ok());
+  std::vector<uint8_t> data = Hex(
+      "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de6"
+      "57ba637b39");
+  const std::vector<uint8_t> aad = Hex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
+  std::array<uint8_t, kTagSize> tag;
+  ASSERT_TRUE(aead.Seal(0x88f8cadeaddbcefa, aad, data, tag));
+  EXPECT_EQ(ToHex(data),
+            "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e63"
+            "93ba7a0abcc9f662");
+  EXPECT_EQ(ToHex(tag), "76fc6ece0f4e1768cddf8853bb2d551b");
+  ASSERT_TRUE(aead.Open(0x88f8cadeaddbcefa, aad, data, tag));
+  // One cipher's seal does not open under the other's.
+  Aead chacha(std::span<const uint8_t, 32>(key.data(), 32), prefix);
+  ASSERT_TRUE(aead.Seal(1, aad, data, tag));
+  EXPECT_FALSE(chacha.Open(1, aad, data, tag));
 }
 
 TEST(Aead, AnyChangeFailsToOpen) {
