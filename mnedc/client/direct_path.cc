@@ -11,11 +11,20 @@ void PathState::AddCandidate(const Endpoint& candidate) {
   candidates_.push_back(candidate);
 }
 
-void PathState::StartRound(Clock::time_point now) {
+void PathState::StartRound(Clock::time_point now, bool at_once) {
   ++rounds_;
   round_end_ = now + config_.probe_for;
   next_round_ = round_end_ + config_.retry_after;
-  last_probe_ = Clock::time_point{};  // Ping at once.
+  // Ping at once (when a peer's message started it: unless the last pings
+  // went less than an interval ago).
+  if (at_once || now - last_probe_ >= config_.probe_interval) last_probe_ = Clock::time_point{};
+}
+
+bool PathState::MayStartRound(Clock::time_point now) const {
+  // Whatever a peer sends (CallMeMaybe, pings from new addresses), at most
+  // one round per retry_after: what it can make this device send to the
+  // addresses it names is capped, however much it sends.
+  return !direct_ && !probing(now) && (rounds_ == 0 || now >= next_round_);
 }
 
 void PathState::SetCandidates(std::span<const Endpoint> candidates, Clock::time_point now) {
@@ -24,18 +33,18 @@ void PathState::SetCandidates(std::span<const Endpoint> candidates, Clock::time_
   if (direct_ && std::find(candidates_.begin(), candidates_.end(), *direct_) == candidates_.end()) {
     AddCandidate(*direct_);  // Still the path in use (learned from its ping).
   }
-  if (!direct_) StartRound(now);
+  if (MayStartRound(now)) StartRound(now);
 }
 
 void PathState::OnPingFrom(const Endpoint& from, Clock::time_point now) {
   const std::size_t before = candidates_.size();
   AddCandidate(from);
-  if (candidates_.size() != before && !direct_ && !probing(now)) StartRound(now);
+  if (candidates_.size() != before && MayStartRound(now)) StartRound(now);
   OnHeard(from, now);
 }
 
 void PathState::Probe(Clock::time_point now) {
-  if (!direct_ && !probing(now) && !candidates_.empty()) StartRound(now);
+  if (!candidates_.empty() && MayStartRound(now)) StartRound(now);
 }
 
 void PathState::Due(Clock::time_point now, std::vector<Endpoint>* to) {
@@ -46,7 +55,7 @@ void PathState::Due(Clock::time_point now, std::vector<Endpoint>* to) {
       since_ = now;
       unanswered_since_.reset();
       ++fallbacks_;
-      StartRound(now);
+      StartRound(now, /*at_once=*/true);
     } else {
       const bool active = now - last_sent_ < config_.active_for;
       const auto interval = active ? config_.heartbeat_active : config_.heartbeat_idle;
@@ -62,7 +71,7 @@ void PathState::Due(Clock::time_point now, std::vector<Endpoint>* to) {
     }
   }
   if (candidates_.empty()) return;
-  if (now >= round_end_ && now >= next_round_) StartRound(now);
+  if (now >= round_end_ && now >= next_round_) StartRound(now, /*at_once=*/true);
   if (now < round_end_ && now - last_probe_ >= config_.probe_interval) {
     last_probe_ = now;
     to->insert(to->end(), candidates_.begin(), candidates_.end());

@@ -7,7 +7,12 @@
 // addresses, from its CallMeMaybe, and any address an authenticated ping came
 // from), a probing round pings each candidate every probe_interval for
 // probe_for; a round that finds nothing is followed by another after
-// retry_after. The first pong moves the peer to direct, on the address that
+// retry_after. Nothing a peer sends starts rounds more often than one per
+// retry_after, and no candidate is pinged more often than probe_interval, so
+// what a peer naming someone else's address as its candidate can make this
+// device send there is capped (its at most 8 candidates, twice a second for
+// 5 s in every 35 s, 129 bytes a ping), however much it sends. The first pong moves the peer to direct, on
+// the address that
 // answered; the rest of the round still pings the others, and one whose
 // round trip is under 70% of it takes over (the LAN beats the way round
 // through the NATs). On a direct path a ping goes
@@ -91,7 +96,8 @@ class PathState {
     Clock::time_point sent{};
   };
   void AddCandidate(const Endpoint& candidate);
-  void StartRound(Clock::time_point now);
+  void StartRound(Clock::time_point now, bool at_once = false);
+  bool MayStartRound(Clock::time_point now) const;
 
   PathConfig config_;
   std::vector<Endpoint> candidates_;

@@ -208,3 +208,27 @@ TEST_F(PathStateTest, NextDueSaysWhenTheNextPingIs) {
 
 }  // namespace
 }  // namespace mnedc::client
+
+namespace mnedc::client {
+namespace {
+
+// A peer that names someone else's address, and sends CallMeMaybe (or pings
+// from new addresses) as fast as it likes, gets no more pings sent there
+// than the cap: at most one round per 35 s.
+TEST_F(PathStateTest, WhatAPeerSendsCannotMakeItPingMore) {
+  const Endpoint victim(boost::asio::ip::make_address("198.51.100.77"), 80);
+  const Endpoint candidates[] = {victim};
+  std::size_t to_victim = 0;
+  for (int i = 0; i < 6900; ++i) {  // 69 s: a CallMeMaybe every 10 ms.
+    path.SetCandidates(candidates, now);
+    path.OnPingFrom(Endpoint(victim.address(), static_cast<uint16_t>(1000 + i % 50)), now);
+    now += 10ms;
+    for (const Endpoint& e : Tick()) to_victim += e.address() == victim.address();
+  }
+  // Rounds at 0 s and 35 s: 10 probes of at most 8 candidates each.
+  EXPECT_EQ(path.rounds(), 2u);
+  EXPECT_LE(to_victim, 2u * 10u * PathConfig{}.max_candidates);
+}
+
+}  // namespace
+}  // namespace mnedc::client
