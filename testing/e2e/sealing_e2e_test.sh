@@ -17,7 +17,9 @@ relay_metric() { on relay curl -s 127.0.0.1:9334/metrics | awk -v m="$1" '$1 == 
 # capture_start: tcpdump on the relay host, of the relay's port, until capture_stop.
 capture_start() {
   rm -f "$work/relay.pcap" "$work/tcpdump.err"
-  ip netns exec "$(ns relay)" tcpdump -i any -U -w "$work/relay.pcap" tcp port 3334 2>"$work/tcpdump.err" &
+  # --immediate-mode: packets reach tcpdump as they come, not in blocks a
+  # timeout (1 s) flushes, which an early SIGINT would throw away.
+  ip netns exec "$(ns relay)" tcpdump -i any --immediate-mode -U -w "$work/relay.pcap" tcp port 3334 2>"$work/tcpdump.err" &
   capture_pid=$!
   mnedc_wait_for 5 grep -q "listening on" "$work/tcpdump.err"
 }
