@@ -138,7 +138,12 @@ TEST_F(DeviceKeysTest, UnicastBetweenKeyedDevicesIsSealedAndToAnOlderOneIsNot) {
     o.device_key = plain_key;
     o.seal = false;
   });
-  ASSERT_TRUE(net_.RunUntil([&] { return a.client->peers().size() == 3 && b.client->peers().size() == 3; }));
+  // And every one has its own lease (the relay may announce a member before
+  // that member has read its Lease: its address() would still be 0).
+  ASSERT_TRUE(net_.RunUntil([&] {
+    return a.client->peers().size() == 3 && b.client->peers().size() == 3 && old.client->joined() &&
+           plain.client->joined();
+  }));
   EXPECT_TRUE(a.client->sealing()->Seals(*a.client->peers().Find("b")));
   EXPECT_FALSE(a.client->sealing()->Seals(*a.client->peers().Find("old")));
   EXPECT_FALSE(a.client->sealing()->Seals(*a.client->peers().Find("plain")));
