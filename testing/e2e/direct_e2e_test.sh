@@ -107,9 +107,21 @@ lost=$(lost_pings deva "$b_addr" 200 0.02)
 echo "     $lost of 200 pings lost with the relay down"
 check "a ping A -> B loses no more than 1% (2 of 200)" test "${lost:-200}" -le 2
 check "and the path is still direct" path_is a devb direct
+# A new peer waits for the relay: B starts again (a new session key, no lease).
+stop_client "$b_pid"
+mnedc_start_client "$P" devb "$work/b-again.log" --status_socket="$work/b.sock"
+b_pid=$MNEDC_CLIENT_PID
+sleep 2
+check "a device started while the relay is down is not reachable (it waits for the relay)" \
+  cannot ping_ok deva "$b_addr"
 mnedc_start_server "$P" "$work/server.log" --admin_listen=127.0.0.1:9334
 check "the relay is back, and both rejoin" mnedc_wait_for 15 bash -c \
   "[[ \$(\"$CTL\" status --socket='$work/a.sock' 2>/dev/null | head -1) == *joined* && \$(\"$CTL\" status --socket='$work/b.sock' 2>/dev/null | head -1) == *joined* ]]"
+mnedc_wait_for 10 mnedc_has_tun_addr "$(ns devb)"
+b_addr=$(mnedc_tun_addr "$(ns devb)")
+check "then A reaches the new B" mnedc_wait_for 10 ping_ok deva "$b_addr"
+pinged_and_direct() { ping_ok deva "$1"; path_is a devb direct; }
+check "  and goes direct to it" mnedc_wait_for 10 pinged_and_direct "$b_addr"
 
 echo "== NAT A drops UDP in the middle of a transfer"
 fell_before=$(counter a direct_fell_back)
