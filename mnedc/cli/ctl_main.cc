@@ -242,7 +242,7 @@ void PrintStatus(const json::object& status) {
   }
   std::printf("\n%zu peer%s\n", peers.size(), peers.size() == 1 ? "" : "s");
   if (peers.empty()) return;
-  std::printf("  %-24s %-16s %-24s %-7s %-30s %-24s %s\n", "ID", "ADDRESS", "ADDRESS6", "SEALED", "PATH",
+  std::printf("  %-24s %-16s %-24s %-7s %-36s %-24s %s\n", "ID", "ADDRESS", "ADDRESS6", "SEALED", "PATH (RTT, FOR)",
               "SEEN FROM", "SINCE");
   for (const auto& entry : peers) {
     const auto& peer = entry.as_object();
@@ -254,9 +254,12 @@ void PrintStatus(const json::object& status) {
     if (const auto* p = peer.if_contains("path"); p && Text(*p) == "direct") {
       char rtt[32];
       std::snprintf(rtt, sizeof rtt, "%.2f", peer.at("rtt_ms").to_number<double>());
-      path = "direct " + Text(peer.at("direct_endpoint")) + " " + rtt + "ms";
+      // Since when: "12s ago" says it in as few characters as the column has.
+      const std::string since_direct = Ago(Text(peer.at("path_since")));
+      path = "direct " + Text(peer.at("direct_endpoint")) + " " + rtt + "ms" +
+             (since_direct.empty() ? "" : ", " + since_direct.substr(0, since_direct.find(' ')));
     }
-    std::printf("  %-24s %-16s %-24s %-7s %-30s %-24s %s (%s)\n", Text(peer.at("device_id")).c_str(),
+    std::printf("  %-24s %-16s %-24s %-7s %-36s %-24s %s (%s)\n", Text(peer.at("device_id")).c_str(),
                 Text(peer.at("address")).c_str(), Address6Column(peer).c_str(),
                 sealed && sealed->is_bool() && sealed->as_bool() ? "yes" : "no", path.c_str(),
                 Text(peer.at("seen_from")).c_str(), since.c_str(), Ago(since).c_str());

@@ -59,7 +59,7 @@ echo "$status_text" | sed 's/^/     | /'
 check "says A is joined" has "$status_text" "^device      deva (joined)"
 check "gives A's address and interface" has "$status_text" "^address     $a_addr/24 and fd[0-9a-f:]*/64 on mnedc0, mtu 1400"
 check "gives the relay and transport" has "$status_text" "^relay       tcp://$MNEDC_RELAY_IP:3334, connected to $MNEDC_RELAY_IP:3334 over tcp since"
-check "lists B with its address, sealed" has "$status_text" "^  devb  *$b_addr  *fd[0-9a-f:]*  *yes  *\(relay\|direct [0-9.:]* [0-9.]*ms\)  *192.168.200.3:[0-9]* "
+check "lists B with its address, sealed" has "$status_text" "^  devb  *$b_addr  *fd[0-9a-f:]*  *yes  *\(relay\|direct [0-9.:]* [0-9.]*ms, [0-9]*[smhd]\)  *192.168.200.3:[0-9]* "
 check "gives A's key and what it sealed" has "$status_text" "^sealing     key [A-Za-z0-9+/]\{43\}=; seals with \(aes-256-gcm\|chacha20-poly1305\); sealed [0-9]* packets to peers"
 json=$("$CTL" status --json --socket="$work/a.sock")
 check "--json is the endpoint's JSON" has "$json" "\"state\":\"joined\",\"address\":\"$a_addr\""
