@@ -130,7 +130,7 @@ class Direct {
   Peer& PeerFor(uint32_t peer, Clock::time_point now);
   // Does what is due; returns when something next is.
   Clock::time_point Tick(Clock::time_point now);
-  void Observe(uint32_t address, Peer& peer, Clock::time_point now);
+  void Observe(uint32_t address, Peer& peer);
   void HandleDatagram(std::span<uint8_t> datagram, const Endpoint& from);
   // Opens a sealed message that came direct from `from`, and hands it on.
   void Open(std::span<uint8_t> sealed, const Endpoint& from);
@@ -145,8 +145,8 @@ class Direct {
   // The same for any number of them: as many GSO sends as it takes.
   bool SendBatch(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment);
   void Wake() { timer_.cancel(); }
+  static std::string Text(const Endpoint& endpoint);  // "ip:port", for logs.
 
-  boost::asio::any_io_executor executor_;
   Sealing& sealing_;
   DirectOptions options_;
   RelaySender relay_;
