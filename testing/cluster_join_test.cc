@@ -118,11 +118,17 @@ TEST(ClusterJoin, TheDeviceGetsTheStoresAddressAndTheStoreHearsOfJoinsAndLeaves)
   EXPECT_FALSE(store.relays_changed) << "a relay that is gone is no longer called";
 }
 
-// A port on 127.0.0.1 that nothing listens on (a relay that is down).
-std::string UnusedRelay() {
+// Ports on 127.0.0.1 that nothing listens on (relays that are down), all
+// bound at once so they differ from each other, and from the running relay's.
+std::vector<std::string> UnusedRelays(int count) {
   asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return "tcp://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
+  std::vector<asio::ip::tcp::acceptor> held;
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) {
+    held.emplace_back(io, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
+    out.push_back("tcp://127.0.0.1:" + std::to_string(held.back().local_endpoint().port()));
+  }
+  return out;
 }
 
 // A relay the cluster no longer names (restarting, or gone for good) stays
@@ -131,10 +137,13 @@ std::string UnusedRelay() {
 TEST(ClusterJoin, ARelayTheClusterNoLongerNamesIsTriedLast) {
   FakeStore store;  // Outlives the relay, as a store must.
   LoopbackNet net;
-  const std::string gone = UnusedRelay(), second = UnusedRelay(), third = UnusedRelay();
-  store.relays = {gone, second, third};
   store.addresses = {{"a", Ip("10.0.0.7")}};
   net.StartRelay({}, 0, &store);
+  // Picked while the relay holds its port: one picked before could be the
+  // port the relay then binds (it happened, once in many runs).
+  const std::vector<std::string> unused = UnusedRelays(3);
+  const std::string &gone = unused[0], &second = unused[1], &third = unused[2];
+  store.relays = {gone, second, third};
   Node& a = net.AddClient("a", [](client::ClientOptions& o) {
     o.backoff_initial = 2s;
     o.backoff_max = 2s;
@@ -145,7 +154,7 @@ TEST(ClusterJoin, ARelayTheClusterNoLongerNamesIsTriedLast) {
     for (const auto& relay : a.client->known_relays()) out.push_back(relay.ToString());
     return out;
   };
-  ASSERT_TRUE(net.RunUntil([&] { return known().size() == 4; }));
+  ASSERT_TRUE(net.RunUntil([&] { return known().size() == 4; })) << ::testing::PrintToString(known());
   store.relays = {second, third};
   store.relays_changed();
   ASSERT_TRUE(net.RunUntil([&] { return known() == std::vector<std::string>{self, second, third, gone}; }))
