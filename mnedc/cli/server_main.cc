@@ -11,7 +11,6 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
-#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -20,6 +19,7 @@
 #include "mnedc/base/ipv6.h"
 #include "mnedc/cli/cli_support.h"
 #include "mnedc/cli/network6.h"
+#include "mnedc/cli/relay_listeners.h"
 #include "mnedc/cli/server_cluster.h"
 #include "mnedc/relay/join_policy.h"
 #include "mnedc/relay/relay.h"
@@ -185,33 +185,6 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
   return options;
 }
 
-asio::ip::tcp::endpoint EndpointFlag(const char* flag, const std::string& value, uint16_t port) {
-  std::string error;
-  const auto listen = mnedc::transport::ParseHostPort(value, port, &error);
-  if (!listen) Fail(std::string(flag) + "=" + error);
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(listen->host, ec);
-  if (ec) Fail(std::string(flag) + " needs an IP address to bind, not '" + listen->host + "'");
-  return {address, listen->port};
-}
-
-void Listen(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoint& endpoint,
-            const char* flag, const std::string& value) {
-  boost::system::error_code ec;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  // Room for a join storm between two turns of the accept loop; the kernel
-  // caps it at net.core.somaxconn (the relay says so at start).
-  if (!ec) acceptor.listen(std::clamp(FLAGS_max_connections, 4096, 65535), ec);
-  if (ec) Fail(std::string("cannot listen on ") + flag + "=" + value + ": " + ec.message());
-}
-
-std::string BoundText(const asio::ip::tcp::acceptor& acceptor) {
-  const auto bound = acceptor.local_endpoint();
-  return mnedc::transport::HostPort{bound.address().to_string(), bound.port()}.ToString();
-}
-
 // Reads --token_file and --tokens_file into a policy; false with `error` when
 // either cannot be used. Run at start-up and on every reload.
 bool LoadJoinPolicy(mnedc::relay::JoinPolicy* policy, std::string* error) {
@@ -282,51 +255,27 @@ int main(int argc, char** argv) {
   std::vector<std::string> listen_values;
   std::string list_error;
   if (!mnedc::cli::SplitList(FLAGS_listen, &listen_values, &list_error)) Fail("--listen: " + list_error);
-  if (listen_values.empty()) Fail("--listen needs at least one HOST:PORT");
 
   asio::io_context io(1);
-  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
-  for (const auto& value : listen_values) {
-    acceptors.push_back(std::make_unique<asio::ip::tcp::acceptor>(io));
-    Listen(*acceptors.back(), EndpointFlag("--listen", value, 3334), "--listen", value);
-  }
-  // STUN on UDP: the same ports as --listen unless told otherwise.
-  std::vector<std::unique_ptr<asio::ip::udp::socket>> stun_sockets;
-  if (FLAGS_stun_listen != "none" && !FLAGS_stun_listen.empty()) {
-    const bool automatic = FLAGS_stun_listen == "auto";
-    std::vector<std::string> stun_values;
-    if (!automatic && !mnedc::cli::SplitList(FLAGS_stun_listen, &stun_values, &list_error)) {
-      Fail("--stun_listen: " + list_error);
+  // Room in each accept queue for a join storm between two turns of the
+  // accept loop; the kernel caps it at net.core.somaxconn (said at start).
+  const int backlog = std::clamp(FLAGS_max_connections, 4096, 65535);
+  mnedc::cli::RelayListeners listeners;
+  {
+    std::string error;
+    if (!mnedc::cli::OpenRelayListeners(io, listen_values, FLAGS_stun_listen, backlog, &listeners, &error)) {
+      Fail(error);
     }
-    const std::size_t count = automatic ? acceptors.size() : stun_values.size();
-    for (std::size_t i = 0; i < count; ++i) {
-      asio::ip::udp::endpoint endpoint;
-      if (automatic) {
-        const auto tcp = acceptors[i]->local_endpoint();
-        endpoint = {tcp.address(), tcp.port()};
-      } else {
-        const auto tcp = EndpointFlag("--stun_listen", stun_values[i], 3334);
-        endpoint = {tcp.address(), tcp.port()};
-      }
-      auto socket = std::make_unique<asio::ip::udp::socket>(io);
-      boost::system::error_code ec;
-      socket->open(endpoint.protocol(), ec);
-      if (!ec) socket->bind(endpoint, ec);
-      if (ec && automatic) {
-        LOG(WARNING) << "no STUN on UDP " << endpoint << ": " << ec.message()
-                     << " (devices behind it find no direct path through this relay; --stun_listen "
-                        "chooses another port)";
-        continue;
-      }
-      if (ec) Fail("cannot listen on --stun_listen=" + stun_values[i] + ": " + ec.message());
-      stun_sockets.push_back(std::move(socket));
-    }
-    if (!stun_sockets.empty()) options.stun_port = stun_sockets.front()->local_endpoint().port();
   }
+  if (!listeners.stun.empty()) options.stun_port = listeners.stun.front()->local_endpoint().port();
   asio::ip::tcp::acceptor admin_acceptor(io);
   if (FLAGS_admin_listen != "none" && !FLAGS_admin_listen.empty()) {
-    Listen(admin_acceptor, EndpointFlag("--admin_listen", FLAGS_admin_listen, 9334),
-           "--admin_listen", FLAGS_admin_listen);
+    std::string error;
+    const auto endpoint = mnedc::cli::BindEndpoint("--admin_listen", FLAGS_admin_listen, 9334, &error);
+    if (!endpoint ||
+        !mnedc::cli::ListenTcp(admin_acceptor, *endpoint, backlog, "--admin_listen", FLAGS_admin_listen, &error)) {
+      Fail(error);
+    }
   }
 
   options.lease_file = FLAGS_lease_file;
@@ -384,11 +333,11 @@ int main(int argc, char** argv) {
     std::string error;
     if (!relay.RestoreLeases(&error)) Fail("--lease_file or --device_keys_file: " + error);
   }
-  for (auto& acceptor : acceptors) asio::co_spawn(io, relay.AcceptLoop(*acceptor), asio::detached);
-  for (auto& socket : stun_sockets) asio::co_spawn(io, relay.ServeStun(*socket), asio::detached);
+  for (auto& acceptor : listeners.tcp) asio::co_spawn(io, relay.AcceptLoop(*acceptor), asio::detached);
+  for (auto& socket : listeners.stun) asio::co_spawn(io, relay.ServeStun(*socket), asio::detached);
   if (admin_acceptor.is_open()) {
     asio::co_spawn(io, mnedc::admin::ServeAdmin(admin_acceptor, relay, admin_options), asio::detached);
-    LOG(INFO) << "operations endpoint on http://" << BoundText(admin_acceptor)
+    LOG(INFO) << "operations endpoint on http://" << mnedc::cli::BoundText(admin_acceptor)
               << " (/metrics, /healthz, /v1/peers; POST /v1/kick, /v1/reload)";
   }
   if (policy.open()) {
@@ -448,32 +397,21 @@ int main(int argc, char** argv) {
     relay.Shutdown();
     if (cluster) cluster->Stop();  // Ends its lease in etcd: its members go at once.
     hangups.cancel();
-    for (auto& acceptor : acceptors) acceptor->close();
+    listeners.Close();
     boost::system::error_code ignored;
-    for (auto& socket : stun_sockets) socket->close(ignored);
     admin_acceptor.close(ignored);
     if (tun) tun->Close();  // Ends ServeTun.
   });
   const char* transports = !options.accept.tls          ? "tcp, ws"
                            : options.accept.allow_plaintext ? "tcp, ws, tls, wss"
                                                             : "tls, wss";
-  std::string bound;
-  for (auto& acceptor : acceptors) bound += (bound.empty() ? "" : ", ") + BoundText(*acceptor);
-  LOG(INFO) << "mnedc relay listening on " << bound << " (" << transports
+  LOG(INFO) << "mnedc relay listening on " << listeners.TcpText() << " (" << transports
             << "); network " << options.prefix.ToString()
             << (options.prefix6 ? " and " + options.prefix6->ToString() : std::string(" (no IPv6)"))
             << ", relay address "
             << mnedc::base::Ipv4ToString(options.prefix.relay_address()) << ", mtu "
             << options.mtu;
-  if (!stun_sockets.empty()) {
-    std::string stun_bound;
-    for (auto& socket : stun_sockets) {
-      std::ostringstream text;
-      text << socket->local_endpoint();
-      stun_bound += (stun_bound.empty() ? "" : ", ") + text.str();
-    }
-    LOG(INFO) << "STUN on UDP " << stun_bound;
-  }
+  if (!listeners.stun.empty()) LOG(INFO) << "STUN on UDP " << listeners.StunText();
   io.run();
   const auto& counters = relay.counters();
   std::string drops;
