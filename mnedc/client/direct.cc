@@ -12,6 +12,7 @@
 
 #include "mnedc/base/coro.h"
 #include "mnedc/base/ipv4.h"
+#include "mnedc/client/datagram_batch.h"
 #include "mnedc/client/disco.h"
 #include "mnedc/protocol/frame.h"
 
@@ -39,6 +40,8 @@ Direct::Direct(asio::any_io_executor executor, Sealing& sealing, DirectOptions o
       batch_end_(std::move(batch_end)),
       socket_(executor),
       timer_(executor),
+      flush_timer_(executor),
+      batch_(std::make_unique<DatagramBatch>()),
       reassembly_(protocol::kMaxSealedFramePayload) {}
 
 Direct::~Direct() = default;
@@ -46,7 +49,7 @@ Direct::~Direct() = default;
 asio::awaitable<void> Direct::Run() {
   using namespace asio::experimental::awaitable_operators;
   if (!socket_.is_open()) co_return;
-  co_await (ReceiveLoop() && TickLoop());
+  co_await (ReceiveLoop() && TickLoop() && FlushLoop());
 }
 
 void Direct::SetStunServer(std::optional<Endpoint> server) {
@@ -102,14 +105,10 @@ bool Direct::Send(uint32_t peer, std::span<const uint8_t> packet, packet::Gso gs
   state.last_active = now;
   if (!state.path.direct()) return false;
   const Endpoint to = *state.path.endpoint();
-  if (!gso.super()) {
-    const std::size_t size = 1 + Sealing::SealedSize(packet.size());
-    if (size > send_buffer_.size()) return false;
-    send_buffer_[0] = kDatagramMarker;
-    if (!sealing_.Seal(peer, packet, {}, std::span(send_buffer_.data() + 1, size - 1))) return false;
-    if (SendDatagrams(to, std::span(send_buffer_.data(), size), size)) ++counters_.packets_out;
-    return true;
-  }
+  // An ordinary packet waits in the batch for the end of this turn (the
+  // rest of a TUN read batch): one system call sends them all.
+  if (!gso.super()) return QueueDatagram(peer, to, packet);
+  FlushBatch();  // What is queued goes first.
   // A super-packet: sealed whole, sent in fragments (one GSO send or a few).
   const std::size_t sealed_size = Sealing::SealedSize(packet.size());
   if (sealed_size > seal_buffer_.size()) return false;

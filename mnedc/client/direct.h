@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -57,6 +58,7 @@ struct DirectCounters {
   uint64_t packets_in = 0;       // Packets that came direct and opened.
   uint64_t datagrams_out = 0;
   uint64_t datagrams_in = 0;
+  uint64_t send_calls = 0;       // System calls that sent them (a batch of packets is one).
   uint64_t send_drops = 0;       // The socket's buffer was full: dropped, as a full NIC queue would.
   uint64_t send_errors = 0;      // Other send failures (no route, ...).
   uint64_t unopened = 0;         // Datagrams that did not open (Sealing's counters say why).
@@ -73,6 +75,8 @@ struct DirectCounters {
   uint64_t went_direct = 0;      // Times a peer's path became direct.
   uint64_t fell_back = 0;        // Times a direct path went silent and the peer went back to the relay.
 };
+
+class DatagramBatch;
 
 class Direct {
  public:
@@ -127,6 +131,11 @@ class Direct {
   };
   boost::asio::awaitable<void> ReceiveLoop();
   boost::asio::awaitable<void> TickLoop();
+  // Sends what Send queued, once the turn that queued it is over.
+  boost::asio::awaitable<void> FlushLoop();
+  // Seals a packet into the batch for `to`; false if it cannot go direct.
+  bool QueueDatagram(uint32_t peer, const Endpoint& to, std::span<const uint8_t> packet);
+  void FlushBatch();
   Peer& PeerFor(uint32_t peer, Clock::time_point now);
   // Does what is due; returns when something next is.
   Clock::time_point Tick(Clock::time_point now);
@@ -154,6 +163,8 @@ class Direct {
   std::function<void()> batch_end_;
   boost::asio::ip::udp::socket socket_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer flush_timer_;  // Cancelled: the batch has something to send.
+  std::unique_ptr<DatagramBatch> batch_;   // Ordinary packets, sent together.
   uint16_t port_ = 0;
   bool closed_ = false;
   bool udp_gso_ = true;  // Until the kernel refuses UDP_SEGMENT.

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "mnedc/base/coro.h"
+#include "mnedc/client/datagram_batch.h"
 #include "mnedc/client/direct.h"
 #include "mnedc/client/disco.h"
 #include "mnedc/protocol/frame.h"
@@ -37,6 +38,16 @@ constexpr std::size_t kMaxGsoSegments = 64;
 // Receive batches: at most this many recvmsg calls before others get a turn.
 constexpr int kReceivesPerWake = 64;
 constexpr int kSocketBuffer = 4 << 20;
+
+// The direct path's underlay is IPv4 for now: false for anything else.
+bool ToSockaddr(const ip::udp::endpoint& endpoint, sockaddr_in* out) {
+  if (!endpoint.address().is_v4()) return false;
+  *out = sockaddr_in{};
+  out->sin_family = AF_INET;
+  out->sin_port = htons(endpoint.port());
+  out->sin_addr.s_addr = htonl(endpoint.address().to_v4().to_uint());
+  return true;
+}
 
 void SetBuffer(int fd, int force, int plain) {
   // As root the larger size, past net.core.[rw]mem_max; else what is allowed.
@@ -79,6 +90,58 @@ void Direct::Close() {
   boost::system::error_code ignored;
   socket_.close(ignored);
   timer_.cancel();
+  flush_timer_.cancel();
+}
+
+bool Direct::QueueDatagram(uint32_t peer, const Endpoint& to, std::span<const uint8_t> packet) {
+  const std::size_t size = 1 + Sealing::SealedSize(packet.size());
+  if (size > send_buffer_.size()) return false;
+  sockaddr_in address;
+  if (!ToSockaddr(to, &address)) {
+    ++counters_.send_errors;
+    return true;  // Dropped and counted, as a send that failed.
+  }
+  std::span<uint8_t> room = batch_->Reserve(size);
+  if (room.empty()) {
+    FlushBatch();
+    room = batch_->Reserve(size);
+    if (room.empty()) return false;
+  }
+  room[0] = kDatagramMarker;
+  if (!sealing_.Seal(peer, packet, {}, room.subspan(1))) return false;
+  batch_->Commit(address, size);
+  if (batch_->size() == 1) flush_timer_.cancel();  // FlushLoop sends it when this turn is over.
+  return true;
+}
+
+void Direct::FlushBatch() {
+  if (batch_->empty()) return;
+  const bool had_gso = udp_gso_;
+  const DatagramBatch::Result result = batch_->Flush(socket_.native_handle(), &udp_gso_);
+  counters_.datagrams_out += result.sent;
+  counters_.packets_out += result.sent;  // Ordinary packets: one datagram each.
+  counters_.send_drops += result.dropped;
+  counters_.send_errors += result.failed;
+  counters_.send_calls += result.calls;
+  if (result.failed > 0) {
+    LOG_EVERY_N(WARNING, 1000) << "direct send failed: " << std::strerror(result.error);
+  }
+  if (had_gso && !udp_gso_) {
+    LOG(WARNING) << "the kernel refuses UDP segmentation offload: sending direct datagrams one by one";
+  }
+}
+
+asio::awaitable<void> Direct::FlushLoop() {
+  co_await base::NoThrowOnCancel();
+  while (!closed_) {
+    if (!batch_->empty()) {
+      FlushBatch();
+      continue;
+    }
+    flush_timer_.expires_at(Clock::time_point::max());
+    auto [ec] = co_await flush_timer_.async_wait(base::kUse);
+    (void)ec;  // Something to send, or closed.
+  }
 }
 
 void Direct::RefreshCandidates() {
@@ -125,14 +188,11 @@ bool Direct::SendBatch(const Endpoint& to, std::span<const uint8_t> data, std::s
 }
 
 bool Direct::SendDatagrams(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(to.port());
-  if (!to.address().is_v4()) {
+  sockaddr_in address;
+  if (!ToSockaddr(to, &address)) {
     ++counters_.send_errors;
     return false;
   }
-  address.sin_addr.s_addr = htonl(to.address().to_v4().to_uint());
   const std::size_t count = (data.size() + segment - 1) / segment;
   const bool gso = udp_gso_ && count > 1;
   iovec iov{const_cast<uint8_t*>(data.data()), data.size()};
@@ -153,6 +213,7 @@ bool Direct::SendDatagrams(const Endpoint& to, std::span<const uint8_t> data, st
     std::memcpy(CMSG_DATA(c), &size, sizeof size);
   }
   if (gso || count == 1) {
+    ++counters_.send_calls;
     if (sendmsg(socket_.native_handle(), &message, 0) >= 0) {
       counters_.datagrams_out += count;
       return true;
@@ -174,6 +235,7 @@ bool Direct::SendDatagrams(const Endpoint& to, std::span<const uint8_t> data, st
   bool all = true;
   for (std::size_t at = 0; at < data.size(); at += segment) {
     const std::size_t size = std::min(segment, data.size() - at);
+    ++counters_.send_calls;
     const ssize_t n = sendto(socket_.native_handle(), data.data() + at, size, 0,
                              reinterpret_cast<const sockaddr*>(&address), sizeof address);
     if (n >= 0) {

@@ -42,6 +42,9 @@ std::vector<Counter> Counters(const StatusSources& sources) {
       {"direct_datagrams_out", "mnedc_client_direct_datagrams_total", "direction=\"out\"",
        "UDP datagrams on the direct path's socket (packets, segments of super-packets, probes).", x.datagrams_out},
       {"direct_datagrams_in", "mnedc_client_direct_datagrams_total", "direction=\"in\"", nullptr, x.datagrams_in},
+      {"direct_send_calls", "mnedc_client_direct_send_calls_total", "",
+       "System calls that sent the direct datagrams out (packets read from the TUN together go in one).",
+       x.send_calls},
       {"direct_send_drops", "mnedc_client_direct_drops_total", "reason=\"socket_full\"",
        "Direct datagrams dropped, by reason: the socket's buffer full, another send error, did not open (from no "
        "peer, changed on the way, replayed: the unsealed counters say which), neither mnedc's nor our STUN answer, a "
