@@ -31,6 +31,7 @@
 #include "mnedc/client/resolved_link.h"
 #include "mnedc/dns/names.h"
 #include "mnedc/cli/cli_support.h"
+#include "mnedc/cli/status_socket.h"
 #include "mnedc/cli/client_config.h"
 #include "mnedc/cli/peer_hook.h"
 #include "mnedc/admin/http_service.h"
@@ -154,34 +155,6 @@ void WritePeersFile(const std::vector<mnedc::discovery::Peer>& peers) {
   if (!mnedc::base::WriteFileAtomically(FLAGS_peers_file, out.str(), /*durable=*/false, &error)) {
     LOG(WARNING) << "--peers_file: " << error;
   }
-}
-
-// Binds the status socket: its directory is made if missing, a stale socket
-// left by a crash is replaced, a live one (another client) is not, and only
-// the owner (root) may connect. Returns false with `error`.
-bool OpenStatusSocket(const std::string& path, asio::local::stream_protocol::acceptor& acceptor,
-                      std::string* error) {
-  namespace fs = std::filesystem;
-  std::error_code fs_error;
-  fs::create_directories(fs::path(path).parent_path(), fs_error);
-  asio::local::stream_protocol::socket probe(acceptor.get_executor());
-  boost::system::error_code ec;
-  probe.connect(asio::local::stream_protocol::endpoint(path), ec);
-  if (!ec) {
-    *error = "another client already serves " + path + " (pass --status_socket=PATH or none)";
-    return false;
-  }
-  ::unlink(path.c_str());
-  const mode_t old_mask = ::umask(0177);  // Created owner-only: no window for others.
-  acceptor.open(asio::local::stream_protocol(), ec);
-  if (!ec) acceptor.bind(asio::local::stream_protocol::endpoint(path), ec);
-  if (!ec) acceptor.listen(16, ec);
-  ::umask(old_mask);
-  if (ec) {
-    *error = "cannot serve status on " + path + ": " + ec.message();
-    return false;
-  }
-  return true;
 }
 
 std::vector<mnedc::transport::ServerAddress> RelaysFromFlags() {
@@ -404,7 +377,7 @@ int main(int argc, char** argv) {
   const mnedc::client::StatusSources status_sources{&client, tun.get(), dns.get()};
   if (status_path != "none") {
     std::string status_error;
-    if (OpenStatusSocket(status_path, status_acceptor, &status_error)) {
+    if (mnedc::cli::OpenStatusSocket(status_path, status_acceptor, &status_error)) {
       asio::co_spawn(io,
                      mnedc::admin::ServeHttp(status_acceptor,
                                              [&](const mnedc::admin::HttpRequest& request) {

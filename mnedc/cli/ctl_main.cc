@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mnedc/cli/cli_support.h"
+#include "mnedc/cli/status_socket.h"
 #include "mnedc/transport/endpoint.h"
 
 DEFINE_bool(json, false, "Print the endpoint's JSON as it is, for scripts.");
@@ -75,6 +76,9 @@ Reply Exchange(Socket& socket, http::verb method, const std::string& target,
 Reply AskClient(const std::string& target) {
   const std::string path =
       FLAGS_socket.empty() ? "/run/mnedc/" + FLAGS_tun_name + ".sock" : FLAGS_socket;
+  if (const std::string problem = mnedc::cli::UnixSocketPathProblem(path); !problem.empty()) {
+    Fail("--socket=" + path + ": " + problem);
+  }
   asio::io_context io;
   asio::local::stream_protocol::socket socket(io);
   boost::system::error_code ec;
