@@ -3,6 +3,7 @@
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -43,14 +44,19 @@ DatagramBatch::DatagramBatch()
 
 DatagramBatch::~DatagramBatch() = default;
 
-std::span<uint8_t> DatagramBatch::Reserve(std::size_t size) {
-  if (count_ == kMaxDatagrams || size > kBufferBytes - used_) return {};
+std::span<uint8_t> DatagramBatch::Reserve(std::size_t size, std::size_t datagrams) {
+  if (datagrams > kMaxDatagrams - count_ || size > kBufferBytes - used_) return {};
   return {buffer_.get() + used_, size};
 }
 
 void DatagramBatch::Commit(const sockaddr_in& to, std::size_t size) {
+  if (count_ == kMaxDatagrams || size > kBufferBytes - used_) return;  // Past what was reserved.
   queued_[count_++] = Queued{to, static_cast<uint32_t>(used_), static_cast<uint32_t>(size)};
   used_ += size;
+}
+
+void DatagramBatch::CommitRun(const sockaddr_in& to, std::size_t size, std::size_t segment) {
+  for (std::size_t at = 0; at < size && segment > 0; at += segment) Commit(to, std::min(segment, size - at));
 }
 
 DatagramBatch::Result DatagramBatch::Flush(int fd, bool* udp_gso) {

@@ -32,12 +32,15 @@ class DatagramBatch {
   DatagramBatch(const DatagramBatch&) = delete;
   DatagramBatch& operator=(const DatagramBatch&) = delete;
 
-  // Room for a datagram of `size` bytes, to fill and then Commit; empty if
-  // the batch has no room for it (Flush first; a datagram over
-  // kBufferBytes never fits).
-  std::span<uint8_t> Reserve(std::size_t size);
-  // The datagram last reserved, filled, goes to `to`.
+  // Room for `size` bytes in up to `datagrams` datagrams, to fill and then
+  // Commit (or CommitRun); empty if the batch has no room for them (Flush
+  // first; more than kBufferBytes or kMaxDatagrams never fits).
+  std::span<uint8_t> Reserve(std::size_t size, std::size_t datagrams = 1);
+  // The first `size` bytes reserved, filled, are a datagram to `to`.
   void Commit(const sockaddr_in& to, std::size_t size);
+  // The first `size` bytes reserved are datagrams of `segment` bytes (the
+  // last may be shorter) to `to`: the fragments of one message.
+  void CommitRun(const sockaddr_in& to, std::size_t size, std::size_t segment);
   bool empty() const { return count_ == 0; }
   std::size_t size() const { return count_; }
 

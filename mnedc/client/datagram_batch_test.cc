@@ -106,6 +106,27 @@ TEST(DatagramBatch, MixedAddressesAndSizesAreOneCallInOrder) {
   }
 }
 
+TEST(DatagramBatch, AMessagesFragmentsAreARunOfDatagrams) {
+  Udp sender, receiver;
+  DatagramBatch batch;
+  ASSERT_TRUE(Queue(batch, receiver.address(), Datagram(0, 700)));  // A packet before them.
+  std::string message;
+  std::vector<std::string> sent = {Datagram(0, 700)};
+  for (int i = 1; i <= 47; ++i) sent.push_back(Datagram(i, i == 47 ? 123 : 1400));
+  for (std::size_t i = 1; i < sent.size(); ++i) message += sent[i];
+  EXPECT_TRUE(batch.Reserve(message.size(), DatagramBatch::kMaxDatagrams).empty()) << "one is taken";
+  const std::span<uint8_t> room = batch.Reserve(message.size(), 47);
+  ASSERT_EQ(room.size(), message.size());
+  std::memcpy(room.data(), message.data(), message.size());
+  batch.CommitRun(receiver.address(), message.size(), 1400);
+  EXPECT_EQ(batch.size(), 48u);
+  bool gso = true;
+  const auto result = batch.Flush(sender.fd(), &gso);
+  EXPECT_EQ(result.sent, 48u);
+  EXPECT_EQ(result.calls, 1u);
+  EXPECT_EQ(receiver.Receive(), sent);
+}
+
 TEST(DatagramBatch, AFullBatchAsksForAFlush) {
   Udp receiver;
   DatagramBatch batch;

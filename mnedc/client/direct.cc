@@ -107,28 +107,28 @@ bool Direct::Send(uint32_t peer, std::span<const uint8_t> packet, packet::Gso gs
   const Endpoint to = *state.path.endpoint();
   // An ordinary packet waits in the batch for the end of this turn (the
   // rest of a TUN read batch): one system call sends them all.
-  if (!gso.super()) return QueueDatagram(peer, to, packet);
-  FlushBatch();  // What is queued goes first.
-  // A super-packet: sealed whole, sent in fragments (one GSO send or a few).
+  if (!gso.super()) {
+    if (!QueueDatagram(peer, to, packet)) return false;
+    ++counters_.packets_out;
+    return true;
+  }
+  // A super-packet: sealed whole, into the batch as its fragments (they
+  // leave as one GSO send or a few, with the rest of the batch).
   const std::size_t sealed_size = Sealing::SealedSize(packet.size());
   if (sealed_size > seal_buffer_.size()) return false;
   const std::span<uint8_t> sealed(seal_buffer_.data(), sealed_size);
   if (!sealing_.Seal(peer, packet, gso, sealed)) return false;
-  const std::size_t size = WriteFragments(sealed, datagram_size_, ++message_number_, send_buffer_);
-  if (size == 0) return false;  // More fragments than a message may have (a tiny MTU): the relay takes it.
-  if (SendBatch(to, std::span(send_buffer_.data(), size), FragmentDatagramSize(sealed, datagram_size_))) {
-    ++counters_.packets_out;
-  }
+  // False: more fragments than a message may have (a tiny MTU): the relay takes it.
+  if (!QueueFragments(to, sealed)) return false;
+  ++counters_.packets_out;
   return true;
 }
 
 bool Direct::SendSealed(uint32_t peer, const Endpoint& to, std::span<const uint8_t> body) {
-  std::array<uint8_t, 1 + protocol::kSealedHeaderSize + kMaxCallMeMaybeSize + protocol::kSealedTagSize> datagram;
-  const std::size_t size = 1 + Sealing::SealedSize(body.size());
-  if (size > datagram.size() || !sealing_.Prepare(peer)) return false;
-  datagram[0] = kDatagramMarker;
-  if (!sealing_.Seal(peer, body, {}, std::span(datagram.data() + 1, size - 1))) return false;
-  return SendDatagrams(to, std::span(datagram.data(), size), size);
+  // A probe goes at once, after what is queued (its timing is what it measures).
+  if (!sealing_.Prepare(peer)) return false;
+  FlushBatch();
+  return QueueDatagram(peer, to, body) && FlushBatch() == 1;
 }
 
 void Direct::SendPing(uint32_t address, Peer& peer, const Endpoint& to, Clock::time_point now) {

@@ -54,7 +54,7 @@ struct DirectOptions {
 };
 
 struct DirectCounters {
-  uint64_t packets_out = 0;      // Packets (super-packets count once) sent direct.
+  uint64_t packets_out = 0;      // Packets (super-packets count once) sent direct (a full socket then drops some: send_drops).
   uint64_t packets_in = 0;       // Packets that came direct and opened.
   uint64_t datagrams_out = 0;
   uint64_t datagrams_in = 0;
@@ -133,9 +133,13 @@ class Direct {
   boost::asio::awaitable<void> TickLoop();
   // Sends what Send queued, once the turn that queued it is over.
   boost::asio::awaitable<void> FlushLoop();
-  // Seals a packet into the batch for `to`; false if it cannot go direct.
-  bool QueueDatagram(uint32_t peer, const Endpoint& to, std::span<const uint8_t> packet);
-  void FlushBatch();
+  // Seals `body` for `peer` into the batch as one datagram to `to`; false if
+  // it cannot be (too large, no keys, not an IPv4 address).
+  bool QueueDatagram(uint32_t peer, const Endpoint& to, std::span<const uint8_t> body);
+  // A message sealed whole, into the batch as its fragments to `to`.
+  bool QueueFragments(const Endpoint& to, std::span<const uint8_t> sealed);
+  // Sends the batch now; returns how many datagrams went.
+  uint64_t FlushBatch();
   Peer& PeerFor(uint32_t peer, Clock::time_point now);
   // Does what is due; returns when something next is.
   Clock::time_point Tick(Clock::time_point now);
@@ -148,11 +152,6 @@ class Direct {
   void SendCallMeMaybe(uint32_t address, Peer& peer, Clock::time_point now);
   void SendStunRequest(Clock::time_point now);
   void RefreshCandidates();
-  // Sends `data`, datagrams of `segment` bytes (the last may be shorter),
-  // in one UDP GSO send where the kernel takes it.
-  bool SendDatagrams(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment);
-  // The same for any number of them: as many GSO sends as it takes.
-  bool SendBatch(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment);
   void Wake() { timer_.cancel(); }
   static std::string Text(const Endpoint& endpoint);  // "ip:port", for logs.
 
@@ -164,7 +163,9 @@ class Direct {
   boost::asio::ip::udp::socket socket_;
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer flush_timer_;  // Cancelled: the batch has something to send.
-  std::unique_ptr<DatagramBatch> batch_;   // Ordinary packets, sent together.
+  // Every datagram this socket sends goes through it: packets and fragments
+  // wait for the end of the turn, probes go at once.
+  std::unique_ptr<DatagramBatch> batch_;
   uint16_t port_ = 0;
   bool closed_ = false;
   bool udp_gso_ = true;  // Until the kernel refuses UDP_SEGMENT.
@@ -180,7 +181,6 @@ class Direct {
   std::size_t datagram_size_ = 1 + 20 + 1400 + 16;  // A packet of the overlay's MTU, sealed.
   uint32_t message_number_ = 0;          // Of fragmented super-packets.
   std::vector<uint8_t> seal_buffer_;     // A super-packet, sealed whole.
-  std::vector<uint8_t> send_buffer_;     // Datagrams for the kernel.
   Reassembly reassembly_;
   std::vector<uint8_t> receive_buffer_;  // One GRO batch.
   std::vector<Endpoint> due_;            // Scratch for Tick.

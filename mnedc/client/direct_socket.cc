@@ -31,10 +31,6 @@ namespace {
 namespace asio = boost::asio;
 namespace ip = asio::ip;
 
-// One UDP GSO send: within an IPv4 datagram's 65,507 bytes, and within the
-// segments every kernel with UDP_SEGMENT takes.
-constexpr std::size_t kMaxGsoBytes = 65000;
-constexpr std::size_t kMaxGsoSegments = 64;
 // Receive batches: at most this many recvmsg calls before others get a turn.
 constexpr int kReceivesPerWake = 64;
 constexpr int kSocketBuffer = 4 << 20;
@@ -78,7 +74,6 @@ bool Direct::Open(std::string* error) {
   udp_gro_ = setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
   port_ = socket_.local_endpoint(ec).port();
   seal_buffer_.resize(protocol::kMaxSealedFramePayload);
-  send_buffer_.resize(protocol::kMaxSealedFramePayload + kMaxFragments * kFragmentHeaderSize);
   receive_buffer_.resize(65536 + 2048);
   RefreshCandidates();
   LOG(INFO) << "direct paths on UDP port " << port_ << (udp_gro_ ? " (UDP GRO on)" : " (no UDP GRO)");
@@ -93,33 +88,56 @@ void Direct::Close() {
   flush_timer_.cancel();
 }
 
-bool Direct::QueueDatagram(uint32_t peer, const Endpoint& to, std::span<const uint8_t> packet) {
-  const std::size_t size = 1 + Sealing::SealedSize(packet.size());
-  if (size > send_buffer_.size()) return false;
+bool Direct::QueueDatagram(uint32_t peer, const Endpoint& to, std::span<const uint8_t> body) {
+  const std::size_t size = 1 + Sealing::SealedSize(body.size());
   sockaddr_in address;
   if (!ToSockaddr(to, &address)) {
     ++counters_.send_errors;
-    return true;  // Dropped and counted, as a send that failed.
+    return false;
   }
   std::span<uint8_t> room = batch_->Reserve(size);
   if (room.empty()) {
     FlushBatch();
     room = batch_->Reserve(size);
-    if (room.empty()) return false;
+    if (room.empty()) return false;  // Larger than a batch.
   }
   room[0] = kDatagramMarker;
-  if (!sealing_.Seal(peer, packet, {}, room.subspan(1))) return false;
+  if (!sealing_.Seal(peer, body, {}, room.subspan(1))) return false;
   batch_->Commit(address, size);
   if (batch_->size() == 1) flush_timer_.cancel();  // FlushLoop sends it when this turn is over.
   return true;
 }
 
-void Direct::FlushBatch() {
-  if (batch_->empty()) return;
+static_assert(protocol::kMaxSealedFramePayload + kMaxFragments * kFragmentHeaderSize <= DatagramBatch::kBufferBytes &&
+                  kMaxFragments <= DatagramBatch::kMaxDatagrams,
+              "an empty batch holds the fragments of the largest sealed super-packet");
+
+bool Direct::QueueFragments(const Endpoint& to, std::span<const uint8_t> sealed) {
+  sockaddr_in address;
+  if (!ToSockaddr(to, &address)) {
+    ++counters_.send_errors;
+    return false;
+  }
+  const std::size_t most = sealed.size() + kMaxFragments * kFragmentHeaderSize;
+  std::span<uint8_t> room = batch_->Reserve(most, kMaxFragments);
+  if (room.empty()) {
+    FlushBatch();
+    room = batch_->Reserve(most, kMaxFragments);
+    if (room.empty()) return false;
+  }
+  const std::size_t size = WriteFragments(sealed, datagram_size_, ++message_number_, room);
+  if (size == 0) return false;
+  const bool was_empty = batch_->empty();
+  batch_->CommitRun(address, size, FragmentDatagramSize(sealed, datagram_size_));
+  if (was_empty) flush_timer_.cancel();
+  return true;
+}
+
+uint64_t Direct::FlushBatch() {
+  if (batch_->empty()) return 0;
   const bool had_gso = udp_gso_;
   const DatagramBatch::Result result = batch_->Flush(socket_.native_handle(), &udp_gso_);
   counters_.datagrams_out += result.sent;
-  counters_.packets_out += result.sent;  // Ordinary packets: one datagram each.
   counters_.send_drops += result.dropped;
   counters_.send_errors += result.failed;
   counters_.send_calls += result.calls;
@@ -129,6 +147,7 @@ void Direct::FlushBatch() {
   if (had_gso && !udp_gso_) {
     LOG(WARNING) << "the kernel refuses UDP segmentation offload: sending direct datagrams one by one";
   }
+  return result.sent;
 }
 
 asio::awaitable<void> Direct::FlushLoop() {
@@ -176,79 +195,6 @@ void Direct::RefreshCandidates() {
   for (auto& [address, peer] : peers_) {
     if (!peer.path.direct()) SendCallMeMaybe(address, peer, now);
   }
-}
-
-bool Direct::SendBatch(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment) {
-  const std::size_t per_send = std::min(kMaxGsoSegments, kMaxGsoBytes / segment) * segment;
-  bool all = true;
-  for (std::size_t at = 0; at < data.size(); at += per_send) {
-    all = SendDatagrams(to, data.subspan(at, std::min(per_send, data.size() - at)), segment) && all;
-  }
-  return all;
-}
-
-bool Direct::SendDatagrams(const Endpoint& to, std::span<const uint8_t> data, std::size_t segment) {
-  sockaddr_in address;
-  if (!ToSockaddr(to, &address)) {
-    ++counters_.send_errors;
-    return false;
-  }
-  const std::size_t count = (data.size() + segment - 1) / segment;
-  const bool gso = udp_gso_ && count > 1;
-  iovec iov{const_cast<uint8_t*>(data.data()), data.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(uint16_t))] = {};
-  msghdr message{};
-  message.msg_name = &address;
-  message.msg_namelen = sizeof address;
-  message.msg_iov = &iov;
-  message.msg_iovlen = 1;
-  if (gso) {
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&message);
-    c->cmsg_level = SOL_UDP;
-    c->cmsg_type = UDP_SEGMENT;
-    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-    const uint16_t size = static_cast<uint16_t>(segment);
-    std::memcpy(CMSG_DATA(c), &size, sizeof size);
-  }
-  if (gso || count == 1) {
-    ++counters_.send_calls;
-    if (sendmsg(socket_.native_handle(), &message, 0) >= 0) {
-      counters_.datagrams_out += count;
-      return true;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-      ++counters_.send_drops;
-      return false;
-    }
-    if (!gso || (errno != EIO && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOPROTOOPT)) {
-      ++counters_.send_errors;
-      LOG_EVERY_N(WARNING, 1000) << "direct send to " << Text(to) << " failed: " << std::strerror(errno);
-      return false;
-    }
-    LOG(WARNING) << "the kernel refuses UDP segmentation offload (" << std::strerror(errno)
-                 << "): sending direct datagrams one by one";
-    udp_gso_ = false;
-  }
-  // One by one (no UDP GSO here).
-  bool all = true;
-  for (std::size_t at = 0; at < data.size(); at += segment) {
-    const std::size_t size = std::min(segment, data.size() - at);
-    ++counters_.send_calls;
-    const ssize_t n = sendto(socket_.native_handle(), data.data() + at, size, 0,
-                             reinterpret_cast<const sockaddr*>(&address), sizeof address);
-    if (n >= 0) {
-      ++counters_.datagrams_out;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-      ++counters_.send_drops;
-      all = false;
-    } else {
-      ++counters_.send_errors;
-      all = false;
-    }
-  }
-  return all;
 }
 
 asio::awaitable<void> Direct::ReceiveLoop() {
