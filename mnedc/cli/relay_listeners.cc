@@ -40,10 +40,16 @@ bool ListenTcp(asio::ip::tcp::acceptor& acceptor, const asio::ip::tcp::endpoint&
   return false;
 }
 
-std::string BoundText(const asio::ip::tcp::acceptor& acceptor) {
-  const auto bound = acceptor.local_endpoint();
+namespace {
+// "host:port" of what a socket or acceptor is bound to.
+template <typename Bound>
+std::string LocalText(const Bound& bound_socket) {
+  const auto bound = bound_socket.local_endpoint();
   return transport::HostPort{bound.address().to_string(), bound.port()}.ToString();
 }
+}  // namespace
+
+std::string BoundText(const asio::ip::tcp::acceptor& acceptor) { return LocalText(acceptor); }
 
 std::string RelayListeners::TcpText() const {
   std::string text;
@@ -53,11 +59,7 @@ std::string RelayListeners::TcpText() const {
 
 std::string RelayListeners::StunText() const {
   std::string text;
-  for (const auto& socket : stun) {
-    const auto bound = socket->local_endpoint();
-    text += (text.empty() ? "" : ", ") +
-            transport::HostPort{bound.address().to_string(), bound.port()}.ToString();
-  }
+  for (const auto& socket : stun) text += (text.empty() ? "" : ", ") + LocalText(*socket);
   return text;
 }
 
