@@ -24,6 +24,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <netinet/in.h>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -138,6 +139,13 @@ class Direct {
   bool QueueDatagram(uint32_t peer, const Endpoint& to, std::span<const uint8_t> body);
   // A message sealed whole, into the batch as its fragments to `to`.
   bool QueueFragments(const Endpoint& to, std::span<const uint8_t> sealed);
+  // `to` for the batch; false (a send error, counted) if it is not IPv4.
+  bool BatchAddress(const Endpoint& to, sockaddr_in* address);
+  // Room in the batch for `size` bytes in `datagrams` datagrams, what is
+  // queued sent first if it would not fit beside it; empty if it never fits.
+  std::span<uint8_t> BatchRoom(std::size_t size, std::size_t datagrams);
+  // After a commit: the first datagram of a turn wakes FlushLoop.
+  void Queued(bool batch_was_empty);
   // Sends the batch now; returns how many datagrams went.
   uint64_t FlushBatch();
   Peer& PeerFor(uint32_t peer, Clock::time_point now);

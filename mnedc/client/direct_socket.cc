@@ -88,23 +88,34 @@ void Direct::Close() {
   flush_timer_.cancel();
 }
 
+bool Direct::BatchAddress(const Endpoint& to, sockaddr_in* address) {
+  if (ToSockaddr(to, address)) return true;
+  ++counters_.send_errors;
+  return false;
+}
+
+std::span<uint8_t> Direct::BatchRoom(std::size_t size, std::size_t datagrams) {
+  const std::span<uint8_t> room = batch_->Reserve(size, datagrams);
+  if (!room.empty() || batch_->empty()) return room;
+  FlushBatch();  // Full: what is queued goes now.
+  return batch_->Reserve(size, datagrams);
+}
+
+void Direct::Queued(bool batch_was_empty) {
+  if (batch_was_empty) flush_timer_.cancel();  // FlushLoop sends it when this turn is over.
+}
+
 bool Direct::QueueDatagram(uint32_t peer, const Endpoint& to, std::span<const uint8_t> body) {
   const std::size_t size = 1 + Sealing::SealedSize(body.size());
   sockaddr_in address;
-  if (!ToSockaddr(to, &address)) {
-    ++counters_.send_errors;
-    return false;
-  }
-  std::span<uint8_t> room = batch_->Reserve(size);
-  if (room.empty()) {
-    FlushBatch();
-    room = batch_->Reserve(size);
-    if (room.empty()) return false;  // Larger than a batch.
-  }
+  if (!BatchAddress(to, &address)) return false;
+  const std::span<uint8_t> room = BatchRoom(size, 1);
+  if (room.empty()) return false;  // Larger than a batch.
   room[0] = kDatagramMarker;
   if (!sealing_.Seal(peer, body, {}, room.subspan(1))) return false;
+  const bool was_empty = batch_->empty();
   batch_->Commit(address, size);
-  if (batch_->size() == 1) flush_timer_.cancel();  // FlushLoop sends it when this turn is over.
+  Queued(was_empty);
   return true;
 }
 
@@ -113,23 +124,18 @@ static_assert(protocol::kMaxSealedFramePayload + kMaxFragments * kFragmentHeader
               "an empty batch holds the fragments of the largest sealed super-packet");
 
 bool Direct::QueueFragments(const Endpoint& to, std::span<const uint8_t> sealed) {
+  // False for more fragments than a message may have (a tiny MTU).
+  const std::size_t count = FragmentCount(sealed.size(), datagram_size_);
   sockaddr_in address;
-  if (!ToSockaddr(to, &address)) {
-    ++counters_.send_errors;
-    return false;
-  }
-  const std::size_t most = sealed.size() + kMaxFragments * kFragmentHeaderSize;
-  std::span<uint8_t> room = batch_->Reserve(most, kMaxFragments);
-  if (room.empty()) {
-    FlushBatch();
-    room = batch_->Reserve(most, kMaxFragments);
-    if (room.empty()) return false;
-  }
+  if (count == 0 || !BatchAddress(to, &address)) return false;
+  // Exactly its datagrams: behind what the turn queued before it, if they fit.
+  const std::span<uint8_t> room = BatchRoom(sealed.size() + count * kFragmentHeaderSize, count);
+  if (room.empty()) return false;
   const std::size_t size = WriteFragments(sealed, datagram_size_, ++message_number_, room);
   if (size == 0) return false;
   const bool was_empty = batch_->empty();
   batch_->CommitRun(address, size, FragmentDatagramSize(sealed, datagram_size_));
-  if (was_empty) flush_timer_.cancel();
+  Queued(was_empty);
   return true;
 }
 

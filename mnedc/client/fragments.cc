@@ -14,12 +14,18 @@ std::size_t FragmentDatagramSize(std::span<const uint8_t> message, std::size_t d
   return kFragmentHeaderSize + std::min(PayloadPer(datagram_size), message.size());
 }
 
+std::size_t FragmentCount(std::size_t message_size, std::size_t datagram_size) {
+  const std::size_t per = PayloadPer(datagram_size);
+  if (per == 0 || per > 0xFFFF || message_size == 0) return 0;
+  const std::size_t count = (message_size + per - 1) / per;
+  return count <= kMaxFragments ? count : 0;
+}
+
 std::size_t WriteFragments(std::span<const uint8_t> message, std::size_t datagram_size, uint32_t message_number,
                            std::span<uint8_t> out) {
   const std::size_t per = PayloadPer(datagram_size);
-  if (per == 0 || per > 0xFFFF || message.empty()) return 0;
-  const std::size_t count = (message.size() + per - 1) / per;
-  if (count > kMaxFragments || out.size() < message.size() + count * kFragmentHeaderSize) return 0;
+  const std::size_t count = FragmentCount(message.size(), datagram_size);
+  if (count == 0 || out.size() < message.size() + count * kFragmentHeaderSize) return 0;
   std::size_t at = 0;
   for (std::size_t i = 0; i < count; ++i) {
     const std::size_t size = std::min(per, message.size() - i * per);

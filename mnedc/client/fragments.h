@@ -35,6 +35,10 @@ inline constexpr std::size_t kMaxFragments = 64;
 // if it would take more than kMaxFragments or `out` is too small.
 std::size_t WriteFragments(std::span<const uint8_t> message, std::size_t datagram_size, uint32_t message_number,
                            std::span<uint8_t> out);
+// How many datagrams WriteFragments makes of a message of `message_size`
+// bytes; 0 if it cannot (more than kMaxFragments, an empty message, a
+// datagram size with no room for payload).
+std::size_t FragmentCount(std::size_t message_size, std::size_t datagram_size);
 // How large the datagrams WriteFragments makes are (all but the last).
 std::size_t FragmentDatagramSize(std::span<const uint8_t> message, std::size_t datagram_size);
 

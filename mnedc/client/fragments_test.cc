@@ -120,5 +120,18 @@ TEST(FragmentsTest, WriteFragmentsRefusesWhatWouldTakeTooMany) {
   EXPECT_EQ(WriteFragments(message, 1437, 1, std::span(out).first(100)), 0u);  // No room.
 }
 
+TEST(FragmentsTest, FragmentCountIsWhatWriteFragmentsMakes) {
+  std::vector<uint8_t> out(70000);
+  for (const std::size_t size : {1, 1428, 1429, 10000, 65000}) {
+    const auto message = Message(size, 3);
+    const std::size_t count = FragmentCount(size, 1437);  // 1428 payload bytes each.
+    ASSERT_EQ(count, (size + 1427) / 1428) << size;
+    EXPECT_EQ(WriteFragments(message, 1437, 1, out), size + count * kFragmentHeaderSize) << size;
+  }
+  EXPECT_EQ(FragmentCount(10000, 100), 0u);  // More than kMaxFragments.
+  EXPECT_EQ(FragmentCount(0, 1437), 0u);
+  EXPECT_EQ(FragmentCount(100, kFragmentHeaderSize), 0u);
+}
+
 }  // namespace
 }  // namespace mnedc::client
