@@ -49,14 +49,22 @@ std::span<uint8_t> DatagramBatch::Reserve(std::size_t size, std::size_t datagram
   return {buffer_.get() + used_, size};
 }
 
-void DatagramBatch::Commit(const sockaddr_in& to, std::size_t size) {
-  if (count_ == kMaxDatagrams || size > kBufferBytes - used_) return;  // Past what was reserved.
+bool DatagramBatch::Commit(const sockaddr_in& to, std::size_t size) {
+  if (count_ == kMaxDatagrams || size > kBufferBytes - used_) return false;  // Past what fits.
   queued_[count_++] = Queued{to, static_cast<uint32_t>(used_), static_cast<uint32_t>(size)};
   used_ += size;
+  return true;
 }
 
-void DatagramBatch::CommitRun(const sockaddr_in& to, std::size_t size, std::size_t segment) {
-  for (std::size_t at = 0; at < size && segment > 0; at += segment) Commit(to, std::min(segment, size - at));
+bool DatagramBatch::CommitRun(const sockaddr_in& to, std::size_t size, std::size_t segment) {
+  if (segment == 0 || size <= segment) return segment != 0 && Commit(to, size);
+  const std::size_t datagrams = (size + segment - 1) / segment;
+  if (datagrams > kMaxDatagrams - count_ || size > kBufferBytes - used_) return false;  // Past what fits.
+  for (std::size_t at = 0; at < size; at += segment) {
+    queued_[count_++] = Queued{to, static_cast<uint32_t>(used_ + at), static_cast<uint32_t>(std::min(segment, size - at))};
+  }
+  used_ += size;
+  return true;
 }
 
 DatagramBatch::Result DatagramBatch::Flush(int fd, bool* udp_gso) {

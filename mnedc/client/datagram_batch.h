@@ -37,10 +37,12 @@ class DatagramBatch {
   // first; more than kBufferBytes or kMaxDatagrams never fits).
   std::span<uint8_t> Reserve(std::size_t size, std::size_t datagrams = 1);
   // The first `size` bytes reserved, filled, are a datagram to `to`.
-  void Commit(const sockaddr_in& to, std::size_t size);
+  [[nodiscard]] bool Commit(const sockaddr_in& to, std::size_t size);
   // The first `size` bytes reserved are datagrams of `segment` bytes (the
   // last may be shorter) to `to`: the fragments of one message.
-  void CommitRun(const sockaddr_in& to, std::size_t size, std::size_t segment);
+  // Both commit all or nothing: false (nothing queued) for more datagrams or
+  // bytes than the batch has room for, which a Reserve for them refused.
+  [[nodiscard]] bool CommitRun(const sockaddr_in& to, std::size_t size, std::size_t segment);
   bool empty() const { return count_ == 0; }
   std::size_t size() const { return count_; }
 

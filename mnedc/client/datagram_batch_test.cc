@@ -62,8 +62,7 @@ bool Queue(DatagramBatch& batch, const sockaddr_in& to, const std::string& datag
   const std::span<uint8_t> room = batch.Reserve(datagram.size());
   if (room.size() != datagram.size()) return false;
   std::memcpy(room.data(), datagram.data(), datagram.size());
-  batch.Commit(to, datagram.size());
-  return true;
+  return batch.Commit(to, datagram.size());
 }
 
 TEST(DatagramBatch, ARunToOneAddressIsOneCallAndArrivesAsItsDatagrams) {
@@ -118,7 +117,7 @@ TEST(DatagramBatch, AMessagesFragmentsAreARunOfDatagrams) {
   const std::span<uint8_t> room = batch.Reserve(message.size(), 47);
   ASSERT_EQ(room.size(), message.size());
   std::memcpy(room.data(), message.data(), message.size());
-  batch.CommitRun(receiver.address(), message.size(), 1400);
+  ASSERT_TRUE(batch.CommitRun(receiver.address(), message.size(), 1400));
   EXPECT_EQ(batch.size(), 48u);
   bool gso = true;
   const auto result = batch.Flush(sender.fd(), &gso);
@@ -137,9 +136,33 @@ TEST(DatagramBatch, AFullBatchAsksForAFlush) {
   DatagramBatch bytes;
   EXPECT_TRUE(bytes.Reserve(DatagramBatch::kBufferBytes + 1).empty());
   ASSERT_EQ(bytes.Reserve(DatagramBatch::kBufferBytes).size(), DatagramBatch::kBufferBytes);
-  bytes.Commit(receiver.address(), DatagramBatch::kBufferBytes - 10);
+  ASSERT_TRUE(bytes.Commit(receiver.address(), DatagramBatch::kBufferBytes - 10));
   EXPECT_TRUE(bytes.Reserve(11).empty()) << "past the buffer's end";
   EXPECT_EQ(bytes.Reserve(10).size(), 10u);
+}
+
+TEST(DatagramBatch, ACommitPastItsRoomQueuesNothing) {
+  Udp receiver;
+  DatagramBatch batch;
+  for (std::size_t i = 0; i + 2 < DatagramBatch::kMaxDatagrams; ++i) {
+    ASSERT_TRUE(Queue(batch, receiver.address(), Datagram(static_cast<int>(i), 100)));
+  }
+  // Two datagrams left: a run of three is refused whole, not cut to two.
+  ASSERT_EQ(batch.Reserve(300, 2).size(), 300u);
+  EXPECT_FALSE(batch.CommitRun(receiver.address(), 300, 100));
+  EXPECT_EQ(batch.size(), DatagramBatch::kMaxDatagrams - 2);
+  EXPECT_FALSE(batch.CommitRun(receiver.address(), 300, 0)) << "no segment size";
+  EXPECT_TRUE(batch.CommitRun(receiver.address(), 200, 100));
+  EXPECT_EQ(batch.size(), DatagramBatch::kMaxDatagrams);
+  EXPECT_FALSE(batch.Commit(receiver.address(), 1)) << "past the last datagram";
+  DatagramBatch bytes;
+  EXPECT_FALSE(bytes.Commit(receiver.address(), DatagramBatch::kBufferBytes + 1)) << "past the buffer";
+  EXPECT_FALSE(bytes.CommitRun(receiver.address(), DatagramBatch::kBufferBytes + 1, 1400));
+  EXPECT_TRUE(bytes.empty());
+  bool gso = true;
+  Udp sender;
+  const auto result = batch.Flush(sender.fd(), &gso);
+  EXPECT_EQ(result.sent, DatagramBatch::kMaxDatagrams);
 }
 
 TEST(DatagramBatch, FailuresAreCountedAndTheBatchEmptied) {

@@ -146,6 +146,8 @@ class Direct {
   std::span<uint8_t> BatchRoom(std::size_t size, std::size_t datagrams);
   // After a commit: the first datagram of a turn wakes FlushLoop.
   void Queued(bool batch_was_empty);
+  // A commit the batch refused: counted as a send error; false.
+  bool CommitFailed();
   // Sends the batch now; returns how many datagrams went.
   uint64_t FlushBatch();
   Peer& PeerFor(uint32_t peer, Clock::time_point now);

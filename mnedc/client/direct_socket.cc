@@ -101,6 +101,14 @@ std::span<uint8_t> Direct::BatchRoom(std::size_t size, std::size_t datagrams) {
   return batch_->Reserve(size, datagrams);
 }
 
+bool Direct::CommitFailed() {
+  // More than was reserved: a bug here, not the network's doing. Counted and
+  // logged, never written past the batch.
+  ++counters_.send_errors;
+  LOG_EVERY_N(ERROR, 1000) << "direct path: a message did not fit the room reserved for it (dropped)";
+  return false;
+}
+
 void Direct::Queued(bool batch_was_empty) {
   if (batch_was_empty) flush_timer_.cancel();  // FlushLoop sends it when this turn is over.
 }
@@ -114,7 +122,7 @@ bool Direct::QueueDatagram(uint32_t peer, const Endpoint& to, std::span<const ui
   room[0] = kDatagramMarker;
   if (!sealing_.Seal(peer, body, {}, room.subspan(1))) return false;
   const bool was_empty = batch_->empty();
-  batch_->Commit(address, size);
+  if (!batch_->Commit(address, size)) return CommitFailed();
   Queued(was_empty);
   return true;
 }
@@ -134,7 +142,7 @@ bool Direct::QueueFragments(const Endpoint& to, std::span<const uint8_t> sealed)
   const std::size_t size = WriteFragments(sealed, datagram_size_, ++message_number_, room);
   if (size == 0) return false;
   const bool was_empty = batch_->empty();
-  batch_->CommitRun(address, size, FragmentDatagramSize(sealed, datagram_size_));
+  if (!batch_->CommitRun(address, size, FragmentDatagramSize(sealed, datagram_size_))) return CommitFailed();
   Queued(was_empty);
   return true;
 }
