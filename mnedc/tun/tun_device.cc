@@ -22,7 +22,7 @@
 #include "mnedc/base/coro.h"
 #include "mnedc/packet/checksum.h"
 #include "mnedc/packet/gso.h"
-#include "mnedc/packet/tcp_coalescer.h"
+#include "mnedc/packet/coalescer.h"
 #include "mnedc/tun/interface_address.h"
 
 namespace mnedc::tun {
@@ -68,7 +68,7 @@ class TunDevice final : public PacketPort {
         name_(std::move(name)),
         offloads_(offloads),
         buffer_(sizeof(VnetHeader) + packet::kMaxSuperPacket) {
-    if (offloads_.vnet_header) coalescer_ = std::make_unique<packet::TcpCoalescer>();
+    if (offloads_.vnet_header) coalescer_ = std::make_unique<packet::Coalescer>(offloads_.udp);
   }
 
   bool Configure(uint32_t address, uint32_t prefix_length, uint32_t mtu,
@@ -129,12 +129,12 @@ class TunDevice final : public PacketPort {
     }
     for (;;) {
       switch (coalescer_->Add(packet)) {
-        case packet::TcpCoalescer::Offer::kHeld:
+        case packet::Coalescer::Offer::kHeld:
           return true;
-        case packet::TcpCoalescer::Offer::kTakeHeldFirst:
+        case packet::Coalescer::Offer::kTakeHeldFirst:
           Flush();
           continue;
-        case packet::TcpCoalescer::Offer::kNotCandidate:
+        case packet::Coalescer::Offer::kNotCandidate:
           return WritePlain(packet);
       }
     }
@@ -286,7 +286,7 @@ class TunDevice final : public PacketPort {
   std::vector<uint8_t> buffer_;
   std::vector<uint8_t> scratch_;  // One segment at a time.
   uint8_t headers_[120];          // A super-packet's IP and transport headers (at most 60 + 60).
-  std::unique_ptr<packet::TcpCoalescer> coalescer_;
+  std::unique_ptr<packet::Coalescer> coalescer_;
   PortCounters counters_;
 };
 

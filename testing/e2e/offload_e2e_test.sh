@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Super-packets end to end on the two-level NAT network: 100 MB TCP transfers
-# arrive byte-exact (sha256) with offloads on at both ends, with one end
+# arrive byte-exact (sha256) with offloads on at both ends (and bursts of UDP
+# datagrams, which B joins for its TUN, arrive whole), with one end
 # forced to --offload=false (the relay cuts super-packets for it, and joins
 # nothing), and to and from the relay host's own TUN; the counters show the
 # super-packets really crossed whole where both ends take them (the relay
@@ -55,6 +56,50 @@ check "the relay received super-packets" positive "$(relay_metric 'mnedc_super_p
 check "the relay sent super-packets whole" positive "$(relay_metric 'mnedc_super_packets_total{direction="out"}')"
 check "the relay sent super-packets straight from its read buffer" positive "$(relay_metric mnedc_direct_sends_total)"
 check "the relay cut no super-packet and refused none" bash -c "[[ '$(relay_metric mnedc_super_packets_split_total)' == 0 && '$(relay_metric mnedc_bad_super_packets_total)' == 0 ]]"
+
+# udp_bursts_ok FROM TO ADDRESS: 2000 UDP datagrams of 1200 bytes, each
+# numbered and filled from its number, sent in bursts of 40; every one that
+# arrives must be whole and right (a datagram joined into a super-packet for
+# B's TUN must come out of B's kernel as the same datagram), and 95% must.
+udp_bursts_ok() {
+  on "$2" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+s.bind(("0.0.0.0", 5003))
+s.settimeout(3)
+good = bad = 0
+try:
+    while True:
+        d = s.recv(65536)
+        i = int.from_bytes(d[:4], "big")
+        want = i.to_bytes(4, "big") + bytes((i * 31 + k) % 251 for k in range(1196))
+        if d == want: good += 1
+        else: bad += 1
+except socket.timeout:
+    pass
+print(good, bad)
+' >"$work/udp-received" &
+  local listener=$!
+  sleep 0.5
+  on "$1" python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(2000):
+    s.sendto(i.to_bytes(4, "big") + bytes((i * 31 + k) % 251 for k in range(1196)), (sys.argv[1], 5003))
+    if i % 40 == 39: time.sleep(0.002)
+' "$3" || return 1
+  wait "$listener"
+  local good bad
+  read -r good bad <"$work/udp-received"
+  echo "  UDP: $good datagrams arrived right, $bad wrong (of 2000)"
+  [[ ${bad:-1} == 0 && ${good:-0} -ge 1900 ]]
+}
+joined_before=$(metric "$work/b.sock" mnedc_client_tun_segments_joined_total)
+check "2000 UDP datagrams A -> B in bursts arrive whole and right" udp_bursts_ok deva devb "$b_addr"
+check "B joined UDP datagrams into super-packets for its TUN" \
+  positive "$(( $(metric "$work/b.sock" mnedc_client_tun_segments_joined_total) - ${joined_before:-0} ))"
+check "no TUN write errors on B" bash -c "[[ \$('$CTL' metrics --socket='$work/b.sock' | awk '\$1 == \"mnedc_client_tun_write_errors_total\" {print \$2}') == 0 ]]"
 
 echo "== to and from the relay host's own TUN"
 check "100 MB A -> relay host (10.0.0.1) arrives byte-exact" big_transfer_ok deva relay 10.0.0.1

@@ -1,17 +1,23 @@
 #pragma once
-// Joins a run of ordinary TCP segments of one flow, as they arrive in order,
-// into one super-packet for a single write into a TUN that takes them (what
-// Linux's GRO does for a NIC, and wireguard-go's tcpGRO for its TUN): the
-// kernel then handles one packet where it would have handled dozens.
+// Joins a run of ordinary TCP segments, or UDP datagrams, of one flow, as
+// they arrive in order, into one super-packet for a single write into a TUN
+// that takes them (what Linux's GRO does for a NIC, and wireguard-go's tcpGRO
+// and udpGRO for its TUN): the kernel then handles one packet where it would
+// have handled dozens, and the TUN takes one write.
 //
-// Two segments join when the second continues the first exactly: same
+// Two TCP segments join when the second continues the first exactly: same
 // addresses, ports, IP fields (TOS or traffic class, TTL or hop limit, DF),
 // acknowledgement number and TCP options; its sequence number follows; it is
 // no larger than the first; nothing came after a shorter one or one with PSH;
 // both carry only ACK (and PSH); and both checksums are right (the kernel does
-// not check a super-packet's payload again). Anything else ends the run.
-// One run is held at a time, so packets are never reordered: whoever writes
-// takes the held run first whenever Add says so.
+// not check a super-packet's payload again). Two UDP datagrams join (only if
+// the TUN takes UDP super-packets) on the same terms without the TCP ones: the
+// second no larger than the first, nothing after a shorter one, checksums
+// right (a datagram without one, checksum 0, joins nothing); the kernel cuts
+// the super-packet into the same datagrams again, their IPv4 IDs counted up
+// from the first's. Anything else ends the run. One run is held at a time,
+// so packets are never reordered: whoever writes takes the held run first
+// whenever Add says so.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -21,9 +27,10 @@
 
 namespace mnedc::packet {
 
-class TcpCoalescer {
+class Coalescer {
  public:
-  TcpCoalescer();
+  // UDP runs only with `udp` (a TUN that took USO).
+  explicit Coalescer(bool udp);
 
   enum class Offer {
     kHeld,          // Taken: joined to the held run, or the start of a new one.
@@ -34,9 +41,9 @@ class TcpCoalescer {
 
   bool holding() const { return held_size_ > 0; }
   // The held run, and empties the coalescer. With one segment it is that
-  // packet unchanged (gso none); with more, a super-packet whose IP lengths
-  // cover all of it (gso tcp, the first segment's payload size). Valid until
-  // the next Add.
+  // packet unchanged (gso none); with more, a super-packet whose IP (and UDP)
+  // lengths cover all of it (gso tcp or udp, the first segment's payload
+  // size). Valid until the next Add.
   std::span<const uint8_t> Take(Gso* gso);
 
   // Segments in the held run.
@@ -44,15 +51,17 @@ class TcpCoalescer {
 
  private:
   struct Candidate {
+    uint8_t protocol = 0;  // 6 or 17.
     std::size_t ip_header_length = 0;
-    std::size_t tcp_header_length = 0;
+    std::size_t tcp_header_length = 0;  // Or the UDP header's 8.
     std::size_t payload = 0;
     uint32_t sequence = 0;
     bool push = false;
   };
-  static bool Parse(std::span<const uint8_t> packet, Candidate* out);
+  bool Parse(std::span<const uint8_t> packet, Candidate* out) const;
   bool Continues(std::span<const uint8_t> packet, const Candidate& c) const;
 
+  const bool udp_;
   std::unique_ptr<uint8_t[]> buffer_;  // kMaxSuperPacket bytes.
   std::size_t held_size_ = 0;
   Candidate first_;          // Of the held run's first segment.

@@ -1,4 +1,4 @@
-#include "mnedc/packet/tcp_coalescer.h"
+#include "mnedc/packet/coalescer.h"
 
 #include <cstring>
 
@@ -8,45 +8,65 @@ namespace mnedc::packet {
 namespace {
 constexpr uint8_t kAck = 0x10;
 constexpr uint8_t kPsh = 0x08;
+constexpr uint8_t kTcp = 6;
+constexpr uint8_t kUdp = 17;
+// The most datagrams one UDP super-packet may stand for: Linux's
+// UDP_MAX_SEGMENTS on the kernels that have it at its smallest.
+constexpr std::size_t kMaxUdpSegments = 64;
 }  // namespace
 
-TcpCoalescer::TcpCoalescer() : buffer_(new uint8_t[kMaxSuperPacket]) {}
+Coalescer::Coalescer(bool udp) : udp_(udp), buffer_(new uint8_t[kMaxSuperPacket]) {}
 
-bool TcpCoalescer::Parse(std::span<const uint8_t> packet, Candidate* out) {
-  if (packet.size() < 40) return false;
+bool Coalescer::Parse(std::span<const uint8_t> packet, Candidate* out) const {
+  if (packet.size() < 28) return false;
   const uint8_t version = packet[0] >> 4;
   if (version == 4) {
     // No IP options (they would have to match too), no fragments.
-    if (packet[0] != 0x45 || packet[9] != 6 || Load16(packet.data() + 2) != packet.size()) return false;
+    out->protocol = packet[9];
+    if (packet[0] != 0x45 || Load16(packet.data() + 2) != packet.size()) return false;
     if ((packet[6] & 0x20) != 0 || (Load16(packet.data() + 6) & 0x1fff) != 0) return false;
     out->ip_header_length = 20;
   } else if (version == 6) {
-    if (packet.size() < 60 || packet[6] != 6 || Load16(packet.data() + 4) + 40u != packet.size()) {
-      return false;
-    }
+    out->protocol = packet.size() >= 40 ? packet[6] : 0;
+    if (packet.size() < 48 || Load16(packet.data() + 4) + 40u != packet.size()) return false;
     out->ip_header_length = 40;
   } else {
     return false;
   }
-  const uint8_t* tcp = packet.data() + out->ip_header_length;
-  out->tcp_header_length = static_cast<std::size_t>(tcp[12] >> 4) * 4;
-  if (out->tcp_header_length < 20 || out->ip_header_length + out->tcp_header_length >= packet.size()) {
-    return false;  // Bad, or no payload (a pure ACK joins nothing).
+  const uint8_t* transport = packet.data() + out->ip_header_length;
+  if (out->protocol == kUdp) {
+    if (!udp_) return false;
+    out->tcp_header_length = 8;
+    // The UDP length says the same as the IP one; a payload; a checksum.
+    if (Load16(transport + 4) != packet.size() - out->ip_header_length || packet.size() - out->ip_header_length <= 8 ||
+        Load16(transport + 6) == 0) {
+      return false;
+    }
+    out->push = false;
+    out->sequence = 0;
+  } else if (out->protocol == kTcp) {
+    if (packet.size() < out->ip_header_length + 20) return false;
+    out->tcp_header_length = static_cast<std::size_t>(transport[12] >> 4) * 4;
+    if (out->tcp_header_length < 20 || out->ip_header_length + out->tcp_header_length >= packet.size()) {
+      return false;  // Bad, or no payload (a pure ACK joins nothing).
+    }
+    const uint8_t flags = transport[13];
+    if (flags != kAck && flags != (kAck | kPsh)) return false;
+    out->push = flags & kPsh;
+    out->sequence = Load32(transport + 4);
+  } else {
+    return false;
   }
-  const uint8_t flags = tcp[13];
-  if (flags != kAck && flags != (kAck | kPsh)) return false;
-  out->push = flags & kPsh;
   out->payload = packet.size() - out->ip_header_length - out->tcp_header_length;
-  out->sequence = Load32(tcp + 4);
-  return TransportChecksumValid(packet, out->ip_header_length, 6);
+  return TransportChecksumValid(packet, out->ip_header_length, out->protocol);
 }
 
-bool TcpCoalescer::Continues(std::span<const uint8_t> packet, const Candidate& c) const {
+bool Coalescer::Continues(std::span<const uint8_t> packet, const Candidate& c) const {
   const uint8_t* held = buffer_.get();
-  if (ended_ || c.ip_header_length != first_.ip_header_length ||
+  if (ended_ || c.protocol != first_.protocol || c.ip_header_length != first_.ip_header_length ||
       c.tcp_header_length != first_.tcp_header_length || c.payload > first_.payload ||
-      c.sequence != next_sequence_ || held_size_ + c.payload > kMaxSuperPacket ||
-      segments_ >= kMaxSegments) {
+      (c.protocol == kTcp && c.sequence != next_sequence_) || held_size_ + c.payload > kMaxSuperPacket ||
+      segments_ >= (c.protocol == kUdp ? kMaxUdpSegments : kMaxSegments)) {
     return false;
   }
   const uint8_t* p = packet.data();
@@ -65,12 +85,13 @@ bool TcpCoalescer::Continues(std::span<const uint8_t> packet, const Candidate& c
   }
   const uint8_t* tcp = p + c.ip_header_length;
   const uint8_t* held_tcp = held + c.ip_header_length;
+  if (c.protocol == kUdp) return std::memcmp(tcp, held_tcp, 4) == 0;  // Ports.
   // Ports, acknowledgement number, and the options.
   return std::memcmp(tcp, held_tcp, 4) == 0 && std::memcmp(tcp + 8, held_tcp + 8, 4) == 0 &&
          std::memcmp(tcp + 20, held_tcp + 20, c.tcp_header_length - 20) == 0;
 }
 
-TcpCoalescer::Offer TcpCoalescer::Add(std::span<const uint8_t> packet) {
+Coalescer::Offer Coalescer::Add(std::span<const uint8_t> packet) {
   Candidate c;
   const bool candidate = Parse(packet, &c);
   if (holding()) {
@@ -94,7 +115,7 @@ TcpCoalescer::Offer TcpCoalescer::Add(std::span<const uint8_t> packet) {
   return Offer::kHeld;
 }
 
-std::span<const uint8_t> TcpCoalescer::Take(Gso* gso) {
+std::span<const uint8_t> Coalescer::Take(Gso* gso) {
   const std::size_t size = held_size_;
   uint8_t* p = buffer_.get();
   held_size_ = 0;
@@ -108,7 +129,9 @@ std::span<const uint8_t> TcpCoalescer::Take(Gso* gso) {
   } else {
     Store16(p + 4, static_cast<uint16_t>(size - 40));
   }
-  *gso = Gso{GsoKind::kTcp, static_cast<uint16_t>(first_.payload)};
+  const bool udp = first_.protocol == kUdp;
+  if (udp) Store16(p + first_.ip_header_length + 4, static_cast<uint16_t>(size - first_.ip_header_length));
+  *gso = Gso{udp ? GsoKind::kUdp : GsoKind::kTcp, static_cast<uint16_t>(first_.payload)};
   return {p, size};
 }
 
