@@ -89,7 +89,9 @@ bool Continue(const Bytes& previous, Input& in, uint8_t op, Bytes* out) {
   const std::size_t at = TransportAt(previous, &protocol);
   std::size_t headers = 0;
   if (at != 0 && protocol == 17) headers = at + 8;
-  if (at != 0 && protocol == 6 && previous.size() >= at + 20) headers = at + static_cast<std::size_t>(previous[at + 12] >> 4) * 4;
+  if (at != 0 && protocol == 6 && previous.size() >= at + 20) {
+    headers = at + static_cast<std::size_t>(previous[at + 12] >> 4) * 4;
+  }
   if (headers < at + (protocol == 6 ? 20 : 8) || headers > previous.size()) return false;
   const std::size_t previous_payload = previous.size() - headers;
   std::size_t payload = (std::size_t{in.Byte()} << 8 | in.Byte()) % 1500;
@@ -121,13 +123,11 @@ void CheckTaken(Coalescer& coalescer, std::vector<Bytes>& run) {
   SuperPacketLayout layout;
   if (ParseSuperPacket(held, gso, &layout) != GsoVerdict::kOk || layout.segments != run.size()) std::abort();
   // A UDP super-packet's own length covers it, as the kernel reads it.
-  if (gso.kind == GsoKind::kUdp && Load16(held.data() + layout.ip_header_length + 4) != held.size() - layout.ip_header_length) {
-    std::abort();
-  }
+  const std::size_t at = layout.ip_header_length;
+  if (gso.kind == GsoKind::kUdp && Load16(held.data() + at + 4) != held.size() - at) std::abort();
   static Bytes scratch(65536);
   for (std::size_t i = 0; i < run.size(); ++i) {
     const std::size_t n = BuildSegment(held, gso, layout, i, scratch);
-    const std::size_t at = layout.ip_header_length;
     if (n != run[i].size() || std::memcmp(scratch.data() + at, run[i].data() + at, n - at) != 0) std::abort();
   }
   run.clear();

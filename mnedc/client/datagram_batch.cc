@@ -61,7 +61,8 @@ bool DatagramBatch::CommitRun(const sockaddr_in& to, std::size_t size, std::size
   const std::size_t datagrams = (size + segment - 1) / segment;
   if (datagrams > kMaxDatagrams - count_ || size > kBufferBytes - used_) return false;  // Past what fits.
   for (std::size_t at = 0; at < size; at += segment) {
-    queued_[count_++] = Queued{to, static_cast<uint32_t>(used_ + at), static_cast<uint32_t>(std::min(segment, size - at))};
+    const std::size_t length = std::min(segment, size - at);
+    queued_[count_++] = Queued{to, static_cast<uint32_t>(used_ + at), static_cast<uint32_t>(length)};
   }
   used_ += size;
   return true;

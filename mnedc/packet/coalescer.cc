@@ -8,8 +8,6 @@ namespace mnedc::packet {
 namespace {
 constexpr uint8_t kAck = 0x10;
 constexpr uint8_t kPsh = 0x08;
-constexpr uint8_t kTcp = 6;
-constexpr uint8_t kUdp = 17;
 // The most datagrams one UDP super-packet may stand for: Linux's
 // UDP_MAX_SEGMENTS on the kernels that have it at its smallest.
 constexpr std::size_t kMaxUdpSegments = 64;
@@ -34,7 +32,7 @@ bool Coalescer::Parse(std::span<const uint8_t> packet, Candidate* out) const {
     return false;
   }
   const uint8_t* transport = packet.data() + out->ip_header_length;
-  if (out->protocol == kUdp) {
+  if (out->protocol == kIpProtocolUdp) {
     if (!udp_) return false;
     out->tcp_header_length = 8;
     // The UDP length says the same as the IP one; a payload; a checksum.
@@ -44,7 +42,7 @@ bool Coalescer::Parse(std::span<const uint8_t> packet, Candidate* out) const {
     }
     out->push = false;
     out->sequence = 0;
-  } else if (out->protocol == kTcp) {
+  } else if (out->protocol == kIpProtocolTcp) {
     if (packet.size() < out->ip_header_length + 20) return false;
     out->tcp_header_length = static_cast<std::size_t>(transport[12] >> 4) * 4;
     if (out->tcp_header_length < 20 || out->ip_header_length + out->tcp_header_length >= packet.size()) {
@@ -65,8 +63,8 @@ bool Coalescer::Continues(std::span<const uint8_t> packet, const Candidate& c) c
   const uint8_t* held = buffer_.get();
   if (ended_ || c.protocol != first_.protocol || c.ip_header_length != first_.ip_header_length ||
       c.tcp_header_length != first_.tcp_header_length || c.payload > first_.payload ||
-      (c.protocol == kTcp && c.sequence != next_sequence_) || held_size_ + c.payload > kMaxSuperPacket ||
-      segments_ >= (c.protocol == kUdp ? kMaxUdpSegments : kMaxSegments)) {
+      (c.protocol == kIpProtocolTcp && c.sequence != next_sequence_) || held_size_ + c.payload > kMaxSuperPacket ||
+      segments_ >= (c.protocol == kIpProtocolUdp ? kMaxUdpSegments : kMaxSegments)) {
     return false;
   }
   const uint8_t* p = packet.data();
@@ -85,7 +83,7 @@ bool Coalescer::Continues(std::span<const uint8_t> packet, const Candidate& c) c
   }
   const uint8_t* tcp = p + c.ip_header_length;
   const uint8_t* held_tcp = held + c.ip_header_length;
-  if (c.protocol == kUdp) return std::memcmp(tcp, held_tcp, 4) == 0;  // Ports.
+  if (c.protocol == kIpProtocolUdp) return std::memcmp(tcp, held_tcp, 4) == 0;  // Ports.
   // Ports, acknowledgement number, and the options.
   return std::memcmp(tcp, held_tcp, 4) == 0 && std::memcmp(tcp + 8, held_tcp + 8, 4) == 0 &&
          std::memcmp(tcp + 20, held_tcp + 20, c.tcp_header_length - 20) == 0;
@@ -129,7 +127,7 @@ std::span<const uint8_t> Coalescer::Take(Gso* gso) {
   } else {
     Store16(p + 4, static_cast<uint16_t>(size - 40));
   }
-  const bool udp = first_.protocol == kUdp;
+  const bool udp = first_.protocol == kIpProtocolUdp;
   if (udp) Store16(p + first_.ip_header_length + 4, static_cast<uint16_t>(size - first_.ip_header_length));
   *gso = Gso{udp ? GsoKind::kUdp : GsoKind::kTcp, static_cast<uint16_t>(first_.payload)};
   return {p, size};

@@ -59,13 +59,16 @@ TEST(CoalescerTest, ALoneSegmentComesBackUnchanged) {
   EXPECT_FALSE(gso.super());
 }
 
+// A coalescer holding one packet of `flow` (1000 bytes of payload).
+std::unique_ptr<Coalescer> Started(const Flow& flow) {
+  auto coalescer = std::make_unique<Coalescer>(true);
+  EXPECT_EQ(coalescer->Add(MakePacket(flow, 1000)), Offer::kHeld);
+  return coalescer;
+}
+
 TEST(CoalescerTest, EndsTheRunAtAnythingThatDoesNotContinueIt) {
   const Flow flow;
-  auto started = [&] {
-    auto coalescer = std::make_unique<Coalescer>(true);
-    EXPECT_EQ(coalescer->Add(MakePacket(flow, 1000)), Offer::kHeld);
-    return coalescer;
-  };
+  auto started = [&] { return Started(flow); };
   Flow other_port = flow;
   other_port.source_port = 1;
   Flow other_ack = flow;
@@ -163,11 +166,7 @@ TEST(CoalescerTest, JoinsUdpDatagramsIntoTheSuperPacketTheKernelCutsBackIntoThem
 TEST(CoalescerTest, EndsAUdpRunAtAnythingThatDoesNotContinueIt) {
   Flow flow;
   flow.protocol = 17;
-  auto started = [&] {
-    auto coalescer = std::make_unique<Coalescer>(true);
-    EXPECT_EQ(coalescer->Add(MakePacket(flow, 1000)), Offer::kHeld);
-    return coalescer;
-  };
+  auto started = [&] { return Started(flow); };
   Flow other_port = flow;
   other_port.destination_port = 1;
   Flow other_address = flow;

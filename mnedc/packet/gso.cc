@@ -7,8 +7,6 @@
 
 namespace mnedc::packet {
 namespace {
-constexpr uint8_t kTcp = 6;
-constexpr uint8_t kUdp = 17;
 constexpr uint8_t kTcpFin = 0x01;
 constexpr uint8_t kTcpPsh = 0x08;
 constexpr uint8_t kTcpCwr = 0x80;
@@ -56,10 +54,10 @@ GsoVerdict ParseSuperPacket(std::span<const uint8_t> packet, Gso gso, SuperPacke
   } else {
     return GsoVerdict::kBadIpHeader;
   }
-  if (out.protocol != (gso.kind == GsoKind::kTcp ? kTcp : kUdp)) return GsoVerdict::kWrongProtocol;
+  if (out.protocol != (gso.kind == GsoKind::kTcp ? kIpProtocolTcp : kIpProtocolUdp)) return GsoVerdict::kWrongProtocol;
   const std::size_t rest = packet.size() - out.ip_header_length;
   std::size_t transport_header = 8;
-  if (out.protocol == kTcp) {
+  if (out.protocol == kIpProtocolTcp) {
     if (rest < 20) return GsoVerdict::kBadTransportHeader;
     transport_header = static_cast<std::size_t>(packet[out.ip_header_length + 12] >> 4) * 4;
     if (transport_header < 20) return GsoVerdict::kBadTransportHeader;
@@ -100,7 +98,7 @@ std::size_t BuildSegment(std::span<const uint8_t> packet, Gso gso, const SuperPa
   }
   uint8_t* transport = p + layout.ip_header_length;
   const std::size_t transport_length = size - layout.ip_header_length;
-  if (layout.protocol == kTcp) {
+  if (layout.protocol == kIpProtocolTcp) {
     Store32(transport + 4, static_cast<uint32_t>(Load32(transport + 4) + payload_start));
     if (!last) transport[13] &= static_cast<uint8_t>(~(kTcpFin | kTcpPsh));
     if (index > 0) transport[13] &= static_cast<uint8_t>(~kTcpCwr);
@@ -111,7 +109,7 @@ std::size_t BuildSegment(std::span<const uint8_t> packet, Gso gso, const SuperPa
   field[0] = field[1] = 0;
   const uint64_t pseudo = PseudoHeaderSum({p, size}, layout.protocol, static_cast<uint32_t>(transport_length));
   uint16_t checksum = static_cast<uint16_t>(~Fold(Sum({transport, transport_length}, pseudo)));
-  if (checksum == 0 && layout.protocol == kUdp) checksum = 0xffff;  // 0 means "none" in UDP.
+  if (checksum == 0 && layout.protocol == kIpProtocolUdp) checksum = 0xffff;  // 0 means "none" in UDP.
   StoreChecksum(field, checksum);
   return size;
 }
@@ -121,7 +119,9 @@ void PrepareHeadersForOffload(std::span<uint8_t> headers, const SuperPacketLayou
   uint8_t* p = headers.data();
   if (layout.ip_version == 4) SetIpv4HeaderChecksum(p, layout.ip_header_length);
   const uint32_t transport_length = static_cast<uint32_t>(packet_size - layout.ip_header_length);
-  if (layout.protocol == kUdp) Store16(p + layout.ip_header_length + 4, static_cast<uint16_t>(transport_length));
+  if (layout.protocol == kIpProtocolUdp) {
+    Store16(p + layout.ip_header_length + 4, static_cast<uint16_t>(transport_length));
+  }
   StoreChecksum(p + layout.ip_header_length + layout.checksum_offset,
                 Fold(PseudoHeaderSum(headers, layout.protocol, transport_length)));
 }

@@ -23,6 +23,10 @@
 
 namespace mnedc::packet {
 
+// IP protocol numbers of the transports super-packets carry.
+inline constexpr uint8_t kIpProtocolTcp = 6;
+inline constexpr uint8_t kIpProtocolUdp = 17;
+
 enum class GsoKind : uint8_t {
   kNone = 0,  // An ordinary packet.
   kTcp = 1,   // TCP segmentation (TSO).
