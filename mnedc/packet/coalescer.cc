@@ -25,8 +25,8 @@ bool Coalescer::Parse(std::span<const uint8_t> packet, Candidate* out) const {
     if ((packet[6] & 0x20) != 0 || (Load16(packet.data() + 6) & 0x1fff) != 0) return false;
     out->ip_header_length = 20;
   } else if (version == 6) {
-    out->protocol = packet.size() >= 40 ? packet[6] : 0;
     if (packet.size() < 48 || Load16(packet.data() + 4) + 40u != packet.size()) return false;
+    out->protocol = packet[6];
     out->ip_header_length = 40;
   } else {
     return false;
@@ -34,7 +34,7 @@ bool Coalescer::Parse(std::span<const uint8_t> packet, Candidate* out) const {
   const uint8_t* transport = packet.data() + out->ip_header_length;
   if (out->protocol == kIpProtocolUdp) {
     if (!udp_) return false;
-    out->tcp_header_length = 8;
+    out->transport_header_length = 8;
     // The UDP length says the same as the IP one; a payload; a checksum.
     if (Load16(transport + 4) != packet.size() - out->ip_header_length || packet.size() - out->ip_header_length <= 8 ||
         Load16(transport + 6) == 0) {
@@ -44,8 +44,8 @@ bool Coalescer::Parse(std::span<const uint8_t> packet, Candidate* out) const {
     out->sequence = 0;
   } else if (out->protocol == kIpProtocolTcp) {
     if (packet.size() < out->ip_header_length + 20) return false;
-    out->tcp_header_length = static_cast<std::size_t>(transport[12] >> 4) * 4;
-    if (out->tcp_header_length < 20 || out->ip_header_length + out->tcp_header_length >= packet.size()) {
+    out->transport_header_length = static_cast<std::size_t>(transport[12] >> 4) * 4;
+    if (out->transport_header_length < 20 || out->ip_header_length + out->transport_header_length >= packet.size()) {
       return false;  // Bad, or no payload (a pure ACK joins nothing).
     }
     const uint8_t flags = transport[13];
@@ -55,14 +55,14 @@ bool Coalescer::Parse(std::span<const uint8_t> packet, Candidate* out) const {
   } else {
     return false;
   }
-  out->payload = packet.size() - out->ip_header_length - out->tcp_header_length;
+  out->payload = packet.size() - out->ip_header_length - out->transport_header_length;
   return TransportChecksumValid(packet, out->ip_header_length, out->protocol);
 }
 
 bool Coalescer::Continues(std::span<const uint8_t> packet, const Candidate& c) const {
   const uint8_t* held = buffer_.get();
   if (ended_ || c.protocol != first_.protocol || c.ip_header_length != first_.ip_header_length ||
-      c.tcp_header_length != first_.tcp_header_length || c.payload > first_.payload ||
+      c.transport_header_length != first_.transport_header_length || c.payload > first_.payload ||
       (c.protocol == kIpProtocolTcp && c.sequence != next_sequence_) || held_size_ + c.payload > kMaxSuperPacket ||
       segments_ >= (c.protocol == kIpProtocolUdp ? kMaxUdpSegments : kMaxSegments)) {
     return false;
@@ -81,12 +81,13 @@ bool Coalescer::Continues(std::span<const uint8_t> packet, const Candidate& c) c
       return false;
     }
   }
-  const uint8_t* tcp = p + c.ip_header_length;
-  const uint8_t* held_tcp = held + c.ip_header_length;
-  if (c.protocol == kIpProtocolUdp) return std::memcmp(tcp, held_tcp, 4) == 0;  // Ports.
-  // Ports, acknowledgement number, and the options.
-  return std::memcmp(tcp, held_tcp, 4) == 0 && std::memcmp(tcp + 8, held_tcp + 8, 4) == 0 &&
-         std::memcmp(tcp + 20, held_tcp + 20, c.tcp_header_length - 20) == 0;
+  const uint8_t* transport = p + c.ip_header_length;
+  const uint8_t* held_transport = held + c.ip_header_length;
+  if (std::memcmp(transport, held_transport, 4) != 0) return false;  // Ports.
+  if (c.protocol == kIpProtocolUdp) return true;
+  // The acknowledgement number, and the options.
+  return std::memcmp(transport + 8, held_transport + 8, 4) == 0 &&
+         std::memcmp(transport + 20, held_transport + 20, c.transport_header_length - 20) == 0;
 }
 
 Coalescer::Offer Coalescer::Add(std::span<const uint8_t> packet) {
@@ -94,7 +95,7 @@ Coalescer::Offer Coalescer::Add(std::span<const uint8_t> packet) {
   const bool candidate = Parse(packet, &c);
   if (holding()) {
     if (!candidate || !Continues(packet, c)) return Offer::kTakeHeldFirst;
-    std::memcpy(buffer_.get() + held_size_, packet.data() + c.ip_header_length + c.tcp_header_length,
+    std::memcpy(buffer_.get() + held_size_, packet.data() + c.ip_header_length + c.transport_header_length,
                 c.payload);
     held_size_ += c.payload;
     next_sequence_ += static_cast<uint32_t>(c.payload);

@@ -53,7 +53,7 @@ class Coalescer {
   struct Candidate {
     uint8_t protocol = 0;  // 6 or 17.
     std::size_t ip_header_length = 0;
-    std::size_t tcp_header_length = 0;  // Or the UDP header's 8.
+    std::size_t transport_header_length = 0;  // Or the UDP header's 8.
     std::size_t payload = 0;
     uint32_t sequence = 0;
     bool push = false;

@@ -59,6 +59,13 @@ TEST(CoalescerTest, ALoneSegmentComesBackUnchanged) {
   EXPECT_FALSE(gso.super());
 }
 
+// The packet after MakePacket(flow, 1000), its last byte flipped after its checksum was made.
+std::vector<uint8_t> WithBadChecksum(const Flow& flow) {
+  std::vector<uint8_t> packet = MakePacket(flow, 1000, 1000);
+  packet.back() ^= 1;
+  return packet;
+}
+
 // A coalescer holding one packet of `flow` (1000 bytes of payload).
 std::unique_ptr<Coalescer> Started(const Flow& flow) {
   auto coalescer = std::make_unique<Coalescer>(true);
@@ -77,8 +84,7 @@ TEST(CoalescerTest, EndsTheRunAtAnythingThatDoesNotContinueIt) {
   syn.tcp_flags = 0x12;
   Flow other_options = flow;
   other_options.tcp_options = 4;
-  std::vector<uint8_t> bad_checksum = MakePacket(flow, 1000, 1000);
-  bad_checksum.back() ^= 1;
+  const std::vector<uint8_t> bad_checksum = WithBadChecksum(flow);
   const std::vector<std::vector<uint8_t>> breakers = {
       MakePacket(flow, 1000, 2000),   // A gap in the sequence.
       MakePacket(flow, 1000, 0),      // A retransmission.
@@ -171,8 +177,7 @@ TEST(CoalescerTest, EndsAUdpRunAtAnythingThatDoesNotContinueIt) {
   other_port.destination_port = 1;
   Flow other_address = flow;
   other_address.destination4 = 0x0a000009;
-  std::vector<uint8_t> bad_checksum = MakePacket(flow, 1000, 1000);
-  bad_checksum.back() ^= 1;
+  const std::vector<uint8_t> bad_checksum = WithBadChecksum(flow);
   const std::vector<std::vector<uint8_t>> breakers = {
       MakePacket(other_port, 1000),
       MakePacket(other_address, 1000),
