@@ -277,6 +277,10 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
           keep_going = co_await sink.FinishControl();
           if (co_await base::Cancelled()) co_return;
         }
+        // Handled: a Hello and its strings need not stay for the life of
+        // the connection (an idle member's relay keeps nothing else of it).
+        // A Ping's few bytes are kept for the next keepalive.
+        if (decoded_.body_case() != protocol::ControlMessage::kPing) decoded_.Clear();
       }
       if (!keep_going || closing_) {
         set_end_reason("ended by the session");
