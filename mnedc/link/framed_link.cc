@@ -279,8 +279,7 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
         }
         // Handled: a Hello and its strings need not stay for the life of
         // the connection (an idle member's relay keeps nothing else of it).
-        // A Ping's few bytes are kept for the next keepalive.
-        if (decoded_.body_case() != protocol::ControlMessage::kPing) decoded_.Clear();
+        decoded_.Clear();
       }
       if (!keep_going || closing_) {
         set_end_reason("ended by the session");
@@ -338,7 +337,7 @@ bool FramedLink::CheckSuperPacket(std::span<const uint8_t> payload, std::span<co
 }
 
 bool FramedLink::HandleControl(std::span<const uint8_t> payload, FrameSink& sink) {
-  decoded_.Clear();
+  // Empty: ReadFrames clears it once a message is handled (and parsing clears it too).
   if (!protocol::DecodeControl(payload, decoded_)) {
     const std::string why = "unparsable control message (" + std::to_string(payload.size()) + " bytes)";
     set_end_reason(why);
