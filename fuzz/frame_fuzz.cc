@@ -1,6 +1,7 @@
 // The frame reader and control decoding: every byte a relay or client reads
 // from the network goes through these first. The input is cut into reads of
 // varying sizes (from its first byte), as the network would.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -43,7 +44,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         std::span<const uint8_t> packet;
         packet::SuperPacketLayout layout;
         if (!protocol::ReadSuperPacketHeader(frame.payload, &gso, &packet)) continue;
-        if (packet::ParseSuperPacket(packet, gso, &layout) != packet::GsoVerdict::kOk) continue;
+        const packet::GsoVerdict verdict = packet::ParseSuperPacket(packet, gso, &layout);
+        // What a relay that peeks at it (splice) decides from its first 73
+        // bytes, which hold any IP and TCP header's fields it reads: the same.
+        packet::SuperPacketLayout peeked;
+        const packet::GsoVerdict peeked_verdict =
+            packet::ParseSuperPacketHead(packet.first(std::min<std::size_t>(packet.size(), 73)), packet.size(), gso, &peeked);
+        if (peeked_verdict != verdict ||
+            (verdict == packet::GsoVerdict::kOk && (peeked.headers_length != layout.headers_length ||
+                                                    peeked.segments != layout.segments ||
+                                                    peeked.payload_length != layout.payload_length))) {
+          std::abort();
+        }
+        if (verdict != packet::GsoVerdict::kOk) continue;
         static uint8_t segment[65536];
         std::size_t total = 0;
         for (std::size_t i = 0; i < layout.segments; ++i) {

@@ -1,4 +1,5 @@
 // The relay's IP header parsing: what decides where a member's packet goes.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -22,6 +23,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         std::memcmp(parsed.destination6.data(), data + 24, 16) != 0) {
       std::abort();
     }
+  }
+  // What the relay sees of a frame it peeks at (splice): the packet's first
+  // bytes and its size. With its headers among them, the same verdict.
+  const std::size_t head = std::min<std::size_t>(size, 80);
+  const PacketAddresses peeked = mnedc::relay::ParsePacketAddresses({data, head}, size);
+  if (peeked.version != parsed.version || peeked.source != parsed.source ||
+      peeked.destination != parsed.destination || peeked.source6 != parsed.source6 ||
+      peeked.destination6 != parsed.destination6) {
+    std::abort();
   }
   return 0;
 }

@@ -110,6 +110,10 @@ std::string RenderMetrics(const relay::Relay& relay, const tun::PortCounters* tu
   Metric(out, "mnedc_direct_sends_total", "counter",
          "Super-packets sent straight from the buffer they were read into (no copy into a queue).",
          links.direct_sends);
+  Metric(out, "mnedc_spliced_frames_total", "counter",
+         "Frames passed from one member's TCP connection to another's by splice, never read into the "
+         "relay's memory (--splice).",
+         links.spliced_out);
   out << "# HELP mnedc_sessions Joined members by transport.\n# TYPE mnedc_sessions gauge\n";
   for (const auto& [transport, count] : per_transport) {
     out << "mnedc_sessions{transport=\"" << transport << "\"} " << count << "\n";

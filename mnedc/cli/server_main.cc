@@ -55,6 +55,12 @@ DEFINE_bool(offload, true,
             "them, pass them on whole to devices that take them (cut into packets for the others), "
             "and use the kernel's offloads on the relay's own TUN. --offload=false: every packet "
             "crosses the relay as an ordinary one.");
+DEFINE_bool(splice, true,
+            "Pass large frames (super-packets, 16 KiB and up) from one device's plain TCP connection "
+            "to another's with splice(2): the relay peeks at each frame's headers to route and check "
+            "it, and its bytes never enter the relay's memory. Off under --rate_limit, and for "
+            "TLS and WebSocket connections, whose bytes the relay must decrypt or unwrap. "
+            "--splice=false: every frame is read and written.");
 DEFINE_string(relays, "",
               "The relays of this network, comma-separated, as devices pass them to --server "
               "(HOST:PORT, tls://, ws://, wss://...), this one included: sent to every device in "
@@ -138,6 +144,7 @@ mnedc::relay::RelayOptions OptionsFromFlags() {
   if (FLAGS_mtu < 576 || FLAGS_mtu > 65535) Fail("--mtu must be from 576 to 65535");
   options.mtu = static_cast<uint32_t>(FLAGS_mtu);
   options.super_packets = FLAGS_offload;
+  options.splice = FLAGS_splice;
   if (!mnedc::cli::SplitList(FLAGS_relays, &options.relays, &error)) Fail("--relays: " + error);
   for (const std::string& relay : options.relays) {
     if (!mnedc::transport::ParseServerAddress(relay, mnedc::transport::kDefaultRelayPort, &error)) {

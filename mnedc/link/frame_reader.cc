@@ -23,6 +23,17 @@ protocol::ParseResult FrameReader::Next() {
   return frame;
 }
 
+std::size_t FrameReader::FrameRemaining() const {
+  const std::size_t held = end_ - begin_;
+  if (held == 0) return 0;
+  if (held < protocol::kFrameHeaderSize) return protocol::kFrameHeaderSize - held;
+  const uint8_t* header = buffer_.data() + begin_;
+  const std::size_t length = (std::size_t{header[1]} << 24) | (std::size_t{header[2]} << 16) |
+                             (std::size_t{header[3]} << 8) | header[4];
+  const std::size_t frame = protocol::kFrameHeaderSize + length;
+  return frame > held ? frame - held : 0;
+}
+
 std::span<uint8_t> FrameReader::Space(Clock::time_point now) {
   if (begin_ == end_) begin_ = end_ = 0;  // Nothing held: start at the front, nothing to move.
   if (end_ == 0 && buffer_.size() > small_capacity_ && now - last_large_use_ >= release_after_) {

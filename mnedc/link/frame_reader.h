@@ -50,6 +50,9 @@ class FrameReader {
 
   // Bytes of an unfinished frame are buffered (an EOF now cuts a frame).
   bool mid_frame() const { return end_ > begin_; }
+  // Bytes still to come of the unfinished frame (of its header while that is
+  // incomplete); 0 with none. Called once Next() said kNeedMore.
+  std::size_t FrameRemaining() const;
   std::size_t capacity() const { return buffer_.size(); }
   // Bytes moved to the front of the buffer so far (the cost of partial frames).
   uint64_t bytes_moved() const { return bytes_moved_; }

@@ -8,6 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstring>
+#include <limits>
 
 #include "mnedc/base/coro.h"
 #include "mnedc/protocol/control_codec.h"
@@ -100,6 +101,8 @@ void FramedLink::Close() {
   counters_.data_dropped_on_close += data_queue_.size();
   control_queue_.clear();
   data_queue_.Clear();
+  pipe_.Close();
+  pipe_pending_ = 0;
   stream_->Close();
   wake_writer_.cancel();
   timers_.cancel();
@@ -129,7 +132,7 @@ asio::awaitable<void> FramedLink::RunWriter() {
   co_await NoThrowOnCancel();
   while (!closed_) {
     if (control_queue_.empty() && on_control_drained_ && !closing_) on_control_drained_();
-    if (control_queue_.empty() && data_queue_.empty() && direct_rest_.empty()) {
+    if (control_queue_.empty() && data_queue_.empty() && direct_rest_.empty() && pipe_pending_ == 0) {
       if (closing_) break;
       // Idle for a while (this wake-up was a ping or the like): give back
       // the storage the last burst of packets left in the queue.
@@ -137,6 +140,7 @@ asio::awaitable<void> FramedLink::RunWriter() {
         data_queue_.ReleaseStorage(kInitialDataSlots);
         std::vector<std::vector<uint8_t>>().swap(inflight_);
         std::vector<uint8_t>().swap(direct_rest_);
+        pipe_.Close();
         data_storage_held_ = false;
       }
       wake_writer_.expires_at(Clock::time_point::max());
@@ -147,10 +151,25 @@ asio::awaitable<void> FramedLink::RunWriter() {
       }
       continue;
     }
+    if (pipe_pending_ > 0) {
+      // Spliced frames: their bytes are older than anything queued now.
+      writing_ = true;
+      write_started_at_ = Clock::now();
+      Replan(write_started_at_ + options_.write_timeout);
+      const error_code ec = co_await FlushPipe();
+      writing_ = false;
+      if (ec) {
+        set_end_reason("write failed: " + ec.message());
+        Close();
+        co_return;
+      }
+      continue;
+    }
     // Control first, so a packet flood cannot delay a Pong or PeerGone.
     gather_.clear();
     // The rest of a direct send first: those bytes are counted already.
-    if (!direct_rest_.empty()) gather_.emplace_back(direct_rest_.data(), direct_rest_.size());
+    const bool sending_rest = !direct_rest_.empty();
+    if (sending_rest) gather_.emplace_back(direct_rest_.data(), direct_rest_.size());
     std::size_t bytes = 0;
     const std::size_t control_count = control_queue_.size();
     control_queue_.swap(control_inflight_);  // control_inflight_ was empty.
@@ -181,7 +200,8 @@ asio::awaitable<void> FramedLink::RunWriter() {
     const error_code ec = co_await stream_->WriteAll(gather_);
     writing_ = false;
     control_inflight_.clear();  // Shared buffers go back as soon as they are sent.
-    direct_rest_.clear();
+    // (A frame spliced meanwhile may have left a rest of its own there.)
+    if (sending_rest) direct_rest_.clear();
     if (ec) {
       set_end_reason("write failed: " + ec.message());
       Close();
@@ -217,6 +237,11 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
 }
 
 asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
+  // However reading ends, what it spliced last is sent (no wait comes between).
+  struct FinishAtEnd {
+    FramedLink* link;
+    ~FinishAtEnd() { link->FinishSplicing(); }
+  } finish_at_end{this};
   bool handed_data = false;  // Since the last OnReadBatchEnd.
   for (;;) {
     // Hand over every complete frame already buffered.
@@ -290,7 +315,28 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
       handed_data = false;
       sink.OnReadBatchEnd();
     }
-    const std::span<uint8_t> space = reader_.Space(last_receive_);
+    std::size_t limit = std::numeric_limits<std::size_t>::max();
+    if (splice_reads_) {
+      const SpliceStep step = TrySplice(sink, &limit);
+      if (step == SpliceStep::kSpliced) continue;
+      if (step == SpliceStep::kBroken) co_return;  // The target ended both (its end reason says why).
+      if (step == SpliceStep::kWaitReadable || step == SpliceStep::kWaitWhole) {
+        if (handed_data) {
+          handed_data = false;
+          sink.OnReadBatchEnd();
+        }
+        if (step == SpliceStep::kWaitWhole) SetReadLowWater(waited_whole_);
+        const error_code ec = co_await stream_->WaitReady(false);
+        if (step == SpliceStep::kWaitWhole) SetReadLowWater(1);
+        if (ec) {
+          set_end_reason(ec == asio::error::operation_aborted ? "closed locally" : "read failed: " + ec.message());
+          co_return;
+        }
+        continue;
+      }
+    }
+    std::span<uint8_t> space = reader_.Space(last_receive_);
+    if (space.size() > limit) space = space.first(limit);
     auto [ec, n] = co_await stream_->ReadSome(asio::buffer(space.data(), space.size()));
     if (ec) {
       if (ec == asio::error::eof) {

@@ -29,6 +29,7 @@
 
 #include "mnedc/link/frame_queue.h"
 #include "mnedc/link/frame_reader.h"
+#include "mnedc/link/splice_pipe.h"
 #include "mnedc/packet/gso.h"
 #include "mnedc/protocol/control.pb.h"
 #include "mnedc/transport/stream.h"
@@ -36,6 +37,20 @@
 namespace mnedc::link {
 
 using transport::Stream;
+
+class FramedLink;
+
+// A large data frame the reader may pass on without reading it
+// (LinkOptions::splice): what a peek at its start shows.
+struct SpliceOffer {
+  protocol::FrameType type = protocol::FrameType::kData;
+  packet::Gso gso;  // A SUPER frame's, checked against its headers.
+  // The IP packet (DATA, SUPER) or the SEALED payload: its first bytes, and
+  // its size in all.
+  std::span<const uint8_t> head;
+  std::size_t size = 0;
+  std::size_t frame_size = 0;  // Header and payload: what would be spliced.
+};
 
 enum class DataVerdict {
   kAccepted,
@@ -71,6 +86,15 @@ class FrameSink {
   // before it reads on (false ends the connection).
   virtual bool ControlPending() const { return false; }
   virtual boost::asio::awaitable<bool> FinishControl() { co_return true; }
+  // Splicing (LinkOptions::splice): the link that should send this frame as
+  // it is, or null to have it read and offered through OnData or OnSealed as
+  // usual. The target must take it now (FramedLink::CanTakeSplice), since
+  // nothing else is asked; OnSpliced follows if it did.
+  virtual FramedLink* SpliceTarget(const SpliceOffer& offer) {
+    (void)offer;
+    return nullptr;
+  }
+  virtual void OnSpliced(const SpliceOffer& offer) { (void)offer; }
 };
 
 struct LinkOptions {
@@ -98,6 +122,12 @@ struct LinkOptions {
   // A peer that takes none of a write for this long is cut off (as DERP's
   // write deadline): it holds a queue and a writer and receives nothing.
   std::chrono::steady_clock::duration write_timeout = std::chrono::seconds(15);
+  // Once set_splice_reads(true) and over plain TCP: each DATA, SUPER or
+  // SEALED frame of at least kSpliceMin bytes is peeked at (MSG_PEEK) and,
+  // where the sink names a link to send it, moved from this socket to that
+  // link's socket through a pipe (splice(2)): its bytes never enter user
+  // space. Reads then stop at frame ends, so a frame can be passed whole.
+  bool splice = false;
 };
 
 struct LinkCounters {
@@ -114,6 +144,8 @@ struct LinkCounters {
   uint64_t super_packets_split = 0;  // Cut into segments for a peer that does not take them.
   uint64_t bad_super_packets = 0;   // Received with a header that does not fit the packet: dropped.
   uint64_t bad_sealed = 0;          // SEALED frames too short for a header and tag: dropped.
+  uint64_t spliced_in = 0;          // Frames passed on unread, by splice (of frames_in).
+  uint64_t spliced_out = 0;         // Frames sent by splice from another link's socket (of frames_out).
 };
 // sum += more, field by field.
 void AddLinkCounters(LinkCounters& sum, const LinkCounters& more);
@@ -147,6 +179,24 @@ class FramedLink {
   // where they lie when nothing is queued ahead of it, else copied into the
   // queue.
   Push SendSealedParts(std::span<const uint8_t> header, std::span<const uint8_t> body, std::span<const uint8_t> tag);
+  // Frames of at least this many bytes may be spliced.
+  static constexpr std::size_t kSpliceMin = 16 * 1024;
+  // Whether this link could send a spliced frame of `frame_size` bytes now:
+  // plain TCP, open, nothing queued that would have to go first, and room
+  // in its pipe.
+  bool CanTakeSplice(std::size_t frame_size) const;
+  enum class SpliceResult {
+    kNotTaken,  // Nothing was moved: read the frame as usual.
+    kTaken,     // Moved whole (through the pipe, its rest if any through memory).
+    kBroken,    // Part of it moved and the rest could not be read: both links must end.
+  };
+  // Moves one frame of `frame_size` bytes, all of it already in `from_socket`'s
+  // receive queue, into this link's pipe and on to its socket.
+  SpliceResult TakeSplice(int from_socket, const SpliceOffer& offer);
+  // Reads of this link may splice (LinkOptions::splice permitting): the
+  // relay turns it on for a joined member.
+  void set_splice_reads(bool on) { splice_reads_ = on && options_.splice && stream_->native_socket() >= 0; }
+
   // Whether the peer said it takes SUPER frames (its Hello, or the Lease).
   void set_peer_takes_super_packets(bool takes) { peer_takes_super_packets_ = takes; }
   bool peer_takes_super_packets() const { return peer_takes_super_packets_; }
@@ -207,6 +257,23 @@ class FramedLink {
   // being written; false if it must be queued instead (nothing was sent).
   bool SendDirect(protocol::FrameType type, std::span<const uint8_t> prefix, std::span<const uint8_t> payload,
                   std::span<const uint8_t> suffix = {});
+  // The pipe's bytes to the socket without waiting (false on an error other
+  // than a full socket, which the writer then reports), and with waiting.
+  bool FlushPipeNow();
+  boost::asio::awaitable<boost::system::error_code> FlushPipe();
+  // Before a read, when reads may splice: passes the next frame on if it
+  // can, or says how far the read may go (to a frame's end) or what to wait for.
+  enum class SpliceStep { kSpliced, kRead, kWaitReadable, kWaitWhole, kBroken };
+  SpliceStep TrySplice(FrameSink& sink, std::size_t* limit);
+  SpliceStep NextSplice(FrameSink& sink, std::size_t* limit);
+  // The target's pipe to its socket: called by the link that spliced into
+  // it, when it has passed on all it had (FinishSplicing, for the last
+  // target), before it waits or reads.
+  void FinishSplices();
+  void FinishSplicing();
+  SpliceStep TrySpliceFrame(FrameSink& sink, std::span<const uint8_t> view, std::size_t* limit);
+  // SO_RCVLOWAT: the socket reads as readable once this many bytes are in.
+  void SetReadLowWater(std::size_t bytes);
   boost::asio::awaitable<void> RunReader(FrameSink& sink);
   boost::asio::awaitable<void> ReadFrames(FrameSink& sink);
   // The deadlines: ArmTimers() waits until the next one, OnTimers() acts on
@@ -239,6 +306,17 @@ class FramedLink {
   // take whole: the writer sends it before anything else.
   std::vector<uint8_t> direct_rest_;
   FrameReader reader_;
+  // Splicing: this link's pipe to its socket (opened when first used, closed
+  // when idle) and the bytes in it; whether reads splice, and the size of
+  // the frame the reader waits to have whole.
+  SplicePipe pipe_;
+  std::size_t pipe_pending_ = 0;
+  bool splice_reads_ = false;
+  // The link this one's reader last spliced into, not yet told to send:
+  // valid until the reader next waits (FinishSplicing comes first).
+  FramedLink* splice_target_ = nullptr;
+  std::size_t waited_whole_ = 0;
+  int whole_waits_ = 0;
   protocol::ControlMessage decoded_;
   boost::asio::steady_timer wake_writer_;  // Never expires: cancelled to wake it.
   boost::asio::steady_timer timers_;

@@ -44,6 +44,8 @@ void AddLinkCounters(LinkCounters& sum, const LinkCounters& more) {
   sum.super_packets_split += more.super_packets_split;
   sum.bad_super_packets += more.bad_super_packets;
   sum.bad_sealed += more.bad_sealed;
+  sum.spliced_in += more.spliced_in;
+  sum.spliced_out += more.spliced_out;
 }
 
 bool FramedLink::SendDirect(protocol::FrameType type, std::span<const uint8_t> prefix,
@@ -52,7 +54,7 @@ bool FramedLink::SendDirect(protocol::FrameType type, std::span<const uint8_t> p
   // anyway: a small one waits to share the writer's next write with others.
   const std::size_t payload_size = prefix.size() + payload.size() + suffix.size();
   if (payload_size < kDirectSendMin || writing_ || !writer_running_ || closing_ || closed_ ||
-      !direct_rest_.empty() || !control_queue_.empty() || !data_queue_.empty()) {
+      !direct_rest_.empty() || pipe_pending_ > 0 || !control_queue_.empty() || !data_queue_.empty()) {
     return false;
   }
   uint8_t header[protocol::kFrameHeaderSize];

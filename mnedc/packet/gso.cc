@@ -28,9 +28,15 @@ std::string_view GsoVerdictName(GsoVerdict verdict) {
 }
 
 GsoVerdict ParseSuperPacket(std::span<const uint8_t> packet, Gso gso, SuperPacketLayout* layout) {
+  return ParseSuperPacketHead(packet, packet.size(), gso, layout);
+}
+
+GsoVerdict ParseSuperPacketHead(std::span<const uint8_t> packet, std::size_t size, Gso gso,
+                                SuperPacketLayout* layout) {
+  if (packet.size() > size) packet = packet.first(size);
   if (gso.kind != GsoKind::kTcp && gso.kind != GsoKind::kUdp) return GsoVerdict::kUnknownKind;
   if (gso.segment_size == 0) return GsoVerdict::kZeroSegmentSize;
-  if (packet.size() > kMaxSuperPacket) return GsoVerdict::kOversize;
+  if (size > kMaxSuperPacket) return GsoVerdict::kOversize;
   if (packet.empty()) return GsoVerdict::kBadIpHeader;
   SuperPacketLayout out;
   out.ip_version = packet[0] >> 4;
@@ -40,13 +46,13 @@ GsoVerdict ParseSuperPacket(std::span<const uint8_t> packet, Gso gso, SuperPacke
     if (out.ip_header_length < 20 || out.ip_header_length > packet.size()) {
       return GsoVerdict::kBadIpHeader;
     }
-    if (Load16(packet.data() + 2) != packet.size()) return GsoVerdict::kBadIpHeader;
+    if (Load16(packet.data() + 2) != size) return GsoVerdict::kBadIpHeader;
     if ((packet[6] & 0x20) != 0 || (Load16(packet.data() + 6) & 0x1fff) != 0) {
       return GsoVerdict::kFragment;
     }
     out.protocol = packet[9];
   } else if (out.ip_version == 6) {
-    if (packet.size() < 40 || Load16(packet.data() + 4) + 40u != packet.size()) {
+    if (packet.size() < 40 || Load16(packet.data() + 4) + 40u != size) {
       return GsoVerdict::kBadIpHeader;
     }
     out.ip_header_length = 40;
@@ -55,10 +61,10 @@ GsoVerdict ParseSuperPacket(std::span<const uint8_t> packet, Gso gso, SuperPacke
     return GsoVerdict::kBadIpHeader;
   }
   if (out.protocol != (gso.kind == GsoKind::kTcp ? kIpProtocolTcp : kIpProtocolUdp)) return GsoVerdict::kWrongProtocol;
-  const std::size_t rest = packet.size() - out.ip_header_length;
+  const std::size_t rest = size - out.ip_header_length;
   std::size_t transport_header = 8;
   if (out.protocol == kIpProtocolTcp) {
-    if (rest < 20) return GsoVerdict::kBadTransportHeader;
+    if (rest < 20 || packet.size() < out.ip_header_length + 13u) return GsoVerdict::kBadTransportHeader;
     transport_header = static_cast<std::size_t>(packet[out.ip_header_length + 12] >> 4) * 4;
     if (transport_header < 20) return GsoVerdict::kBadTransportHeader;
     out.checksum_offset = 16;
@@ -68,7 +74,7 @@ GsoVerdict ParseSuperPacket(std::span<const uint8_t> packet, Gso gso, SuperPacke
   if (rest < transport_header) return GsoVerdict::kBadTransportHeader;
   out.headers_length = static_cast<uint16_t>(out.ip_header_length + transport_header);
   if (out.headers_length + std::size_t{gso.segment_size} > 65535) return GsoVerdict::kOversize;
-  out.payload_length = packet.size() - out.headers_length;
+  out.payload_length = size - out.headers_length;
   out.segments = std::max<std::size_t>(1, (out.payload_length + gso.segment_size - 1) / gso.segment_size);
   if (out.segments > kMaxSegments) return GsoVerdict::kTooManySegments;
   *layout = out;

@@ -73,6 +73,13 @@ std::string_view GsoVerdictName(GsoVerdict verdict);
 // Checks `packet` against `gso` and finds its layout. Only a kOk packet may
 // be segmented or handed to a kernel as a super-packet.
 GsoVerdict ParseSuperPacket(std::span<const uint8_t> packet, Gso gso, SuperPacketLayout* layout);
+// The same for a super-packet of `size` bytes of which only the first are at
+// hand (`head`: a relay that peeked at a frame it passes on unread). The
+// same verdicts, from the same checks; `head` must hold its IP header and
+// the first 13 bytes of its TCP header (73 bytes cover any), else the
+// verdict says the header is bad.
+GsoVerdict ParseSuperPacketHead(std::span<const uint8_t> head, std::size_t size, Gso gso,
+                                SuperPacketLayout* layout);
 
 // The size of segment `index` (< layout.segments).
 std::size_t SegmentSize(const SuperPacketLayout& layout, Gso gso, std::size_t index);

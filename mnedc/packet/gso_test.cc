@@ -96,6 +96,30 @@ TEST(GsoTest, SplitsIpv4TcpWithOptionsAndAShortLastSegment) {
   ExpectSegmentsOf(flow, split, 2500, 1000);
 }
 
+TEST(GsoTest, JudgesASuperPacketFromItsHeadAndSizeAsFromAllOfIt) {
+  Flow flow;
+  flow.tcp_options = 40;  // A 60-byte TCP header behind a 20-byte IPv4 one.
+  const std::vector<uint8_t> packet = MakePacket(flow, 30000);
+  const Gso gso{GsoKind::kTcp, 1400};
+  SuperPacketLayout whole;
+  SuperPacketLayout head;
+  ASSERT_EQ(ParseSuperPacket(packet, gso, &whole), GsoVerdict::kOk);
+  ASSERT_EQ(ParseSuperPacketHead(std::span(packet).first(73), packet.size(), gso, &head), GsoVerdict::kOk);
+  EXPECT_EQ(head.headers_length, whole.headers_length);
+  EXPECT_EQ(head.segments, whole.segments);
+  EXPECT_EQ(head.payload_length, whole.payload_length);
+  // The size must be the one the IP header gives; a head without the TCP
+  // header's length field cannot be judged good.
+  EXPECT_EQ(ParseSuperPacketHead(std::span(packet).first(73), packet.size() - 1, gso, &head), GsoVerdict::kBadIpHeader);
+  EXPECT_EQ(ParseSuperPacketHead(std::span(packet).first(32), packet.size(), gso, &head),
+            GsoVerdict::kBadTransportHeader);
+  Flow v6;
+  v6.ip_version = 6;
+  const std::vector<uint8_t> packet6 = MakePacket(v6, 20000);
+  ASSERT_EQ(ParseSuperPacketHead(std::span(packet6).first(53), packet6.size(), gso, &head), GsoVerdict::kOk);
+  EXPECT_EQ(head.payload_length, packet6.size() - 60);
+}
+
 TEST(GsoTest, SplitsIpv6Tcp) {
   Flow flow;
   flow.ip_version = 6;

@@ -26,6 +26,17 @@ TEST(IpPacket, Ipv4Addresses) {
   EXPECT_EQ(parsed.destination, 0x0a000003u);
 }
 
+TEST(IpPacket, ReadsAPeekedHeadAgainstTheWholeSize) {
+  auto p = Ipv4(0x0a000002, 0x0a000003);
+  p[2] = 0x10;  // Total length 4096: more than these bytes, all of what was peeked.
+  p[3] = 0x00;
+  const auto parsed = ParsePacketAddresses(p, 4096);
+  EXPECT_EQ(parsed.version, PacketAddresses::Version::kIpv4);
+  EXPECT_EQ(parsed.destination, 0x0a000003u);
+  EXPECT_EQ(ParsePacketAddresses(p, 4095).version, PacketAddresses::Version::kInvalid);  // Claims past the end.
+  EXPECT_EQ(ParsePacketAddresses(std::span(p).first(19), 4096).version, PacketAddresses::Version::kInvalid);
+}
+
 TEST(IpPacket, RejectsTruncatedAndInconsistent) {
   auto p = Ipv4(1, 2);
   EXPECT_EQ(ParsePacketAddresses(std::span(p).first(19)).version, PacketAddresses::Version::kInvalid);

@@ -201,6 +201,7 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
   }
   session.address_ = address;
   session.joined_ = true;
+  session.link_.set_splice_reads(true);  // If LinkOptions::splice and plain TCP.
   protocol::MemberKeys keys;
   if (session.keys_) {
     keys.public_key = std::string_view(reinterpret_cast<const char*>(session.keys_->public_key.data()), seal::kKeySize);

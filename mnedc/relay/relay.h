@@ -96,6 +96,11 @@ struct RelayOptions {
   // whole to members that take them (cut into segments for the others and
   // for a TUN without offloads). False: every packet crosses as an ordinary one.
   bool super_packets = true;
+  // Pass large frames between members on plain TCP with splice(2), their
+  // bytes never in the relay's memory (LinkOptions::splice); not with
+  // rate_limit, which counts every packet. False: every frame is read and
+  // sent as ever.
+  bool splice = true;
   // The relays of this network (this one included, as devices dial it), sent
   // in every Lease so a device given one relay can fail over to the others.
   std::vector<std::string> relays;
@@ -279,6 +284,13 @@ class Relay {
   // A packet's addresses; false (dropped and counted) if it is not an IPv4
   // packet, or an IPv6 one of the overlay's /64 or to a multicast group.
   bool ParseForRouting(std::span<const uint8_t> packet, RouteAddresses* addresses);
+  // The same for a packet of `size` bytes that starts with `head`, without
+  // counting: why it would be dropped, or nothing.
+  std::optional<DropReason> ClassifyForRouting(std::span<const uint8_t> head, std::size_t size,
+                                               RouteAddresses* addresses) const;
+  // Splicing (LinkOptions::splice): the member a frame from `from` may be
+  // passed to unread, or null to read and route it as usual.
+  Session* SpliceRoute(Session& from, const link::SpliceOffer& offer);
   // Ipv6Of as the 16 bytes the protocol carries; empty without options().prefix6.
   std::string Address6Of(uint32_t address) const;
   // Into the relay's TUN (dropped as no_local_tun without one).

@@ -107,47 +107,71 @@ Session* Relay::RouteSealed(Session& from, std::span<const uint8_t> payload) {
 }
 
 bool Relay::ParseForRouting(std::span<const uint8_t> packet, RouteAddresses* addresses) {
-  const PacketAddresses parsed = ParsePacketAddresses(packet);
+  const std::optional<DropReason> refused = ClassifyForRouting(packet, packet.size(), addresses);
+  if (refused) Drop(*refused);
+  return !refused;
+}
+
+std::optional<DropReason> Relay::ClassifyForRouting(std::span<const uint8_t> head, std::size_t size,
+                                                    RouteAddresses* addresses) const {
+  const PacketAddresses parsed = ParsePacketAddresses(head, size);
   switch (parsed.version) {
     case PacketAddresses::Version::kIpv4:
       addresses->source = parsed.source;
       addresses->destination = parsed.destination;
       addresses->fan_out = parsed.destination == options_.prefix.broadcast() || parsed.destination == 0xffffffffu ||
                            IsIpv4Multicast(parsed.destination);
-      return true;
+      return std::nullopt;
     case PacketAddresses::Version::kIpv6:
       break;
     case PacketAddresses::Version::kInvalid:
-      Drop(DropReason::kMalformed);
-      return false;
+      return DropReason::kMalformed;
   }
-  if (!options_.prefix6) {
-    Drop(DropReason::kIpv6);
-    return false;
-  }
+  if (!options_.prefix6) return DropReason::kIpv6;
   // Link-local sources are refused rather than guessed at: each device's
   // kernel makes its own fe80:: addresses, which say nothing about who sent
   // the packet and are unique on no link the overlay has (clients turn them
   // off on their TUN, so their kernels send from the overlay address).
-  if (base::IsIpv6LinkLocal(parsed.source6)) {
-    Drop(DropReason::kLinkLocal);
-    return false;
-  }
+  if (base::IsIpv6LinkLocal(parsed.source6)) return DropReason::kLinkLocal;
   // A source that is no lease of the /64 (::, another prefix) is spoofed:
   // 0 never matches a sender's address.
   const std::optional<uint32_t> source_host = options_.prefix6->HostOf(parsed.source6);
   addresses->source = source_host && *source_host <= ~options_.prefix.mask() ? options_.prefix.network + *source_host : 0;
   addresses->fan_out = base::IsIpv6Multicast(parsed.destination6);
-  if (addresses->fan_out) return true;
+  if (addresses->fan_out) return std::nullopt;
   // To a host number of the IPv4 network other than its network and
   // broadcast addresses (which IPv6 has no use for).
   const std::optional<uint32_t> host = options_.prefix6->HostOf(parsed.destination6);
-  if (!host || *host == 0 || *host >= ~options_.prefix.mask()) {
-    Drop(DropReason::kUnknownDestination);
-    return false;
-  }
+  if (!host || *host == 0 || *host >= ~options_.prefix.mask()) return DropReason::kUnknownDestination;
   addresses->destination = options_.prefix.network + *host;
-  return true;
+  return std::nullopt;
+}
+
+Session* Relay::SpliceRoute(Session& from, const link::SpliceOffer& offer) {
+  // Only what Route or RouteSealed would hand to one member's queue at once,
+  // unchanged; everything else (fan-out, the relay's TUN, other relays, a
+  // receiver that must have it cut, a full or stalled one, a drop) is read
+  // and routed as usual, which also counts it.
+  uint32_t destination = 0;
+  if (offer.type == protocol::FrameType::kSealed) {
+    protocol::SealedHeader header;
+    if (!protocol::ReadSealedHeader(offer.head, &header) || header.source != from.address_) return nullptr;
+    destination = header.destination;
+  } else {
+    RouteAddresses addresses;
+    if (ClassifyForRouting(offer.head, offer.size, &addresses) || addresses.fan_out ||
+        addresses.source != from.address_) {
+      return nullptr;
+    }
+    destination = addresses.destination;
+  }
+  const auto owner = by_address_.find(destination);
+  if (owner == by_address_.end()) return nullptr;
+  Session& to = *owner->second;
+  if (&to == &from || to.pushback_.stalled() || !to.link_.CanTakeSplice(offer.frame_size)) return nullptr;
+  if (offer.type == protocol::FrameType::kSealed && (!to.keys_ || !to.keys_->seals)) return nullptr;
+  if (offer.type == protocol::FrameType::kSuperPacket && !to.link_.peer_takes_super_packets()) return nullptr;
+  return &to;
 }
 
 std::string Relay::Address6Of(uint32_t address) const {

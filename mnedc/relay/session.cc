@@ -40,6 +40,17 @@ link::DataVerdict Session::OnSealed(std::span<uint8_t> payload) {
   return Offer(payload, [&] { return relay_.RouteSealed(*this, payload); });
 }
 
+link::FramedLink* Session::SpliceTarget(const link::SpliceOffer& offer) {
+  if (mesh_ || superseded_ || !joined_ || std::chrono::steady_clock::now() < paused_until_) return nullptr;
+  Session* to = relay_.SpliceRoute(*this, offer);
+  return to ? &to->link_ : nullptr;
+}
+
+void Session::OnSpliced(const link::SpliceOffer& offer) {
+  if (offer.type == protocol::FrameType::kSealed) ++relay_.counters_.sealed_routed;
+  drops_at_stalled_ = 0;  // Delivered, as Forward counts a queued packet.
+}
+
 template <typename RouteIt>
 link::DataVerdict Session::Offer(std::span<const uint8_t> bytes, RouteIt route) {
   if (superseded_) return link::DataVerdict::kAccepted;  // The newer connection owns it.

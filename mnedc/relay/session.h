@@ -34,6 +34,10 @@ class Session final : public link::FrameSink {
   template <typename RouteIt>
   link::DataVerdict Offer(std::span<const uint8_t> bytes, RouteIt route);
   bool OnControl(const protocol::ControlMessage& message) override;
+  // A joined member's large frame to one other member on plain TCP: passed
+  // on unread (Relay::SpliceRoute); counted as routed when it was.
+  link::FramedLink* SpliceTarget(const link::SpliceOffer& offer) override;
+  void OnSpliced(const link::SpliceOffer& offer) override;
   // A join waiting for the cluster store's address (Relay::FinishJoin).
   bool ControlPending() const override { return join_pending_; }
   boost::asio::awaitable<bool> FinishControl() override;

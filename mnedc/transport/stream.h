@@ -38,6 +38,19 @@ class Stream {
     return 0;
   }
 
+  // A plain TCP stream's socket, for passing frames from one stream's socket
+  // to another's without copying them (Linux splice, the relay's
+  // FramedLink); -1 for a stream whose bytes pass through user space (TLS,
+  // WebSocket). Only WaitReady may wait on it; reads and writes on it must
+  // not block.
+  virtual int native_socket() const { return -1; }
+  // Waits until native_socket() is readable (or writable); fails with
+  // operation_not_supported where there is none.
+  virtual boost::asio::awaitable<boost::system::error_code> WaitReady(bool write) {
+    (void)write;
+    co_return boost::system::errc::make_error_code(boost::system::errc::operation_not_supported);
+  }
+
   // Tells the peer nothing more will be sent (TCP FIN), letting it read what was.
   virtual void ShutdownSend() = 0;
   // Ends the connection at once; pending reads and writes complete with an error.

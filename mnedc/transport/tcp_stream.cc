@@ -45,6 +45,13 @@ class TcpStream final : public Stream {
     return ec ? 0 : n;
   }
 
+  int native_socket() const override { return const_cast<tcp::socket&>(socket_).native_handle(); }
+
+  asio::awaitable<error_code> WaitReady(bool write) override {
+    auto [ec] = co_await socket_.async_wait(write ? tcp::socket::wait_write : tcp::socket::wait_read, kUse);
+    co_return ec;
+  }
+
   void ShutdownSend() override {
     error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);

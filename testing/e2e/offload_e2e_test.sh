@@ -5,7 +5,8 @@
 # forced to --offload=false (the relay cuts super-packets for it, and joins
 # nothing), and to and from the relay host's own TUN; the counters show the
 # super-packets really crossed whole where both ends take them (the relay
-# sending most straight from its read buffer), and with a relay that takes
+# passing most on unread by splice, or with --splice=false straight from its
+# read buffer), and with a relay that takes
 # none (--offload=false) the clients turn segmentation offload off and still
 # deliver byte-exact. The devices run --seal=false: this is about SUPER
 # frames and what the relay does with them (sealed super-packets, which the
@@ -54,7 +55,7 @@ check "B wrote super-packets whole into its TUN" positive "$(metric "$work/b.soc
 check "100 MB B -> A arrives byte-exact" big_transfer_ok devb deva "$a_addr"
 check "the relay received super-packets" positive "$(relay_metric 'mnedc_super_packets_total{direction="in"}')"
 check "the relay sent super-packets whole" positive "$(relay_metric 'mnedc_super_packets_total{direction="out"}')"
-check "the relay sent super-packets straight from its read buffer" positive "$(relay_metric mnedc_direct_sends_total)"
+check "the relay passed super-packets on unread, by splice" positive "$(relay_metric mnedc_spliced_frames_total)"
 check "the relay cut no super-packet and refused none" bash -c "[[ '$(relay_metric mnedc_super_packets_split_total)' == 0 && '$(relay_metric mnedc_bad_super_packets_total)' == 0 ]]"
 
 # udp_bursts_ok FROM TO ADDRESS: 2000 UDP datagrams of 1200 bytes, each
@@ -130,6 +131,17 @@ check "100 MB A -> B through a relay without super-packets arrives byte-exact" b
 check "A's kernel segmented: A read no super-packet from its TUN" bash -c "[[ '$(metric "$work/a3.sock" 'mnedc_client_tun_super_packets_total{direction="read"}')' == 0 ]]"
 check "B joined the relay's ordinary segments for its TUN" positive "$(metric "$work/b3.sock" mnedc_client_tun_segments_joined_total)"
 check "the relay saw no super-packet" bash -c "[[ '$(relay_metric 'mnedc_super_packets_total{direction="in"}')' == 0 ]]"
+
+echo "== a relay that reads every frame (--splice=false)"
+kill -TERM "$a_pid" "$b_pid" "$MNEDC_SERVER_PID"
+wait "$a_pid" "$b_pid" "$MNEDC_SERVER_PID" 2>/dev/null
+mnedc_start_server "$P" "$work/server3.log" --splice=false
+check "the relay restarts with --splice=false" kill -0 "$MNEDC_SERVER_PID"
+start_both 4
+check "100 MB A -> B through a relay that splices nothing arrives byte-exact" big_transfer_ok deva devb "$b_addr"
+check "the relay sent super-packets whole" positive "$(relay_metric 'mnedc_super_packets_total{direction="out"}')"
+check "the relay sent super-packets straight from its read buffer" positive "$(relay_metric mnedc_direct_sends_total)"
+check "the relay spliced nothing" bash -c "[[ '$(relay_metric mnedc_spliced_frames_total)' == 0 ]]"
 
 kill -TERM "$a_pid" "$b_pid" "$MNEDC_SERVER_PID"
 wait "$a_pid" "$b_pid" "$MNEDC_SERVER_PID" 2>/dev/null
