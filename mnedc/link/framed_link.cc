@@ -227,6 +227,10 @@ asio::awaitable<void> FramedLink::RunWriter() {
 asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
   co_await NoThrowOnCancel();
   co_await ReadFrames(sink);
+  // What it spliced last is sent (ReadFrames may end right after a splice;
+  // nothing runs between its end and this). Not in a destructor of
+  // ReadFrames': a frame destroyed with its io_context may outlive the link.
+  FinishSplicing();
   // Reading ended: flush what is queued, then close (at once if the flush is done).
   reading_done_ = true;
   if (flushed_) {
@@ -237,11 +241,6 @@ asio::awaitable<void> FramedLink::RunReader(FrameSink& sink) {
 }
 
 asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
-  // However reading ends, what it spliced last is sent (no wait comes between).
-  struct FinishAtEnd {
-    FramedLink* link;
-    ~FinishAtEnd() { link->FinishSplicing(); }
-  } finish_at_end{this};
   bool handed_data = false;  // Since the last OnReadBatchEnd.
   for (;;) {
     // Hand over every complete frame already buffered.

@@ -142,8 +142,10 @@ FramedLink::SpliceStep FramedLink::NextSplice(FrameSink& sink, std::size_t* limi
   // turns the next frame away (which then has to be copied and queued).
   if (splice_target_ != nullptr && splice_target_->pipe_pending_ >= kPipeBudget / 2) FinishSplicing();
   if (reader_.mid_frame()) {
-    // Finish the frame in progress, and read no further.
+    // Finish the frame in progress, and read no further (0 cannot happen
+    // after the reader handed over all it had; never a read of nothing).
     *limit = reader_.FrameRemaining();
+    if (*limit == 0) *limit = std::numeric_limits<std::size_t>::max();
     return SpliceStep::kRead;
   }
   uint8_t peeked[kPeekBytes];
