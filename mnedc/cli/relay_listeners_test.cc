@@ -30,7 +30,17 @@ TEST(RelayListeners, EachListenAddressAndStunOnItsUdpPort) {
 
 TEST(RelayListeners, AutomaticStunSkipsAPortAnotherProgramHolds) {
   asio::io_context io;
-  asio::ip::udp::socket holder(io, asio::ip::udp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
+  // A UDP port held here whose TCP port is free (tests running beside this
+  // one may hold the TCP port of the first UDP port the kernel picks).
+  asio::ip::udp::socket holder(io);
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    holder = asio::ip::udp::socket(io, asio::ip::udp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
+    boost::system::error_code taken;
+    asio::ip::tcp::acceptor probe(io);
+    probe.open(asio::ip::tcp::v4());
+    probe.bind({asio::ip::make_address("127.0.0.1"), holder.local_endpoint().port()}, taken);
+    if (!taken) break;
+  }
   const std::string port = std::to_string(holder.local_endpoint().port());
   RelayListeners listeners;
   std::string error;

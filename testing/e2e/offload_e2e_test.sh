@@ -120,12 +120,17 @@ check "100 MB B (without offloads) -> A arrives byte-exact" big_transfer_ok devb
 check "A joined B's ordinary segments into super-packets for its TUN" positive "$(metric "$work/a.sock" mnedc_client_tun_segments_joined_total)"
 check "no TUN write errors on A" bash -c "[[ \$('$CTL' metrics --socket='$work/a.sock' | awk '\$1 == \"mnedc_client_tun_write_errors_total\" {print \$2}') == 0 ]]"
 
+# restart_all SUFFIX FLAG: the relay again with FLAG (its log serverSUFFIX.log), then A and B.
+restart_all() {
+  kill -TERM "$a_pid" "$b_pid" "$MNEDC_SERVER_PID"
+  wait "$a_pid" "$b_pid" "$MNEDC_SERVER_PID" 2>/dev/null
+  mnedc_start_server "$P" "$work/server$1.log" "$2"
+  check "the relay restarts with $2" kill -0 "$MNEDC_SERVER_PID"
+  start_both "$1"
+}
+
 echo "== a relay that takes no super-packets (--offload=false), clients with offloads"
-kill -TERM "$a_pid" "$b_pid" "$MNEDC_SERVER_PID"
-wait "$a_pid" "$b_pid" "$MNEDC_SERVER_PID" 2>/dev/null
-mnedc_start_server "$P" "$work/server2.log" --offload=false
-check "the relay restarts with --offload=false" kill -0 "$MNEDC_SERVER_PID"
-start_both 3
+restart_all 3 --offload=false
 check "A's status says the relay takes no super-packets" bash -c "'$CTL' status --socket='$work/a3.sock' | grep -q 'super-packets to and from the relay: no'"
 check "100 MB A -> B through a relay without super-packets arrives byte-exact" big_transfer_ok deva devb "$b_addr"
 check "A's kernel segmented: A read no super-packet from its TUN" bash -c "[[ '$(metric "$work/a3.sock" 'mnedc_client_tun_super_packets_total{direction="read"}')' == 0 ]]"
@@ -133,11 +138,7 @@ check "B joined the relay's ordinary segments for its TUN" positive "$(metric "$
 check "the relay saw no super-packet" bash -c "[[ '$(relay_metric 'mnedc_super_packets_total{direction="in"}')' == 0 ]]"
 
 echo "== a relay that reads every frame (--splice=false)"
-kill -TERM "$a_pid" "$b_pid" "$MNEDC_SERVER_PID"
-wait "$a_pid" "$b_pid" "$MNEDC_SERVER_PID" 2>/dev/null
-mnedc_start_server "$P" "$work/server3.log" --splice=false
-check "the relay restarts with --splice=false" kill -0 "$MNEDC_SERVER_PID"
-start_both 4
+restart_all 4 --splice=false
 check "100 MB A -> B through a relay that splices nothing arrives byte-exact" big_transfer_ok deva devb "$b_addr"
 check "the relay sent super-packets whole" positive "$(relay_metric 'mnedc_super_packets_total{direction="out"}')"
 check "the relay sent super-packets straight from its read buffer" positive "$(relay_metric mnedc_direct_sends_total)"

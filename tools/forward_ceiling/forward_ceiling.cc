@@ -78,7 +78,8 @@ bool SendAll(int fd, const uint8_t* data, std::size_t size) {
   return true;
 }
 
-// Moves `size` bytes from `in` to `out` by splice; false at end of stream.
+// Moves `size` bytes from `in` to `out` by splice, waiting for them; false
+// at end of stream.
 bool SpliceAll(int in, int out, std::size_t size) {
   while (size > 0) {
     const ssize_t n = splice(in, nullptr, out, nullptr, size, SPLICE_F_MOVE);
@@ -135,17 +136,6 @@ void ForwardSplice(int from, int to, bool framed) {
   close(pipe_fds[1]);
 }
 
-// Moves the next `size` bytes of the stream `from` into the pipe; blocks
-// until they have all arrived.
-bool SpliceIn(int from, int pipe_in, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = splice(from, nullptr, pipe_in, nullptr, size, SPLICE_F_MOVE);
-    if (n <= 0) return false;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 void ForwardPeek(int from, int to) {
   int pipe_fds[2];
   if (pipe(pipe_fds) != 0) Die("pipe");
@@ -160,7 +150,7 @@ void ForwardPeek(int from, int to) {
     bool ok = true;
     do {
       checksum += head[0] + head[sizeof head - 1];
-      ok = SpliceIn(from, pipe_fds[1], FLAGS_frame);
+      ok = SpliceAll(from, pipe_fds[1], FLAGS_frame);  // Blocks until all of it is in.
       in_pipe += FLAGS_frame;
       ++frames;
     } while (ok && frames < 4 &&
