@@ -27,10 +27,7 @@ std::size_t FrameReader::FrameRemaining() const {
   const std::size_t held = end_ - begin_;
   if (held == 0) return 0;
   if (held < protocol::kFrameHeaderSize) return protocol::kFrameHeaderSize - held;
-  const uint8_t* header = buffer_.data() + begin_;
-  const std::size_t length = (std::size_t{header[1]} << 24) | (std::size_t{header[2]} << 16) |
-                             (std::size_t{header[3]} << 8) | header[4];
-  const std::size_t frame = protocol::kFrameHeaderSize + length;
+  const std::size_t frame = protocol::kFrameHeaderSize + protocol::FramePayloadLength(buffer_.data() + begin_);
   return frame > held ? frame - held : 0;
 }
 
@@ -44,8 +41,7 @@ std::span<uint8_t> FrameReader::Space(Clock::time_point now) {
   if (end_ - begin_ >= protocol::kFrameHeaderSize) {
     // Next() has checked this length against the maximum before we get here.
     const uint8_t* header = buffer_.data() + begin_;
-    const std::size_t length = (std::size_t{header[1]} << 24) | (std::size_t{header[2]} << 16) |
-                               (std::size_t{header[3]} << 8) | header[4];
+    const std::size_t length = protocol::FramePayloadLength(header);
     if (length <= protocol::MaxPayloadOf(header[0], max_payload_)) frame = protocol::kFrameHeaderSize + length;
   }
   // A read that filled the buffer: more was waiting. Read in larger pieces.

@@ -26,6 +26,9 @@ using base::NoThrowOnCancel;
 // Slots the data queue starts with (and keeps when idle); it grows to
 // data_queue_frames as traffic needs.
 constexpr std::size_t kInitialDataSlots = 4;
+// Splicing: frames too small to splice read in a row before reads stop
+// peeking (set_splice_reads).
+constexpr uint32_t kSmallFramesBeforeReadsStopPeeking = 8;
 }  // namespace
 
 FramedLink::FramedLink(asio::any_io_executor executor, std::unique_ptr<Stream> stream,
@@ -260,6 +263,7 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
         co_return;
       }
       ++counters_.frames_in;
+      small_frames_in_row_ = frame.payload.size() >= kSpliceMin ? 0 : small_frames_in_row_ + 1;
       if (frame.status == protocol::ParseStatus::kUnknownType) {
         // A newer peer's frame type: skip it, as the protocol promises.
         ++counters_.unknown_frames_skipped;
@@ -315,10 +319,15 @@ asio::awaitable<void> FramedLink::ReadFrames(FrameSink& sink) {
       sink.OnReadBatchEnd();
     }
     std::size_t limit = std::numeric_limits<std::size_t>::max();
-    if (splice_reads_) {
+    if (splice_reads_ && small_frames_in_row_ < kSmallFramesBeforeReadsStopPeeking) {
       const SpliceStep step = TrySplice(sink, &limit);
       if (step == SpliceStep::kSpliced) continue;
-      if (step == SpliceStep::kBroken) co_return;  // The target ended both (its end reason says why).
+      if (step == SpliceStep::kBroken) {
+        // Part of a frame went on and its rest could not be read: this stream
+        // is cut mid-frame, as the receiver's is (which closed itself).
+        set_end_reason("a frame spliced on lost its rest");
+        co_return;
+      }
       if (step == SpliceStep::kWaitReadable || step == SpliceStep::kWaitWhole) {
         if (handed_data) {
           handed_data = false;

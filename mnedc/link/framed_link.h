@@ -41,7 +41,7 @@ using transport::Stream;
 class FramedLink;
 
 // A large data frame the reader may pass on without reading it
-// (LinkOptions::splice): what a peek at its start shows.
+// (FramedLink::set_splice_reads): what a peek at its start shows.
 struct SpliceOffer {
   protocol::FrameType type = protocol::FrameType::kData;
   packet::Gso gso;  // A SUPER frame's, checked against its headers.
@@ -86,7 +86,7 @@ class FrameSink {
   // before it reads on (false ends the connection).
   virtual bool ControlPending() const { return false; }
   virtual boost::asio::awaitable<bool> FinishControl() { co_return true; }
-  // Splicing (LinkOptions::splice): the link that should send this frame as
+  // Splicing (FramedLink::set_splice_reads): the link that should send this frame as
   // it is, or null to have it read and offered through OnData or OnSealed as
   // usual. The target must take it now (FramedLink::CanTakeSplice), since
   // nothing else is asked; OnSpliced follows if it did.
@@ -122,12 +122,6 @@ struct LinkOptions {
   // A peer that takes none of a write for this long is cut off (as DERP's
   // write deadline): it holds a queue and a writer and receives nothing.
   std::chrono::steady_clock::duration write_timeout = std::chrono::seconds(15);
-  // Once set_splice_reads(true) and over plain TCP: each DATA, SUPER or
-  // SEALED frame of at least kSpliceMin bytes is peeked at (MSG_PEEK) and,
-  // where the sink names a link to send it, moved from this socket to that
-  // link's socket through a pipe (splice(2)): its bytes never enter user
-  // space. Reads then stop at frame ends, so a frame can be passed whole.
-  bool splice = false;
 };
 
 struct LinkCounters {
@@ -182,7 +176,7 @@ class FramedLink {
   // Frames of at least this many bytes may be spliced.
   static constexpr std::size_t kSpliceMin = 16 * 1024;
   // Whether this link could send a spliced frame of `frame_size` bytes now:
-  // plain TCP, open, nothing queued that would have to go first, and room
+  // plain TCP, open, no data queued that would have to go first, and room
   // in its pipe.
   bool CanTakeSplice(std::size_t frame_size) const;
   enum class SpliceResult {
@@ -193,9 +187,13 @@ class FramedLink {
   // Moves one frame of `frame_size` bytes, all of it already in `from_socket`'s
   // receive queue, into this link's pipe and on to its socket.
   SpliceResult TakeSplice(int from_socket, const SpliceOffer& offer);
-  // Reads of this link may splice (LinkOptions::splice permitting): the
-  // relay turns it on for a joined member.
-  void set_splice_reads(bool on) { splice_reads_ = on && options_.splice && stream_->native_socket() >= 0; }
+  // Splicing, on plain TCP: while a DATA, SUPER or SEALED frame of at least
+  // kSpliceMin bytes came in among the last few, the reader peeks at each
+  // frame (MSG_PEEK) and reads no further than a frame's end; where the sink
+  // names a link to send one, it moves from this socket to that link's
+  // socket through a pipe (splice(2)), its bytes never in user space. The
+  // relay turns it on for a joined member (--splice).
+  void set_splice_reads(bool on) { splice_reads_ = on && stream_->native_socket() >= 0; }
 
   // Whether the peer said it takes SUPER frames (its Hello, or the Lease).
   void set_peer_takes_super_packets(bool takes) { peer_takes_super_packets_ = takes; }
@@ -266,10 +264,10 @@ class FramedLink {
   enum class SpliceStep { kSpliced, kRead, kWaitReadable, kWaitWhole, kBroken };
   SpliceStep TrySplice(FrameSink& sink, std::size_t* limit);
   SpliceStep NextSplice(FrameSink& sink, std::size_t* limit);
-  // The target's pipe to its socket: called by the link that spliced into
-  // it, when it has passed on all it had (FinishSplicing, for the last
-  // target), before it waits or reads.
-  void FinishSplices();
+  // On a target: its pipe to its socket now, or its writer woken to send it.
+  void SendSpliced();
+  // On the reader's side: SendSpliced on the link it spliced into last, once
+  // it has passed on every frame that was waiting, before it reads or waits.
   void FinishSplicing();
   SpliceStep TrySpliceFrame(FrameSink& sink, std::span<const uint8_t> view, std::size_t* limit);
   // SO_RCVLOWAT: the socket reads as readable once this many bytes are in.
@@ -317,6 +315,9 @@ class FramedLink {
   FramedLink* splice_target_ = nullptr;
   std::size_t waited_whole_ = 0;
   int whole_waits_ = 0;
+  // Frames read in a row too small to splice: past a few, reads stop peeking
+  // (small-packet traffic costs no extra system call) until a large one comes.
+  uint32_t small_frames_in_row_ = 0;
   protocol::ControlMessage decoded_;
   boost::asio::steady_timer wake_writer_;  // Never expires: cancelled to wake it.
   boost::asio::steady_timer timers_;

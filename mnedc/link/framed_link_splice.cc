@@ -44,14 +44,10 @@ bool Spliceable(uint8_t raw_type) {
          raw_type == static_cast<uint8_t>(protocol::FrameType::kSealed);
 }
 
-std::size_t PayloadLength(std::span<const uint8_t> header) {
-  return (std::size_t{header[1]} << 24) | (std::size_t{header[2]} << 16) | (std::size_t{header[3]} << 8) |
-         header[4];
-}
 }  // namespace
 
 bool FramedLink::CanTakeSplice(std::size_t frame_size) const {
-  return options_.splice && stream_->native_socket() >= 0 && writer_running_ && !closing_ && !closed_ &&
+  return stream_->native_socket() >= 0 && writer_running_ && !closing_ && !closed_ &&
          data_queue_.empty() && direct_rest_.empty() && pipe_pending_ + frame_size <= kPipeBudget;
 }
 
@@ -92,19 +88,19 @@ FramedLink::SpliceResult FramedLink::TakeSplice(int from_socket, const SpliceOff
   last_data_out_ = Clock::now();
   data_storage_held_ = true;
   if (on_data_taken_) on_data_taken_(1, offer.frame_size - protocol::kFrameHeaderSize);
-  // Sent by FinishSplices, once the reader has passed on every frame that
-  // is waiting: several in one call.
+  // Sent by SendSpliced, once the reader has passed on every frame that is
+  // waiting: several in one call.
   return SpliceResult::kTaken;
 }
 
-void FramedLink::FinishSplices() {
+void FramedLink::SendSpliced() {
   // Out now if the writer is not in a write; what the socket does not take
   // the writer sends when it can.
   if (writing_ || !FlushPipeNow() || pipe_pending_ > 0 || !direct_rest_.empty()) wake_writer_.cancel();
 }
 
 void FramedLink::FinishSplicing() {
-  if (splice_target_ != nullptr) splice_target_->FinishSplices();
+  if (splice_target_ != nullptr) splice_target_->SendSpliced();
   splice_target_ = nullptr;
 }
 
@@ -160,9 +156,10 @@ FramedLink::SpliceStep FramedLink::NextSplice(FrameSink& sink, std::size_t* limi
   std::size_t run = 0;
   while (view.size() - run >= protocol::kFrameHeaderSize) {
     const std::span<const uint8_t> header = view.subspan(run, protocol::kFrameHeaderSize);
-    const std::size_t length = PayloadLength(header);
+    const std::size_t length = protocol::FramePayloadLength(header.data());
     const std::size_t frame = protocol::kFrameHeaderSize + length;
-    if (Spliceable(header[0]) && length >= kSpliceMin && length <= protocol::MaxPayloadOf(header[0], protocol::kMaxFramePayload)) {
+    if (Spliceable(header[0]) && length >= kSpliceMin &&
+        length <= protocol::MaxPayloadOf(header[0], protocol::kMaxFramePayload)) {
       if (run > 0) break;
       return TrySpliceFrame(sink, view, limit);
     }
@@ -179,7 +176,7 @@ FramedLink::SpliceStep FramedLink::TrySpliceFrame(FrameSink& sink, std::span<con
                                                   std::size_t* limit) {
   // Whatever is not spliced is read as usual, as much as is there.
   *limit = std::numeric_limits<std::size_t>::max();
-  const std::size_t length = PayloadLength(view);
+  const std::size_t length = protocol::FramePayloadLength(view.data());
   SpliceOffer offer;
   offer.type = static_cast<protocol::FrameType>(view[0]);
   offer.frame_size = protocol::kFrameHeaderSize + length;
@@ -225,6 +222,7 @@ FramedLink::SpliceStep FramedLink::TrySpliceFrame(FrameSink& sink, std::span<con
   splice_target_ = target;
   ++counters_.frames_in;
   ++counters_.spliced_in;
+  small_frames_in_row_ = 0;
   counters_.bytes_in += offer.frame_size;
   if (offer.type == protocol::FrameType::kSuperPacket) ++counters_.super_packets_in;
   last_receive_ = Clock::now();

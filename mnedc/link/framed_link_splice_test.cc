@@ -1,4 +1,4 @@
-// Splicing (LinkOptions::splice): large frames passed from one link's socket
+// Splicing (FramedLink::set_splice_reads): large frames passed from one link's socket
 // to another's unread, in order with what goes through memory, whole when
 // they arrive in pieces, and read as usual where the sink names no target or
 // the frame cannot be trusted.
@@ -55,7 +55,6 @@ struct SplicingSink : RecordingSink {
 class SpliceTest : public LinkTest {
  protected:
   void SetUp() override {
-    options_.splice = true;
     LinkTest::SetUp();
     tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
     out_raw_.connect(acceptor.local_endpoint());
@@ -170,6 +169,31 @@ TEST_F(SpliceTest, ASuperPacketWhoseHeaderDoesNotFitIsNeverPassedOn) {
   EXPECT_EQ(link_->counters().bad_super_packets, 2u);
   EXPECT_EQ(link_->counters().spliced_in, 1u);
   EXPECT_EQ(splicing_.offers.size(), 1u);  // The bad ones were not even offered.
+}
+
+// Small-packet traffic (pings, a client without offloads) is read as it was
+// before splicing: no peek before each read. The first large frame after a
+// run of small ones is read; the next is spliced.
+TEST_F(SpliceTest, AfterARunOfSmallFramesReadsStopPeekingUntilALargeOneComes) {
+  std::vector<uint8_t> expected;
+  for (int i = 0; i < 20; ++i) {
+    const std::vector<uint8_t> small = Frame(kData, Bytes(100, static_cast<uint8_t>(i)));
+    Write(small);
+    expected.insert(expected.end(), small.begin(), small.end());
+    io_.run_for(2ms);
+  }
+  const std::vector<uint8_t> first = Frame(kData, Bytes(30000, 1));
+  Write(first);
+  expected.insert(expected.end(), first.begin(), first.end());
+  EXPECT_EQ(Received(expected.size()), expected);
+  EXPECT_EQ(link_->counters().spliced_in, 0u);
+  EXPECT_TRUE(splicing_.offers.empty());  // Not even peeked at.
+  const std::vector<uint8_t> second = Frame(kData, Bytes(30000, 2));
+  Write(second);
+  expected.insert(expected.end(), second.begin(), second.end());
+  EXPECT_EQ(Received(expected.size()), expected);
+  EXPECT_EQ(link_->counters().spliced_in, 1u);
+  EXPECT_EQ(splicing_.packets.size(), 21u);
 }
 
 TEST_F(SpliceTest, NothingIsSplicedAheadOfWhatTheTargetHasQueued) {

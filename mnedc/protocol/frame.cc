@@ -13,8 +13,7 @@ void WriteFrameHeader(FrameType type, uint32_t length, uint8_t* out) {
 ParseResult ParseFrame(std::span<const uint8_t> input, uint32_t max_payload) {
   ParseResult result;
   if (input.size() < kFrameHeaderSize) return result;
-  const uint32_t length = (uint32_t{input[1]} << 24) | (uint32_t{input[2]} << 16) |
-                          (uint32_t{input[3]} << 8) | uint32_t{input[4]};
+  const uint32_t length = FramePayloadLength(input.data());
   result.raw_type = input[0];
   max_payload = MaxPayloadOf(result.raw_type, max_payload);
   if (length > max_payload) {

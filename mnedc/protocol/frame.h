@@ -59,6 +59,11 @@ enum class FrameType : uint8_t {
   kSealed = 0x04,
 };
 
+// The payload length a frame header (kFrameHeaderSize bytes at `header`)
+// announces, unchecked.
+inline uint32_t FramePayloadLength(const uint8_t* header) {
+  return (uint32_t{header[1]} << 24) | (uint32_t{header[2]} << 16) | (uint32_t{header[3]} << 8) | header[4];
+}
 // Writes the 5-byte header for a frame of `type` carrying `length` payload bytes.
 void WriteFrameHeader(FrameType type, uint32_t length, uint8_t* out);
 

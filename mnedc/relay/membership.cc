@@ -201,7 +201,9 @@ void Relay::CompleteJoin(Session& session, uint32_t address) {
   }
   session.address_ = address;
   session.joined_ = true;
-  session.link_.set_splice_reads(true);  // If LinkOptions::splice and plain TCP.
+  // Plain TCP only (the link checks); a rate limit counts every packet as it
+  // is read, so none under one.
+  session.link_.set_splice_reads(options_.splice && options_.rate_limit == 0);
   protocol::MemberKeys keys;
   if (session.keys_) {
     keys.public_key = std::string_view(reinterpret_cast<const char*>(session.keys_->public_key.data()), seal::kKeySize);

@@ -56,8 +56,6 @@ Relay::Relay(asio::any_io_executor executor, RelayOptions options)
       alive_(std::make_shared<Relay*>(this)),
       socket_states_(executor_) {
   policy_.SetSharedToken(options_.join_token);
-  // A rate limit counts every packet as it is read: no splicing under one.
-  options_.link.splice = options_.splice && options_.rate_limit == 0;
   if (!options_.cluster_secret.empty()) {
     // The mesh is TLS keyed by the cluster secret, both ways: accepted on the
     // certificate's context if there is one (one port serves devices and

@@ -97,7 +97,7 @@ struct RelayOptions {
   // for a TUN without offloads). False: every packet crosses as an ordinary one.
   bool super_packets = true;
   // Pass large frames between members on plain TCP with splice(2), their
-  // bytes never in the relay's memory (LinkOptions::splice); not with
+  // bytes never in the relay's memory (FramedLink::set_splice_reads); not with
   // rate_limit, which counts every packet. False: every frame is read and
   // sent as ever.
   bool splice = true;
@@ -272,6 +272,32 @@ class Relay {
   // The cluster store says the device joined another relay since: its
   // connection here is stale, and goes.
   void MemberElsewhere(const std::string& device_id);
+  // Where a packet or a SEALED frame goes, decided from its headers alone:
+  // what Route and RouteSealed act on, and all SpliceRoute passes on (a
+  // member). `head` holds at least the packet's IP header (or the sealed
+  // header), `size` is its size in all.
+  struct Destination {
+    enum class Kind { kDrop, kFanOut, kRelayHost, kOtherRelay, kMember };
+    Kind kind = Kind::kDrop;
+    DropReason drop = DropReason::kMalformed;  // kDrop: why.
+    uint32_t address = 0;                      // kRelayHost, kOtherRelay, kMember.
+    Session* member = nullptr;                 // kMember.
+    static Destination Dropped(DropReason reason) {
+      Destination to;
+      to.drop = reason;
+      return to;
+    }
+    static Destination To(Kind kind, uint32_t address = 0, Session* member = nullptr) {
+      Destination to;
+      to.kind = kind;
+      to.address = address;
+      to.member = member;
+      return to;
+    }
+  };
+  // `from` is null for the relay's own TUN.
+  Destination PacketDestination(const Session* from, std::span<const uint8_t> head, std::size_t size) const;
+  Destination SealedDestination(const Session& from, std::span<const uint8_t> head) const;
   // Returns the member whose full queue the sender should wait for, or null
   // when the packet was forwarded or dropped.
   Session* Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso = {});
@@ -288,8 +314,8 @@ class Relay {
   // counting: why it would be dropped, or nothing.
   std::optional<DropReason> ClassifyForRouting(std::span<const uint8_t> head, std::size_t size,
                                                RouteAddresses* addresses) const;
-  // Splicing (LinkOptions::splice): the member a frame from `from` may be
-  // passed to unread, or null to read and route it as usual.
+  // Splicing (--splice): the member a frame from `from` may be passed to
+  // unread, or null to read and route it as usual.
   Session* SpliceRoute(Session& from, const link::SpliceOffer& offer);
   // Ipv6Of as the 16 bytes the protocol carries; empty without options().prefix6.
   std::string Address6Of(uint32_t address) const;

@@ -38,72 +38,101 @@ bool Relay::Forward(Session* from, Session& to, std::span<const uint8_t> packet,
   return true;
 }
 
-Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso) {
-  auto drop = [this](DropReason reason) -> Session* {
-    Drop(reason);
-    return nullptr;
-  };
+Relay::Destination Relay::PacketDestination(const Session* from, std::span<const uint8_t> head,
+                                            std::size_t size) const {
+  using Kind = Destination::Kind;
   RouteAddresses addresses;
-  if (!ParseForRouting(packet, &addresses)) return nullptr;
-  const uint32_t expected_source = from ? from->address_ : options_.prefix.relay_address();
-  if (addresses.source != expected_source) return drop(DropReason::kSpoofedSource);
-
-  const uint32_t destination = addresses.destination;
-  if (addresses.fan_out) {
-    // Fan-out never waits: one slow member must not hold the others back.
-    ++counters_.broadcast_packets;
-    for (const auto& [id, member] : by_device_) {
-      if (member != from) Forward(from, *member, packet, gso, false);
-    }
-    // The other relays' devices too (not from the relay's TUN: its address is every relay's).
-    if (from) {
-      for (const auto& [name, link] : mesh_links_) Forward(from, *link, packet, gso, false);
-    }
-    if (from && local_port_) local_port_->Write(packet, gso);
-    return nullptr;
+  if (const std::optional<DropReason> refused = ClassifyForRouting(head, size, &addresses)) {
+    return Destination::Dropped(*refused);
   }
+  const uint32_t expected_source = from ? from->address_ : options_.prefix.relay_address();
+  if (addresses.source != expected_source) return Destination::Dropped(DropReason::kSpoofedSource);
+  if (addresses.fan_out) return Destination::To(Kind::kFanOut);
+  const uint32_t destination = addresses.destination;
   if (destination == options_.prefix.relay_address()) {
-    if (!from) return drop(DropReason::kNoLocalTun);  // From the relay's own TUN to itself.
-    DeliverToRelayHost(packet, gso);
-    return nullptr;
+    // From the relay's own TUN to itself: nowhere.
+    return from ? Destination::To(Kind::kRelayHost, destination) : Destination::Dropped(DropReason::kNoLocalTun);
   }
   const auto owner = by_address_.find(destination);
-  if (owner == by_address_.end()) {
-    if (cluster_) return RouteToMesh(from, destination, packet, gso);
-    return drop(DropReason::kUnknownDestination);
-  }
-  // Only a member's packets can wait; the relay's own TUN has no reader to pause.
-  return Forward(from, *owner->second, packet, gso, from != nullptr) ? nullptr : owner->second;
+  if (owner != by_address_.end()) return Destination::To(Kind::kMember, destination, owner->second);
+  if (cluster_) return Destination::To(Kind::kOtherRelay, destination);
+  return Destination::Dropped(DropReason::kUnknownDestination);
 }
 
-Session* Relay::RouteSealed(Session& from, std::span<const uint8_t> payload) {
-  auto drop = [this](DropReason reason) -> Session* {
-    Drop(reason);
-    return nullptr;
-  };
+Relay::Destination Relay::SealedDestination(const Session& from, std::span<const uint8_t> head) const {
+  using Kind = Destination::Kind;
   protocol::SealedHeader header;
-  if (!protocol::ReadSealedHeader(payload, &header)) return drop(DropReason::kMalformed);
+  if (!protocol::ReadSealedHeader(head, &header)) return Destination::Dropped(DropReason::kMalformed);
   if (from.mesh_) {
     // From a device the other relay serves, as it told us; to one here.
     const auto source = remote_by_address_.find(header.source);
     if (source == remote_by_address_.end() || source->second.relay != from.mesh_peer_) {
-      return drop(DropReason::kSpoofedSource);
+      return Destination::Dropped(DropReason::kSpoofedSource);
     }
   } else if (header.source != from.address_) {
-    return drop(DropReason::kSpoofedSource);
+    return Destination::Dropped(DropReason::kSpoofedSource);
   }
   const auto owner = by_address_.find(header.destination);
   if (owner == by_address_.end()) {
-    if (header.destination == options_.prefix.relay_address()) return drop(DropReason::kUnsealable);
-    if (cluster_ && !from.mesh_) {
-      ++counters_.sealed_routed;
-      return RouteToMesh(&from, header.destination, payload, {}, true);
+    if (header.destination == options_.prefix.relay_address()) {
+      return Destination::Dropped(DropReason::kUnsealable);
     }
-    return drop(DropReason::kUnknownDestination);
+    if (cluster_ && !from.mesh_) return Destination::To(Kind::kOtherRelay, header.destination);
+    return Destination::Dropped(DropReason::kUnknownDestination);
   }
-  if (!owner->second->keys_ || !owner->second->keys_->seals) return drop(DropReason::kUnsealable);
-  ++counters_.sealed_routed;
-  return Forward(&from, *owner->second, payload, {}, true, true) ? nullptr : owner->second;
+  if (!owner->second->keys_ || !owner->second->keys_->seals) {
+    return Destination::Dropped(DropReason::kUnsealable);
+  }
+  return Destination::To(Kind::kMember, header.destination, owner->second);
+}
+
+Session* Relay::Route(Session* from, std::span<const uint8_t> packet, packet::Gso gso) {
+  const Destination to = PacketDestination(from, packet, packet.size());
+  switch (to.kind) {
+    case Destination::Kind::kDrop:
+      Drop(to.drop);
+      return nullptr;
+    case Destination::Kind::kFanOut:
+      // Fan-out never waits: one slow member must not hold the others back.
+      ++counters_.broadcast_packets;
+      for (const auto& [id, member] : by_device_) {
+        if (member != from) Forward(from, *member, packet, gso, false);
+      }
+      // The other relays' devices too (not from the relay's TUN: its address is every relay's).
+      if (from) {
+        for (const auto& [name, link] : mesh_links_) Forward(from, *link, packet, gso, false);
+      }
+      if (from && local_port_) local_port_->Write(packet, gso);
+      return nullptr;
+    case Destination::Kind::kRelayHost:
+      DeliverToRelayHost(packet, gso);
+      return nullptr;
+    case Destination::Kind::kOtherRelay:
+      return RouteToMesh(from, to.address, packet, gso);
+    case Destination::Kind::kMember:
+      break;
+  }
+  // Only a member's packets can wait; the relay's own TUN has no reader to pause.
+  return Forward(from, *to.member, packet, gso, from != nullptr) ? nullptr : to.member;
+}
+
+Session* Relay::RouteSealed(Session& from, std::span<const uint8_t> payload) {
+  const Destination to = SealedDestination(from, payload);
+  switch (to.kind) {
+    case Destination::Kind::kMember:
+      ++counters_.sealed_routed;
+      return Forward(&from, *to.member, payload, {}, true, true) ? nullptr : to.member;
+    case Destination::Kind::kOtherRelay:
+      ++counters_.sealed_routed;
+      return RouteToMesh(&from, to.address, payload, {}, true);
+    case Destination::Kind::kDrop:
+      Drop(to.drop);
+      return nullptr;
+    case Destination::Kind::kFanOut:
+    case Destination::Kind::kRelayHost:
+      break;  // Never for a sealed frame.
+  }
+  return nullptr;
 }
 
 bool Relay::ParseForRouting(std::span<const uint8_t> packet, RouteAddresses* addresses) {
@@ -148,30 +177,18 @@ std::optional<DropReason> Relay::ClassifyForRouting(std::span<const uint8_t> hea
 }
 
 Session* Relay::SpliceRoute(Session& from, const link::SpliceOffer& offer) {
-  // Only what Route or RouteSealed would hand to one member's queue at once,
-  // unchanged; everything else (fan-out, the relay's TUN, other relays, a
-  // receiver that must have it cut, a full or stalled one, a drop) is read
-  // and routed as usual, which also counts it.
-  uint32_t destination = 0;
-  if (offer.type == protocol::FrameType::kSealed) {
-    protocol::SealedHeader header;
-    if (!protocol::ReadSealedHeader(offer.head, &header) || header.source != from.address_) return nullptr;
-    destination = header.destination;
-  } else {
-    RouteAddresses addresses;
-    if (ClassifyForRouting(offer.head, offer.size, &addresses) || addresses.fan_out ||
-        addresses.source != from.address_) {
-      return nullptr;
-    }
-    destination = addresses.destination;
-  }
-  const auto owner = by_address_.find(destination);
-  if (owner == by_address_.end()) return nullptr;
-  Session& to = *owner->second;
-  if (&to == &from || to.pushback_.stalled() || !to.link_.CanTakeSplice(offer.frame_size)) return nullptr;
-  if (offer.type == protocol::FrameType::kSealed && (!to.keys_ || !to.keys_->seals)) return nullptr;
-  if (offer.type == protocol::FrameType::kSuperPacket && !to.link_.peer_takes_super_packets()) return nullptr;
-  return &to;
+  // Only what Route or RouteSealed would hand whole to one member's queue
+  // now, decided by the same functions; everything else (fan-out, the
+  // relay's TUN, other relays, a receiver that must have it cut, a full or
+  // stalled one, a drop) is read and routed as usual, which also counts it.
+  const Destination to = offer.type == protocol::FrameType::kSealed
+                             ? SealedDestination(from, offer.head)
+                             : PacketDestination(&from, offer.head, offer.size);
+  if (to.kind != Destination::Kind::kMember || to.member == &from) return nullptr;
+  Session& member = *to.member;
+  if (member.pushback_.stalled() || !member.link_.CanTakeSplice(offer.frame_size)) return nullptr;
+  if (offer.type == protocol::FrameType::kSuperPacket && !member.link_.peer_takes_super_packets()) return nullptr;
+  return &member;
 }
 
 std::string Relay::Address6Of(uint32_t address) const {
