@@ -9,6 +9,8 @@
 // coalescer hands back must parse as a super-packet and cut into exactly the
 // packets that went into it (from the transport header on: IPv4 IDs are
 // counted up from the first's), and a lone packet must come back unchanged.
+// A packet may take the place of the held one only if both are pure ACKs of
+// one connection and the new one acknowledges more (checked here by hand).
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -75,6 +77,7 @@ void MakeRight(Bytes& p, bool checksum) {
     return;
   }
   if (!checksum) return;
+  if (at == 20) SetIpv4HeaderChecksum(p.data(), 20);
   p[field] = p[field + 1] = 0;
   uint64_t sum = PseudoHeaderSum(p, protocol, static_cast<uint32_t>(p.size() - at));
   sum = Sum(std::span<const uint8_t>(p).subspan(at), sum);
@@ -103,10 +106,35 @@ bool Continue(const Bytes& previous, Input& in, uint8_t op, Bytes* out) {
     uint32_t sequence = Load32(previous.data() + at + 4) + static_cast<uint32_t>(previous_payload);
     if (op & 0x10) sequence += 1;  // A gap.
     Store32(out->data() + at + 4, sequence);
+    // A later acknowledgement sometimes (pure ACKs that supersede), or an
+    // earlier one.
+    if (op & 0x80) Store32(out->data() + at + 8, Load32(previous.data() + at + 8) + in.Byte() - 64u);
     (*out)[at + 13] = (op & 0x20) ? 0x18 : 0x10;  // ACK, with PSH sometimes.
   }
   MakeRight(*out, (op & 0x40) == 0);
   return true;
+}
+
+// A pure ACK (flags ACK only, no payload) of TCP over IPv4 or IPv6, and its
+// acknowledgement number; false for anything else.
+bool PureAck(const Bytes& p, uint32_t* ack) {
+  uint8_t protocol = 0;
+  const std::size_t at = TransportAt(p, &protocol);
+  if (at == 0 || protocol != 6 || p.size() < at + 20) return false;
+  *ack = Load32(p.data() + at + 8);
+  return p[at + 13] == 0x10 && at + static_cast<std::size_t>(p[at + 12] >> 4) * 4 == p.size();
+}
+
+// `now` may stand in for `held`: both pure ACKs, the same addresses and
+// ports, now's acknowledgement number after held's.
+bool MaySupersede(const Bytes& held, const Bytes& now) {
+  uint32_t a = 0, b = 0;
+  if (!PureAck(held, &a) || !PureAck(now, &b) || static_cast<int32_t>(b - a) <= 0) return false;
+  const std::size_t at = held[0] == 0x45 ? 20 : 40;
+  if (now.size() != held.size() || (now[0] >> 4) != (held[0] >> 4)) return false;
+  const std::size_t addresses = at == 20 ? 12 : 8;
+  return std::memcmp(now.data() + addresses, held.data() + addresses, at - addresses) == 0 &&
+         std::memcmp(now.data() + at, held.data() + at, 4) == 0;
 }
 
 void CheckTaken(Coalescer& coalescer, std::vector<Bytes>& run) {
@@ -154,6 +182,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
       const Coalescer::Offer offer = coalescer.Add(packet);
       if (offer == Coalescer::Offer::kHeld) {
         run.push_back(packet);
+        break;
+      }
+      if (offer == Coalescer::Offer::kReplacedHeld) {
+        if (run.size() != 1 || !MaySupersede(run[0], packet)) std::abort();
+        run[0] = packet;
         break;
       }
       if (offer == Coalescer::Offer::kNotCandidate) {

@@ -139,6 +139,9 @@ std::vector<Counter> Counters(const StatusSources& sources) {
        "Ordinary TCP packets joined into super-packets before being written to the TUN.", t.segments_joined},
       {"tun_super_packets_split", "mnedc_client_tun_super_packets_split_total", "",
        "Super-packets cut into segments because the TUN cannot take them whole.", t.super_packets_split},
+      {"tun_acks_superseded", "mnedc_client_tun_acks_superseded_total", "",
+       "Pure TCP ACKs not written to the TUN because a newer ACK of the same connection came right behind them.",
+       t.acks_superseded},
   };
 }
 }  // namespace

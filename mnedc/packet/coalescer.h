@@ -18,6 +18,23 @@
 // from the first's. Anything else ends the run. One run is held at a time,
 // so packets are never reordered: whoever writes takes the held run first
 // whenever Add says so.
+//
+// Pure ACKs of one TCP connection that arrive together are a run of their
+// own: an ACK that acknowledges more than the one held, and says nothing
+// else the held one said, takes its place (Offer::kReplacedHeld), so the
+// kernel handles the newest instead of each in turn. A bulk download's
+// receiver sends one ACK per super-packet it takes; they come back through
+// the relay in bursts and each one written costs a write and the sender's
+// kernel a pass of its ACK processing for what the next one says anyway.
+// Only the rules of Linux's CAKE ACK filter (net/sched/sch_cake.c) let one
+// go: flags exactly ACK (no ECE, CWR, PSH, URG, SYN, FIN, RST), no payload,
+// options only timestamps (no SACK: loss recovery keeps every ACK), the
+// same sequence number, an acknowledgement number strictly after the held
+// one's (a duplicate ACK, which fast retransmit counts, is never dropped),
+// timestamps not older, the same addresses, ports and IP fields, and a
+// right checksum. The ACKs are next to each other in one batch the relay
+// sent: the held one would reach the sender's kernel a moment before the
+// newer one, never in time to matter.
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -34,6 +51,7 @@ class Coalescer {
 
   enum class Offer {
     kHeld,          // Taken: joined to the held run, or the start of a new one.
+    kReplacedHeld,  // Taken: a pure ACK that says all the held one did; the held one is dropped.
     kTakeHeldFirst, // Take() the held run and write it, then offer this packet again.
     kNotCandidate,  // Nothing is held and this packet cannot start a run: write it as it is.
   };
@@ -58,8 +76,22 @@ class Coalescer {
     uint32_t sequence = 0;
     bool push = false;
   };
+  // A pure ACK that may stand in for an earlier one of its connection.
+  struct PureAck {
+    std::size_t ip_header_length = 0;
+    std::size_t transport_header_length = 0;
+    uint32_t sequence = 0;
+    uint32_t ack = 0;
+    std::size_t timestamps_at = 0;  // Offset of TSval in the packet, 0 without timestamps.
+  };
   bool Parse(std::span<const uint8_t> packet, Candidate* out) const;
   bool Continues(std::span<const uint8_t> packet, const Candidate& c) const;
+  // Version, IPv4 and IPv6 fields other than lengths and IDs the same as
+  // the held packet's; the transport header's length and ports too.
+  bool SameFlowAsHeld(const uint8_t* packet, std::size_t ip_header_length, std::size_t transport_header_length) const;
+  static bool ParsePureAck(std::span<const uint8_t> packet, PureAck* out);
+  bool Supersedes(std::span<const uint8_t> packet, const PureAck& ack) const;
+  void Hold(std::span<const uint8_t> packet);
 
   const bool udp_;
   std::unique_ptr<uint8_t[]> buffer_;  // kMaxSuperPacket bytes.
@@ -68,6 +100,8 @@ class Coalescer {
   uint32_t next_sequence_ = 0;
   std::size_t segments_ = 0;
   bool ended_ = false;       // A shorter segment or PSH: nothing may follow.
+  bool holding_ack_ = false; // The held packet is a pure ACK (held_ack_ describes it).
+  PureAck held_ack_;
 };
 
 }  // namespace mnedc::packet

@@ -126,7 +126,9 @@ TEST(CoalescerTest, WhatCannotStartARunIsWrittenAsItIs) {
   EXPECT_EQ(coalescer.Add(no_checksum), Offer::kNotCandidate);
   EXPECT_EQ(coalescer.Add(MakePacket(udp, 0)), Offer::kNotCandidate) << "no payload";
   EXPECT_EQ(coalescer.Add(MakePacket(push, 100)), Offer::kNotCandidate);
-  EXPECT_EQ(coalescer.Add(MakePacket(Flow{}, 0)), Offer::kNotCandidate);
+  Flow sack;
+  sack.tcp_option_bytes = {1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2};
+  EXPECT_EQ(coalescer.Add(MakePacket(sack, 0)), Offer::kNotCandidate) << "a pure ACK with SACK";
   EXPECT_EQ(coalescer.Add(bad_checksum), Offer::kNotCandidate);
   EXPECT_EQ(coalescer.Add(std::vector<uint8_t>{0x45, 0, 0}), Offer::kNotCandidate);
   EXPECT_FALSE(coalescer.holding());
@@ -217,6 +219,110 @@ TEST(CoalescerTest, StopsBeforeIpv4sLengthLimit) {
   const auto joined = Taken(coalescer, &gso);
   EXPECT_LE(joined.size(), 65535u);
   EXPECT_EQ(held, (65535 - 40) / 1400);
+}
+
+// A pure ACK of the flow TCP bulk sends back: `ack`, timestamps (value, echo).
+std::vector<uint8_t> Ack(uint32_t ack, uint32_t value = 100, uint32_t echo = 50, int ip_version = 4) {
+  Flow flow;
+  flow.ip_version = ip_version;
+  flow.ack = ack;
+  flow.tcp_option_bytes = testing::TimestampOptions(value, echo);
+  return MakePacket(flow, 0);
+}
+
+TEST(CoalescerTest, ANewerPureAckTakesTheHeldOnesPlace) {
+  for (int version : {4, 6}) {
+    Coalescer coalescer(true);
+    EXPECT_EQ(coalescer.Add(Ack(1000, 100, 50, version)), Offer::kHeld);
+    EXPECT_EQ(coalescer.Add(Ack(2000, 101, 51, version)), Offer::kReplacedHeld);
+    EXPECT_EQ(coalescer.Add(Ack(66000, 101, 51, version)), Offer::kReplacedHeld) << "same timestamps";
+    Gso gso{GsoKind::kTcp, 5};
+    EXPECT_EQ(Taken(coalescer, &gso), Ack(66000, 101, 51, version)) << "IPv" << version;
+    EXPECT_FALSE(gso.super());
+    EXPECT_FALSE(coalescer.holding());
+    // Without timestamps too, and across the wrap of the sequence space.
+    Flow plain;
+    plain.ip_version = version;
+    plain.ack = 0xfffffff0u;
+    EXPECT_EQ(coalescer.Add(MakePacket(plain, 0)), Offer::kHeld);
+    plain.ack = 0x10;
+    EXPECT_EQ(coalescer.Add(MakePacket(plain, 0)), Offer::kReplacedHeld);
+    EXPECT_EQ(Taken(coalescer, &gso), MakePacket(plain, 0));
+  }
+}
+
+TEST(CoalescerTest, KeepsEveryAckThatSaysSomethingTheNextDoesNot) {
+  const std::vector<uint8_t> held = Ack(1000);
+  auto with = [](auto change) {
+    Flow flow;
+    flow.ack = 2000;
+    flow.tcp_option_bytes = testing::TimestampOptions(100, 50);
+    change(flow);
+    return MakePacket(flow, 0);
+  };
+  std::vector<uint8_t> bad_checksum = Ack(2000);
+  bad_checksum[36] ^= 1;  // The TCP checksum.
+  std::vector<uint8_t> bad_ip_checksum = Ack(2000);
+  bad_ip_checksum[10] ^= 1;
+  std::vector<uint8_t> ecn = Ack(2000);
+  ecn[1] = 0x02;  // ECT(0) where the held one is Not-ECT: the IP fields differ.
+  ecn[10] = ecn[11] = 0;
+  packet::SetIpv4HeaderChecksum(ecn.data(), 20);
+  const std::vector<std::pair<const char*, std::vector<uint8_t>>> keepers = {
+      {"a duplicate ACK (fast retransmit counts them)", Ack(1000)},
+      {"an older ACK", Ack(999)},
+      {"an ACK from before the wrap", Ack(1000 - 0x80000000u)},
+      {"an older timestamp", Ack(2000, 99, 50)},
+      {"an older echoed timestamp", Ack(2000, 100, 49)},
+      {"SACK", with([](Flow& f) { f.tcp_option_bytes = {1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 8, 10, 0, 0, 0, 100, 0, 0, 0, 50}; })},
+      {"no timestamps", with([](Flow& f) { f.tcp_option_bytes.clear(); })},
+      {"another sequence number", with([](Flow& f) { f.sequence = 1001; })},
+      {"another port", with([](Flow& f) { f.source_port = 1; })},
+      {"another address", with([](Flow& f) { f.source4 = 0x0a000009; })},
+      {"IPv6", Ack(2000, 100, 50, 6)},
+      {"ECE", with([](Flow& f) { f.tcp_flags = 0x50; })},
+      {"CWR", with([](Flow& f) { f.tcp_flags = 0x90; })},
+      {"PSH", with([](Flow& f) { f.tcp_flags = 0x18; })},
+      {"FIN", with([](Flow& f) { f.tcp_flags = 0x11; })},
+      {"RST", with([](Flow& f) { f.tcp_flags = 0x14; })},
+      {"data", MakePacket(Flow{.ack = 2000, .tcp_option_bytes = testing::TimestampOptions(100, 50)}, 100)},
+      {"a wrong TCP checksum", bad_checksum},
+      {"a wrong IP header checksum", bad_ip_checksum},
+      {"another ECN codepoint", ecn},
+      {"UDP", MakePacket(Flow{.protocol = 17}, 100)},
+  };
+  for (const auto& [what, packet] : keepers) {
+    Coalescer coalescer(true);
+    ASSERT_EQ(coalescer.Add(held), Offer::kHeld);
+    EXPECT_EQ(coalescer.Add(packet), Offer::kTakeHeldFirst) << what;
+    Gso gso;
+    EXPECT_EQ(Taken(coalescer, &gso), held) << what;
+  }
+}
+
+TEST(CoalescerTest, DuplicateAcksAllGoThroughAndARunOfDataIsNotCutShortByOne) {
+  // Three duplicates: each is written (the writer takes the held one, then
+  // offers the packet again).
+  Coalescer coalescer(true);
+  int written = 0;
+  for (int i = 0; i < 3; ++i) {
+    Offer offer = coalescer.Add(Ack(1000));
+    if (offer == Offer::kTakeHeldFirst) {
+      Gso gso;
+      EXPECT_EQ(Taken(coalescer, &gso), Ack(1000));
+      ++written;
+      offer = coalescer.Add(Ack(1000));
+    }
+    EXPECT_EQ(offer, Offer::kHeld);
+  }
+  EXPECT_EQ(written, 2);
+  EXPECT_TRUE(coalescer.holding());
+  // Data behind a held ACK, and an ACK behind held data, end the run.
+  EXPECT_EQ(coalescer.Add(MakePacket(Flow{}, 1000)), Offer::kTakeHeldFirst);
+  Gso gso;
+  Taken(coalescer, &gso);
+  EXPECT_EQ(coalescer.Add(MakePacket(Flow{}, 1000)), Offer::kHeld);
+  EXPECT_EQ(coalescer.Add(Ack(2000)), Offer::kTakeHeldFirst);
 }
 
 }  // namespace

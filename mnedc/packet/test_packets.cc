@@ -39,13 +39,21 @@ uint16_t TransportChecksum(const std::vector<uint8_t>& p, uint8_t protocol) {
 }
 }  // namespace
 
+std::vector<uint8_t> TimestampOptions(uint32_t value, uint32_t echo) {
+  std::vector<uint8_t> options = {1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0};
+  Store32(&options[4], value);
+  Store32(&options[8], echo);
+  return options;
+}
+
 uint16_t ReferenceChecksum(const std::vector<uint8_t>& bytes) {
   return static_cast<uint16_t>(~ReferenceSumOf(bytes));
 }
 
 std::vector<uint8_t> MakePacket(const Flow& flow, std::size_t payload, std::size_t offset) {
   const std::size_t ihl = flow.ip_version == 4 ? 20 : 40;
-  const std::size_t thl = flow.protocol == 6 ? 20 + flow.tcp_options : 8;
+  const std::size_t options = flow.tcp_option_bytes.empty() ? flow.tcp_options : flow.tcp_option_bytes.size();
+  const std::size_t thl = flow.protocol == 6 ? 20 + options : 8;
   std::vector<uint8_t> p(ihl + thl + payload, 0);
   if (flow.ip_version == 4) {
     p[0] = 0x45;
@@ -74,8 +82,10 @@ std::vector<uint8_t> MakePacket(const Flow& flow, std::size_t payload, std::size
     Store32(t + 8, flow.ack);
     t[12] = static_cast<uint8_t>((thl / 4) << 4);
     t[13] = flow.tcp_flags;
-    Store16(t + 14, 502);
-    for (std::size_t i = 0; i < flow.tcp_options; ++i) t[20 + i] = i < 2 ? 1 : static_cast<uint8_t>(i);
+    Store16(t + 14, flow.window);
+    for (std::size_t i = 0; i < options; ++i) {
+      t[20 + i] = flow.tcp_option_bytes.empty() ? (i < 2 ? 1 : static_cast<uint8_t>(i)) : flow.tcp_option_bytes[i];
+    }
   } else {
     Store16(t + 4, static_cast<uint16_t>(thl + payload));
   }

@@ -26,6 +26,7 @@ void Add(PortCounters& sum, const PortCounters& more) {
   sum.super_packets_written += more.super_packets_written;
   sum.segments_joined += more.segments_joined;
   sum.super_packets_split += more.super_packets_split;
+  sum.acks_superseded += more.acks_superseded;
 }
 
 class LastingPort final : public PacketPort {

@@ -25,6 +25,7 @@ struct PortCounters {
   uint64_t super_packets_written = 0;  // Of packets_written: written whole, or joined from segments.
   uint64_t segments_joined = 0;        // Packets written as part of a larger one (coalesced).
   uint64_t super_packets_split = 0;    // Cut into segments because the port cannot take them whole.
+  uint64_t acks_superseded = 0;        // Pure ACKs not written: a newer one of their connection came with them.
 };
 
 // What the kernel agreed to on a TUN (TUNSETOFFLOAD). With a virtio-net

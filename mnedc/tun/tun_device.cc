@@ -131,6 +131,9 @@ class TunDevice final : public PacketPort {
       switch (coalescer_->Add(packet)) {
         case packet::Coalescer::Offer::kHeld:
           return true;
+        case packet::Coalescer::Offer::kReplacedHeld:
+          ++counters_.acks_superseded;
+          return true;
         case packet::Coalescer::Offer::kTakeHeldFirst:
           Flush();
           continue;

@@ -52,6 +52,10 @@ echo "== offloads on at both ends"
 check "100 MB A -> B arrives byte-exact (sha256)" big_transfer_ok deva devb "$b_addr"
 check "A read super-packets from its TUN" positive "$(metric "$work/a.sock" 'mnedc_client_tun_super_packets_total{direction="read"}')"
 check "B wrote super-packets whole into its TUN" positive "$(metric "$work/b.sock" 'mnedc_client_tun_super_packets_total{direction="written"}')"
+# B's ACKs come back to A in bursts: A writes the newest of each burst of one
+# connection's pure ACKs and counts the others (the transfer above is
+# byte-exact with them gone).
+check "A wrote only the newest of B's ACKs that came together" positive "$(metric "$work/a.sock" mnedc_client_tun_acks_superseded_total)"
 check "100 MB B -> A arrives byte-exact" big_transfer_ok devb deva "$a_addr"
 check "the relay received super-packets" positive "$(relay_metric 'mnedc_super_packets_total{direction="in"}')"
 check "the relay sent super-packets whole" positive "$(relay_metric 'mnedc_super_packets_total{direction="out"}')"
