@@ -59,8 +59,7 @@ bool Coalescer::Parse(std::span<const uint8_t> packet, Candidate* out) const {
   return TransportChecksumValid(packet, out->ip_header_length, out->protocol);
 }
 
-bool Coalescer::SameFlowAsHeld(const uint8_t* p, std::size_t ip_header_length,
-                               std::size_t transport_header_length) const {
+bool Coalescer::SameFlowAsHeld(const uint8_t* p, std::size_t ip_header_length) const {
   const uint8_t* held = buffer_.get();
   if (ip_header_length == 20) {
     // Version and header length, TOS, DF/reserved bits, TTL, protocol, addresses.
@@ -74,10 +73,7 @@ bool Coalescer::SameFlowAsHeld(const uint8_t* p, std::size_t ip_header_length,
       return false;
     }
   }
-  const uint8_t* transport = p + ip_header_length;
-  const uint8_t* held_transport = held + ip_header_length;
-  if (std::memcmp(transport, held_transport, 4) != 0) return false;  // Ports.
-  return transport_header_length == 8 || (transport[12] >> 4) == (held_transport[12] >> 4);
+  return std::memcmp(p + ip_header_length, held + ip_header_length, 4) == 0;  // Ports.
 }
 
 bool Coalescer::Continues(std::span<const uint8_t> packet, const Candidate& c) const {
@@ -88,7 +84,7 @@ bool Coalescer::Continues(std::span<const uint8_t> packet, const Candidate& c) c
     return false;
   }
   if (c.ip_header_length == 20 && held_size_ + c.payload > 65535) return false;  // IPv4's total length.
-  if (!SameFlowAsHeld(packet.data(), c.ip_header_length, c.transport_header_length)) return false;
+  if (!SameFlowAsHeld(packet.data(), c.ip_header_length)) return false;
   if (c.protocol == kIpProtocolUdp) return true;
   // The acknowledgement number, and the options.
   const uint8_t* transport = packet.data() + c.ip_header_length;
@@ -147,7 +143,7 @@ bool Coalescer::Supersedes(std::span<const uint8_t> packet, const PureAck& ack) 
       ack.transport_header_length != held_ack_.transport_header_length ||
       ack.timestamps_at != held_ack_.timestamps_at || ack.sequence != held_ack_.sequence ||
       !after(ack.ack, held_ack_.ack) ||
-      !SameFlowAsHeld(packet.data(), ack.ip_header_length, ack.transport_header_length)) {
+      !SameFlowAsHeld(packet.data(), ack.ip_header_length)) {
     return false;
   }
   if (ack.timestamps_at == 0) return true;

@@ -86,9 +86,10 @@ class Coalescer {
   };
   bool Parse(std::span<const uint8_t> packet, Candidate* out) const;
   bool Continues(std::span<const uint8_t> packet, const Candidate& c) const;
-  // Version, IPv4 and IPv6 fields other than lengths and IDs the same as
-  // the held packet's; the transport header's length and ports too.
-  bool SameFlowAsHeld(const uint8_t* packet, std::size_t ip_header_length, std::size_t transport_header_length) const;
+  // Version, IPv4 and IPv6 fields other than lengths and IDs, and the
+  // ports, the same as the held packet's (whose IP header is as long: the
+  // callers compare header lengths first).
+  bool SameFlowAsHeld(const uint8_t* packet, std::size_t ip_header_length) const;
   static bool ParsePureAck(std::span<const uint8_t> packet, PureAck* out);
   bool Supersedes(std::span<const uint8_t> packet, const PureAck& ack) const;
   void Hold(std::span<const uint8_t> packet);
